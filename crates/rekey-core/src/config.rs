@@ -1,0 +1,551 @@
+//! One typed configuration: TOML file < `REKEY_*` environment < command-line flags.
+//!
+//! Every layer is reduced to `key = text` pairs first, so one parser per key serves all
+//! three and every error names the key and where it came from.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use url::Url;
+
+use crate::limits::RateLimit;
+
+/// Why the configuration could not be used. Every variant names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("could not read the config file {path}: {reason}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        reason: String,
+    },
+    /// The config file is not valid TOML.
+    #[error("the config file {path} is not valid TOML: {reason}")]
+    NotToml {
+        /// The file.
+        path: PathBuf,
+        /// The parser's words.
+        reason: String,
+    },
+    /// A key Rekey does not know (often a typo).
+    #[error("unknown setting `{key}` in {origin}; known settings: {known}")]
+    UnknownKey {
+        /// The key as written.
+        key: String,
+        /// Where it was written.
+        origin: String,
+        /// The keys Rekey knows.
+        known: String,
+    },
+    /// A known key with a value that does not fit.
+    #[error("{key} (from {origin}): {reason}")]
+    Invalid {
+        /// The key, as written in its source (`reset_ttl`, `REKEY_RESET_TTL`, `--reset-ttl`).
+        key: String,
+        /// Where it was written.
+        origin: String,
+        /// What is wrong, in words.
+        reason: String,
+    },
+}
+
+/// Where a setting came from; decides how its key is spelled in errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The TOML file.
+    File,
+    /// A `REKEY_*` environment variable.
+    Env,
+    /// A command-line flag.
+    Flag,
+}
+
+impl Source {
+    fn spell(self, key: &str) -> String {
+        match self {
+            Source::File => key.to_string(),
+            Source::Env => format!("REKEY_{}", key.to_uppercase()),
+            Source::Flag => format!("--{}", key.replace('_', "-")),
+        }
+    }
+    fn name(self, file: Option<&Path>) -> String {
+        match (self, file) {
+            (Source::File, Some(p)) => format!("the config file {}", p.display()),
+            (Source::File, None) => "the config file".into(),
+            (Source::Env, _) => "the environment".into(),
+            (Source::Flag, _) => "the command line".into(),
+        }
+    }
+}
+
+/// A secret string (an SMTP URL with its password). `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The secret itself; call only where it is used, never to print.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+/// Rekey's settings, validated. See the README's configuration reference.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where sled, the signing keys and the local mailbox live.
+    pub data_dir: PathBuf,
+    /// `smtps://user:pass@host:465`, `smtp://…` (STARTTLS required) or `smtp+plain://…`.
+    /// `None`: mail goes to the local mailbox in the data directory.
+    pub smtp_url: Option<Secret>,
+    /// A PEM file of extra CA certificates to trust for the SMTP server.
+    pub smtp_ca_file: Option<PathBuf>,
+    /// Allow `smtp+plain://` to a host that is not loopback.
+    pub smtp_allow_plain: bool,
+    /// Hard limit on one SMTP send, in seconds.
+    pub smtp_timeout_secs: u64,
+    /// Largest number of pooled SMTP connections.
+    pub smtp_pool_size: u32,
+    /// The sender, like `Rekey <no-reply@example.com>`.
+    pub mail_from: String,
+    /// The public https address of `rekeyd serve`, for the landing link in reset mail.
+    pub public_url: Option<Url>,
+    /// Where `rekeyd serve` listens.
+    pub listen: SocketAddr,
+    /// How long a reset link and code live, in seconds (5 min – 24 h).
+    pub reset_ttl_secs: i64,
+    /// Reset requests per target address.
+    pub limit_address: RateLimit,
+    /// Reset requests per client (peer IP or desktop install).
+    pub limit_client: RateLimit,
+    /// Sign-in attempts per account.
+    pub limit_signin_account: RateLimit,
+    /// Sign-in attempts per client.
+    pub limit_signin_client: RateLimit,
+    /// How long a sign-in session lives, in seconds.
+    pub session_ttl_secs: i64,
+    /// Shortest password accepted (never below 8).
+    pub password_min_length: usize,
+    /// Argon2id memory in KiB.
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations.
+    pub argon2_iterations: u32,
+    /// Argon2id lanes.
+    pub argon2_parallelism: u32,
+    /// How many password hashes may run at once.
+    pub hash_concurrency: usize,
+}
+
+/// The keys Rekey knows, in the order the README documents them.
+pub const KEYS: &[&str] = &[
+    "data_dir",
+    "smtp_url",
+    "smtp_ca_file",
+    "smtp_allow_plain",
+    "smtp_timeout",
+    "smtp_pool_size",
+    "mail_from",
+    "public_url",
+    "listen",
+    "reset_ttl",
+    "limit_address",
+    "limit_client",
+    "limit_signin_account",
+    "limit_signin_client",
+    "session_ttl",
+    "password_min_length",
+    "argon2_memory_kib",
+    "argon2_iterations",
+    "argon2_parallelism",
+    "hash_concurrency",
+];
+
+/// Environment variables that belong to Rekey but are not settings.
+const ENV_NOT_SETTINGS: &[&str] = &["REKEY_CONFIG", "REKEY_LOG"];
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::from_layers(None, None, &[], &[]).expect("defaults are valid")
+    }
+}
+
+type Layer = BTreeMap<String, (String, Source)>;
+
+impl Config {
+    /// The default data directory: the platform's data dir (`~/.local/share/rekey` on Linux).
+    pub fn default_data_dir() -> PathBuf {
+        directories::ProjectDirs::from("", "", "rekey")
+            .map(|d| d.data_dir().to_path_buf())
+            .unwrap_or_else(|| PathBuf::from(".rekey"))
+    }
+
+    /// Loads the configuration: `file` (if any, else `$REKEY_CONFIG`), then the process
+    /// environment, then `flags` as `(key, value)` pairs with keys spelled as in the file.
+    pub fn load(file: Option<&Path>, flags: &[(&str, String)]) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let env_file = std::env::var_os("REKEY_CONFIG").map(PathBuf::from);
+        let file = file.map(Path::to_path_buf).or(env_file);
+        let text = match &file {
+            Some(p) => Some(
+                std::fs::read_to_string(p).map_err(|e| ConfigError::Unreadable {
+                    path: p.clone(),
+                    reason: e.to_string(),
+                })?,
+            ),
+            None => None,
+        };
+        Self::from_layers(file.as_deref(), text.as_deref(), &env, flags)
+    }
+
+    /// Builds a configuration from explicit layers (used by [`Config::load`] and tests).
+    pub fn from_layers(
+        file: Option<&Path>,
+        file_text: Option<&str>,
+        env: &[(String, String)],
+        flags: &[(&str, String)],
+    ) -> Result<Self, ConfigError> {
+        let mut layer: Layer = BTreeMap::new();
+        if let Some(text) = file_text {
+            let table: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::NotToml {
+                        path: file.map(Path::to_path_buf).unwrap_or_default(),
+                        reason: e.message().to_string(),
+                    })?;
+            for (key, value) in table {
+                check_known(&key, Source::File, file)?;
+                let text = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    other => {
+                        return Err(ConfigError::Invalid {
+                            key: key.clone(),
+                            origin: Source::File.name(file),
+                            reason: format!(
+                                "expected text, a number or true/false, found {}",
+                                other.type_str()
+                            ),
+                        })
+                    }
+                };
+                layer.insert(key, (text, Source::File));
+            }
+        }
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("REKEY_") else {
+                continue;
+            };
+            if ENV_NOT_SETTINGS.contains(&name.as_str()) || key.starts_with("TEST_") {
+                continue;
+            }
+            let key = key.to_lowercase();
+            if !KEYS.contains(&key.as_str()) {
+                return Err(ConfigError::UnknownKey {
+                    key: name.clone(),
+                    origin: Source::Env.name(None),
+                    known: KEYS
+                        .iter()
+                        .map(|k| Source::Env.spell(k))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            layer.insert(key, (value.clone(), Source::Env));
+        }
+        for (key, value) in flags {
+            check_known(key, Source::Flag, None)?;
+            layer.insert(key.to_string(), (value.clone(), Source::Flag));
+        }
+        Parser {
+            layer: &layer,
+            file,
+        }
+        .build()
+    }
+
+    /// The Argon2id parameters this configuration asks for.
+    pub fn argon2_params(&self) -> crate::password::HashParams {
+        crate::password::HashParams {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
+        }
+    }
+}
+
+fn check_known(key: &str, source: Source, file: Option<&Path>) -> Result<(), ConfigError> {
+    if KEYS.contains(&key) {
+        return Ok(());
+    }
+    Err(ConfigError::UnknownKey {
+        key: source.spell(key),
+        origin: source.name(file),
+        known: KEYS
+            .iter()
+            .map(|k| source.spell(k))
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+struct Parser<'a> {
+    layer: &'a Layer,
+    file: Option<&'a Path>,
+}
+
+impl Parser<'_> {
+    fn get<T>(
+        &self,
+        key: &str,
+        default: T,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        match self.layer.get(key) {
+            None => Ok(default),
+            Some((text, source)) => parse(text.trim()).map_err(|reason| ConfigError::Invalid {
+                key: source.spell(key),
+                origin: source.name(self.file),
+                reason,
+            }),
+        }
+    }
+
+    fn build(&self) -> Result<Config, ConfigError> {
+        let limit = |s: &str| s.parse::<RateLimit>();
+        Ok(Config {
+            data_dir: self.get("data_dir", Config::default_data_dir(), |s| {
+                nonempty(s).map(PathBuf::from)
+            })?,
+            smtp_url: self.get("smtp_url", None, |s| {
+                if s.is_empty() {
+                    return Ok(None);
+                }
+                crate::mailer::SmtpTarget::parse(s, true).map_err(|e| e.to_string())?;
+                Ok(Some(Secret::new(s)))
+            })?,
+            smtp_ca_file: self.get("smtp_ca_file", None, |s| {
+                let p = PathBuf::from(nonempty(s)?);
+                std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                Ok(Some(p))
+            })?,
+            smtp_allow_plain: self.get("smtp_allow_plain", false, boolean)?,
+            smtp_timeout_secs: self.get("smtp_timeout", 30, |s| {
+                let secs = duration(s)?;
+                if !(1..=600).contains(&secs) {
+                    return Err("must be between 1s and 10m".into());
+                }
+                Ok(secs as u64)
+            })?,
+            smtp_pool_size: self.get("smtp_pool_size", 4, |s| number(s, 1, 64))?,
+            mail_from: self.get("mail_from", "Rekey <no-reply@localhost>".to_string(), |s| {
+                s.parse::<lettre::message::Mailbox>()
+                    .map(|_| s.to_string())
+                    .map_err(|_| format!("'{s}' is not a sender like Rekey <no-reply@example.com>"))
+            })?,
+            public_url: self.get("public_url", None, |s| {
+                if s.is_empty() {
+                    return Ok(None);
+                }
+                let u = Url::parse(s).map_err(|e| format!("'{s}' is not a URL: {e}"))?;
+                if u.scheme() != "https" && u.scheme() != "http" {
+                    return Err("must start with https:// (or http:// for a local test)".into());
+                }
+                Ok(Some(u))
+            })?,
+            listen: self.get("listen", SocketAddr::from(([127, 0, 0, 1], 8080)), |s| {
+                s.parse()
+                    .map_err(|_| format!("'{s}' is not an address like 127.0.0.1:8080"))
+            })?,
+            reset_ttl_secs: self.get("reset_ttl", 30 * 60, |s| {
+                let secs = duration(s)?;
+                if !(5 * 60..=24 * 3600).contains(&secs) {
+                    return Err("must be between 5m and 24h".into());
+                }
+                Ok(secs)
+            })?,
+            limit_address: self.get("limit_address", "3/15m".parse().unwrap(), limit)?,
+            limit_client: self.get("limit_client", "20/15m".parse().unwrap(), limit)?,
+            limit_signin_account: self.get(
+                "limit_signin_account",
+                "10/15m".parse().unwrap(),
+                limit,
+            )?,
+            limit_signin_client: self.get(
+                "limit_signin_client",
+                "30/15m".parse().unwrap(),
+                limit,
+            )?,
+            session_ttl_secs: self.get("session_ttl", 12 * 3600, |s| {
+                let secs = duration(s)?;
+                if !(60..=90 * 24 * 3600).contains(&secs) {
+                    return Err("must be between 1m and 90d".into());
+                }
+                Ok(secs)
+            })?,
+            password_min_length: self.get("password_min_length", 15, |s| {
+                number(s, 8, 64).map(|n| n as usize)
+            })?,
+            argon2_memory_kib: self.get("argon2_memory_kib", 19 * 1024, |s| {
+                number(s, 8 * 1024, 4 * 1024 * 1024)
+            })?,
+            argon2_iterations: self.get("argon2_iterations", 2, |s| number(s, 1, 100))?,
+            argon2_parallelism: self.get("argon2_parallelism", 1, |s| number(s, 1, 16))?,
+            hash_concurrency: self.get(
+                "hash_concurrency",
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
+                |s| number(s, 1, 256).map(|n| n as usize),
+            )?,
+        })
+    }
+}
+
+fn nonempty(s: &str) -> Result<&str, String> {
+    if s.is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(s)
+    }
+}
+
+fn boolean(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" | "on" => Ok(true),
+        "false" | "no" | "0" | "off" => Ok(false),
+        _ => Err(format!("'{s}' is not true or false")),
+    }
+}
+
+fn number(s: &str, min: u32, max: u32) -> Result<u32, String> {
+    let n: u32 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a whole number"))?;
+    if n < min || n > max {
+        return Err(format!("must be between {min} and {max}"));
+    }
+    Ok(n)
+}
+
+/// Parses `90s`, `15m`, `2h`, `1d` (or a bare number of seconds) into seconds.
+pub fn duration(s: &str) -> Result<i64, String> {
+    let bad = || format!("'{s}' is not a duration like 90s, 15m, 2h or 1d");
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: i64 = digits.parse().map_err(|_| bad())?;
+    let scale = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(scale).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let file = "reset_ttl = \"10m\"\nlimit_address = \"5/1h\"\n";
+        let c = Config::from_layers(
+            Some(Path::new("rekey.toml")),
+            Some(file),
+            &env(&[("REKEY_RESET_TTL", "20m")]),
+            &[("reset_ttl", "40m".into())],
+        )
+        .unwrap();
+        assert_eq!(c.reset_ttl_secs, 40 * 60);
+        assert_eq!(c.limit_address, "5/1h".parse().unwrap());
+        let c = Config::from_layers(None, Some(file), &env(&[("REKEY_RESET_TTL", "20m")]), &[])
+            .unwrap();
+        assert_eq!(c.reset_ttl_secs, 20 * 60);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let err = Config::from_layers(
+            Some(Path::new("r.toml")),
+            Some("reset_tll = \"10m\""),
+            &[],
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("reset_tll"), "{err}");
+        let err = Config::from_layers(None, None, &env(&[("REKEY_SMTP_URLL", "x")]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("REKEY_SMTP_URLL"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_source() {
+        let err = Config::from_layers(None, None, &env(&[("REKEY_RESET_TTL", "2d")]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("REKEY_RESET_TTL") && err.contains("between 5m and 24h"),
+            "{err}"
+        );
+        let err = Config::from_layers(None, None, &env(&[("REKEY_LIMIT_CLIENT", "lots")]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("REKEY_LIMIT_CLIENT"), "{err}");
+        let err = Config::from_layers(None, None, &[], &[("password_min_length", "6".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--password-min-length"), "{err}");
+        let err = Config::from_layers(None, None, &env(&[("REKEY_SMTP_URL", "http://x")]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("REKEY_SMTP_URL"), "{err}");
+    }
+
+    #[test]
+    fn smtp_password_is_redacted() {
+        let c = Config::from_layers(
+            None,
+            None,
+            &env(&[(
+                "REKEY_SMTP_URL",
+                "smtps://me:hunter2hunter2@mail.example.com",
+            )]),
+            &[],
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("redacted"));
+    }
+
+    #[test]
+    fn limits_can_be_switched_off() {
+        let c =
+            Config::from_layers(None, None, &env(&[("REKEY_LIMIT_ADDRESS", "off")]), &[]).unwrap();
+        assert_eq!(c.limit_address, RateLimit::Off);
+    }
+}

@@ -1,0 +1,120 @@
+//! The errors a front shows: a stable snake_case code and plain words. Library error text
+//! (sled, lettre, argon2) never reaches a user; it is logged and replaced by [`Error::Internal`].
+
+use crate::email::EmailError;
+use crate::password::PolicyError;
+use crate::token::TokenError;
+
+/// Everything a Rekey operation can refuse or fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The email address is empty or malformed.
+    #[error("{0}")]
+    Email(#[from] EmailError),
+    /// Too many attempts; try again after `retry_after` seconds.
+    #[error("too many attempts; try again in {}", crate::letters::span(*retry_after))]
+    RateLimited {
+        /// Seconds to wait.
+        retry_after: i64,
+    },
+    /// The new password breaks the policy.
+    #[error("{0}")]
+    Password(#[from] PolicyError),
+    /// The reset token failed verification.
+    #[error("{0}")]
+    Token(#[from] TokenError),
+    /// A newer reset request replaced this link.
+    #[error("this reset link was replaced by a newer one; use the link in the most recent mail")]
+    TokenReplaced,
+    /// The link was already used to reset the password.
+    #[error("this reset link was already used; ask for a new one if you need to reset again")]
+    TokenUsed,
+    /// The password was changed after this link was sent.
+    #[error("the password was changed after this link was sent, so the link no longer works")]
+    TokenStale,
+    /// The typed code is wrong (or there is no reset for that address).
+    #[error("that code is not right; check the mail and try again (after 5 wrong tries the code stops working)")]
+    CodeInvalid,
+    /// The code was entered wrong too many times.
+    #[error("that code was entered wrong too many times and no longer works; ask for a new reset")]
+    CodeBurned,
+    /// Sign-in failed: wrong password, unknown or disabled account (deliberately alike).
+    #[error("that email and password do not match an account")]
+    BadCredentials,
+    /// Registration for an address that already has an account.
+    #[error("an account with that email already exists; sign in, or reset its password")]
+    EmailTaken,
+    /// The session is unknown, expired, or ended by a password change.
+    #[error("you have been signed out; sign in again")]
+    SessionInvalid,
+    /// Another process holds the data directory.
+    #[error("{0}")]
+    Locked(String),
+    /// The configuration or data directory is unusable; the text names the key or file.
+    #[error("{0}")]
+    Setup(String),
+    /// Something broke on Rekey's side; details are in the log.
+    #[error("something went wrong on Rekey's side and nothing was changed; try again, and if it keeps happening see the log")]
+    Internal,
+}
+
+impl Error {
+    /// The stable snake_case code for UIs and HTTP clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Email(EmailError::Empty) => "email_missing",
+            Error::Email(_) => "email_invalid",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Password(p) => p.code(),
+            Error::Token(t) => t.code(),
+            Error::TokenReplaced => "token_replaced",
+            Error::TokenUsed => "token_used",
+            Error::TokenStale => "token_stale",
+            Error::CodeInvalid => "code_invalid",
+            Error::CodeBurned => "code_burned",
+            Error::BadCredentials => "bad_credentials",
+            Error::EmailTaken => "email_taken",
+            Error::SessionInvalid => "session_invalid",
+            Error::Locked(_) => "data_locked",
+            Error::Setup(_) => "setup_error",
+            Error::Internal => "internal",
+        }
+    }
+
+    /// Plain words for a person.
+    pub fn message(&self) -> String {
+        let s = self.to_string();
+        let mut c = s.chars();
+        match c.next() {
+            Some(f) => f.to_uppercase().chain(c).collect(),
+            None => s,
+        }
+    }
+}
+
+/// Logs a library error and hides it behind [`Error::Internal`].
+pub(crate) fn internal(context: &str, e: impl std::fmt::Display) -> Error {
+    tracing::error!(%context, error = %e, "internal error");
+    Error::Internal
+}
+
+impl From<crate::store::StoreError> for Error {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Locked(m) => Error::Locked(m),
+            e => internal("store", e),
+        }
+    }
+}
+
+impl From<sled::Error> for Error {
+    fn from(e: sled::Error) -> Self {
+        internal("sled", e)
+    }
+}
+
+impl From<crate::password::HashError> for Error {
+    fn from(e: crate::password::HashError) -> Self {
+        internal("hash", e)
+    }
+}

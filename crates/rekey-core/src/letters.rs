@@ -1,0 +1,261 @@
+//! The mail Rekey sends: multipart text + HTML, HTML-escaped, with Date and Message-ID.
+
+use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+use lettre::Message;
+use time::macros::format_description;
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::token::format_code;
+
+/// A rendered message, ready for the outbox.
+#[derive(Debug, Clone)]
+pub struct Letter {
+    /// Envelope sender (bare address).
+    pub from: String,
+    /// Envelope recipient (bare address).
+    pub to: String,
+    /// The whole message as sent.
+    pub raw: Vec<u8>,
+}
+
+/// What a reset mail needs.
+pub struct ResetLetter<'a> {
+    /// The account's address.
+    pub to: &'a str,
+    /// The JWT.
+    pub token: &'a str,
+    /// The code, 8 characters.
+    pub code: &'a str,
+    /// When link and code stop working (Unix seconds).
+    pub expires_at: i64,
+    /// Their lifetime in seconds, for "valid for 30 minutes".
+    pub ttl: i64,
+    /// `rekeyd serve`'s public address, for the https landing link.
+    pub public_url: Option<&'a Url>,
+}
+
+/// Why a letter could not be made (a bad sender or recipient address).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot address the mail: {0}")]
+pub struct LetterError(String);
+
+/// The deep link that opens the desktop app on the reset page.
+pub fn deep_link(token: &str) -> String {
+    format!("rekey://reset?token={token}")
+}
+
+/// The https landing link; the token rides in the fragment, which browsers never send.
+pub fn landing_link(public_url: &Url, token: &str) -> String {
+    format!(
+        "{}/reset#token={token}",
+        public_url.as_str().trim_end_matches('/')
+    )
+}
+
+/// `14:05 UTC on 26 November 2026`.
+pub fn when(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(format_description!(
+                "[hour]:[minute] UTC on [day padding:none] [month repr:long] [year]"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| format!("{unix} (Unix time)"))
+}
+
+/// `30 minutes`, `2 hours`, `1 hour 30 minutes`.
+pub fn span(seconds: i64) -> String {
+    let (h, m) = (seconds / 3600, (seconds % 3600) / 60);
+    let unit = |n: i64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    match (h, m) {
+        (0, m) => unit(m.max(1), "minute"),
+        (h, 0) => unit(h, "hour"),
+        (h, m) => format!("{} {}", unit(h, "hour"), unit(m, "minute")),
+    }
+}
+
+/// Escapes text for HTML bodies and attributes.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The reset mail.
+pub fn reset(from: &str, r: &ResetLetter) -> Result<Letter, LetterError> {
+    let deep = deep_link(r.token);
+    let landing = r.public_url.map(|u| landing_link(u, r.token));
+    let code = format_code(r.code);
+    let until = format!("{} ({} after you asked)", when(r.expires_at), span(r.ttl));
+    let mut text = format!(
+        "Someone asked to reset the password of the Rekey account for {to}.\n\n\
+         To choose a new password, open this link on the computer where Rekey is installed:\n\n{deep}\n\n",
+        to = r.to
+    );
+    if let Some(l) = &landing {
+        text.push_str(&format!("Or open it in a web browser:\n\n{l}\n\n"));
+    }
+    text.push_str(&format!(
+        "If the link does not open, choose \"Enter a code instead\" in Rekey and type:\n\n    {code}\n\n\
+         The link and the code work once, until {until}.\n\n\
+         If you did not ask for this, ignore this mail: your password stays as it is and nobody else can use this link.\n"
+    ));
+    let button = |href: &str, label: &str| {
+        format!(
+            "<p><a href=\"{}\" style=\"display:inline-block;padding:10px 18px;background:#2456d6;color:#fff;border-radius:6px;text-decoration:none\">{}</a></p>",
+            escape(href),
+            escape(label)
+        )
+    };
+    let mut html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5;color:#1b1f24\">\
+         <p>Someone asked to reset the password of the Rekey account for <strong>{}</strong>.</p>\
+         <p>To choose a new password, open this link on the computer where Rekey is installed:</p>{}",
+        escape(r.to),
+        button(&deep, "Open Rekey to reset your password")
+    );
+    if let Some(l) = &landing {
+        html.push_str(&format!(
+            "<p>Or open it in a web browser:</p>{}",
+            button(l, "Reset in the browser")
+        ));
+    }
+    html.push_str(&format!(
+        "<p>If the link does not open, choose “Enter a code instead” in Rekey and type:</p>\
+         <p style=\"font-size:24px;font-family:monospace;letter-spacing:3px\"><strong>{}</strong></p>\
+         <p>The link and the code work once, until {}.</p>\
+         <p style=\"color:#555\">If you did not ask for this, ignore this mail: your password stays as it is \
+         and nobody else can use this link.</p></body></html>",
+        escape(&code),
+        escape(&until)
+    ));
+    build(from, r.to, "Reset your Rekey password", text, html)
+}
+
+/// The "your password was changed" notice.
+pub fn password_changed(from: &str, to: &str, at: i64, how: &str) -> Result<Letter, LetterError> {
+    let text = format!(
+        "The password of the Rekey account for {to} was changed at {} ({how}).\n\n\
+         You were signed out everywhere; sign in again with the new password.\n\n\
+         Wasn't you? Someone may have access to your mail. Reset your password right away \
+         (\"Forgot password\" in Rekey) and secure your mail account.\n",
+        when(at)
+    );
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5;color:#1b1f24\">\
+         <p>The password of the Rekey account for <strong>{}</strong> was changed at {} ({}).</p>\
+         <p>You were signed out everywhere; sign in again with the new password.</p>\
+         <p><strong>Wasn't you?</strong> Someone may have access to your mail. Reset your password right away \
+         (“Forgot password” in Rekey) and secure your mail account.</p></body></html>",
+        escape(to),
+        escape(&when(at)),
+        escape(how)
+    );
+    build(from, to, "Your Rekey password was changed", text, html)
+}
+
+/// A test message for `rekeyd mail test`.
+pub fn test(from: &str, to: &str, at: i64) -> Result<Letter, LetterError> {
+    let text = format!(
+        "This is a test message from Rekey, sent at {}. Mail delivery works.\n",
+        when(at)
+    );
+    let html = format!("<p>{}</p>", escape(&text));
+    build(from, to, "Rekey test message", text, html)
+}
+
+fn build(
+    from: &str,
+    to: &str,
+    subject: &str,
+    text: String,
+    html: String,
+) -> Result<Letter, LetterError> {
+    let from_box: Mailbox = from
+        .parse()
+        .map_err(|e| LetterError(format!("sender {from:?}: {e}")))?;
+    let to_box: Mailbox = to
+        .parse()
+        .map_err(|e| LetterError(format!("recipient: {e}")))?;
+    let domain = from_box.email.domain().to_string();
+    let message = Message::builder()
+        .from(from_box.clone())
+        .to(to_box.clone())
+        .subject(subject)
+        .date_now()
+        .message_id(Some(format!("<{}@{domain}>", crate::token::random_id())))
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(text),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(html),
+                ),
+        )
+        .map_err(|e| LetterError(e.to_string()))?;
+    Ok(Letter {
+        from: from_box.email.to_string(),
+        to: to_box.email.to_string(),
+        raw: message.formatted(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_mail_has_everything_and_escapes() {
+        let url = Url::parse("https://rekey.example.com/base/").unwrap();
+        let l = reset(
+            "Rekey <no-reply@example.com>",
+            &ResetLetter {
+                to: "o'brien@example.com",
+                token: "aaa.bbb.ccc",
+                code: "ABCDEFGH",
+                expires_at: 1_800_000_000,
+                ttl: 1800,
+                public_url: Some(&url),
+            },
+        )
+        .unwrap();
+        let raw = String::from_utf8(l.raw).unwrap();
+        assert!(
+            raw.contains("Message-ID: <") && raw.contains("Date: "),
+            "{raw}"
+        );
+        assert!(raw.contains("multipart/alternative"));
+        assert!(
+            raw.contains("rekey://reset?token=3Daaa.bbb.ccc")
+                || raw.contains("rekey://reset?token=aaa.bbb.ccc")
+        );
+        assert!(raw.contains("ABCD-EFGH"));
+        assert!(raw.contains("o&#39;brien@example.com") || raw.contains("o&#39;brien"));
+        assert!(raw.contains("30 minutes"));
+    }
+
+    #[test]
+    fn spans_in_words() {
+        assert_eq!(span(1800), "30 minutes");
+        assert_eq!(span(3600), "1 hour");
+        assert_eq!(span(5400), "1 hour 30 minutes");
+        assert_eq!(span(86400), "24 hours");
+    }
+}

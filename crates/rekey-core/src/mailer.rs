@@ -1,0 +1,339 @@
+//! Mail transports: SMTP through lettre with rustls, or the local mailbox (files in the
+//! data directory) when no server is configured.
+//!
+//! TLS is never downgraded: `smtps://` is TLS from the first byte, `smtp://` requires
+//! STARTTLS, and only `smtp+plain://` talks in the clear, to a loopback relay or with an
+//! explicit opt-in. Every send has a hard timeout of its own, because lettre's socket
+//! timeout does not fire on a server that accepts and then stays silent.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::PoolConfig;
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use url::Url;
+
+use crate::config::Config;
+
+/// How to reach the SMTP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// `smtps://`: TLS from the first byte (port 465).
+    ImplicitTls,
+    /// `smtp://`: STARTTLS, required (port 587).
+    StartTls,
+    /// `smtp+plain://`: no TLS (loopback relay, or opted in).
+    Plain,
+}
+
+/// A parsed `REKEY_SMTP_URL`.
+#[derive(Clone)]
+pub struct SmtpTarget {
+    /// Server host name (also the name its certificate must carry).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// TLS mode.
+    pub security: Security,
+    /// Login, if the URL has one.
+    pub credentials: Option<(String, String)>,
+}
+
+/// Why the SMTP settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The URL does not parse or uses an unknown scheme.
+    #[error("'{0}' is not an SMTP URL like smtps://user:pass@mail.example.com:465 or smtp://user:pass@mail.example.com:587")]
+    BadUrl(String),
+    /// Plain SMTP to a host that is not this machine, without opting in.
+    #[error("smtp+plain:// sends mail unencrypted; it is only allowed to a relay on this machine (127.0.0.1, ::1, localhost) unless smtp_allow_plain is set")]
+    PlainNotAllowed,
+    /// The CA file is not PEM.
+    #[error("cannot use the CA file {path}: {reason}")]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The local mailbox folder cannot be created.
+    #[error("cannot create the local mailbox {path}: {reason}")]
+    Mailbox {
+        /// The folder.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl SmtpTarget {
+    /// Parses an SMTP URL. The password never appears in the error.
+    pub fn parse(text: &str, allow_plain: bool) -> Result<SmtpTarget, SetupError> {
+        let url = Url::parse(text).map_err(|_| SetupError::BadUrl(redact(text)))?;
+        let (security, default_port) = match url.scheme() {
+            "smtps" => (Security::ImplicitTls, 465),
+            "smtp" => (Security::StartTls, 587),
+            "smtp+plain" => (Security::Plain, 25),
+            _ => return Err(SetupError::BadUrl(redact(text))),
+        };
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| SetupError::BadUrl(redact(text)))?
+            .trim_matches(['[', ']'])
+            .to_string();
+        let loopback =
+            host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        // The config check passes allow_plain = true; the real decision happens at start.
+        if security == Security::Plain && !loopback && !allow_plain {
+            return Err(SetupError::PlainNotAllowed);
+        }
+        let decode = |s: &str| percent_decode(s).ok_or_else(|| SetupError::BadUrl(redact(text)));
+        let credentials = if url.username().is_empty() {
+            None
+        } else {
+            Some((
+                decode(url.username())?,
+                decode(url.password().unwrap_or(""))?,
+            ))
+        };
+        Ok(SmtpTarget {
+            host,
+            port: url.port().unwrap_or(default_port),
+            security,
+            credentials,
+        })
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// An SMTP URL with its password replaced, for messages.
+pub fn redact(text: &str) -> String {
+    match Url::parse(text) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<unparseable URL>".to_string(),
+    }
+}
+
+/// What became of one send.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Worth trying again later: a 4xx reply, a network error, a timeout, a TLS or login problem.
+    #[error("{0}")]
+    Retry(String),
+    /// The server refused this message for good (5xx): dead-letter it.
+    #[error("{0}")]
+    Rejected(String),
+}
+
+/// Where mail goes.
+#[derive(Clone)]
+pub enum Mailer {
+    /// A real SMTP server.
+    Smtp {
+        /// The pooled transport.
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        /// `host:port`, for messages.
+        server: String,
+        /// Hard limit on one send.
+        timeout: Duration,
+    },
+    /// The local mailbox: one `.eml` file per message in this folder.
+    Mailbox(PathBuf),
+}
+
+impl Mailer {
+    /// Builds the transport the configuration asks for.
+    pub fn from_config(config: &Config) -> Result<Mailer, SetupError> {
+        let Some(url) = &config.smtp_url else {
+            let dir = config.data_dir.join("mailbox");
+            std::fs::create_dir_all(&dir).map_err(|e| SetupError::Mailbox {
+                path: dir.clone(),
+                reason: e.to_string(),
+            })?;
+            return Ok(Mailer::Mailbox(dir));
+        };
+        let target = SmtpTarget::parse(url.expose(), config.smtp_allow_plain)?;
+        let timeout = Duration::from_secs(config.smtp_timeout_secs);
+        let tls_params = || -> Result<TlsParameters, SetupError> {
+            let mut b = TlsParameters::builder(target.host.clone());
+            if let Some(path) = &config.smtp_ca_file {
+                let fail = |reason: String| SetupError::CaFile {
+                    path: path.clone(),
+                    reason,
+                };
+                let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+                let cert = Certificate::from_pem(&pem).map_err(|e| fail(e.to_string()))?;
+                b = b.add_root_certificate(cert);
+            }
+            b.build_rustls().map_err(|e| SetupError::CaFile {
+                path: config.smtp_ca_file.clone().unwrap_or_default(),
+                reason: e.to_string(),
+            })
+        };
+        let tls = match target.security {
+            Security::ImplicitTls => Tls::Wrapper(tls_params()?),
+            Security::StartTls => Tls::Required(tls_params()?),
+            Security::Plain => Tls::None,
+        };
+        let mut builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(target.host.clone())
+                .port(target.port)
+                .tls(tls)
+                .timeout(Some(timeout))
+                .pool_config(PoolConfig::new().max_size(config.smtp_pool_size));
+        if let Some((user, pass)) = &target.credentials {
+            builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
+        }
+        Ok(Mailer::Smtp {
+            transport: builder.build(),
+            server: format!("{}:{}", target.host, target.port),
+            timeout,
+        })
+    }
+
+    /// Where mail goes, in words ("the mail server mail.example.com:465", "the local mailbox …").
+    pub fn describe(&self) -> String {
+        match self {
+            Mailer::Smtp { server, .. } => format!("the mail server {server}"),
+            Mailer::Mailbox(dir) => format!("the local mailbox {}", dir.display()),
+        }
+    }
+
+    /// Sends one formatted message. Returns only once the server accepted it (or it is on disk).
+    pub async fn send(&self, from: &str, to: &[String], raw: &[u8]) -> Result<(), SendError> {
+        match self {
+            Mailer::Mailbox(dir) => write_to_mailbox(dir, raw).map_err(|e| {
+                SendError::Retry(format!(
+                    "could not write to the local mailbox {}: {e}",
+                    dir.display()
+                ))
+            }),
+            Mailer::Smtp {
+                transport,
+                server,
+                timeout,
+            } => {
+                let envelope = envelope(from, to).map_err(|e| {
+                    SendError::Rejected(format!("the message has an unusable address: {e}"))
+                })?;
+                match tokio::time::timeout(*timeout, transport.send_raw(&envelope, raw)).await {
+                    Err(_) => Err(SendError::Retry(format!(
+                        "the mail server {server} did not answer within {} seconds",
+                        timeout.as_secs()
+                    ))),
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(classify(&e, server)),
+                }
+            }
+        }
+    }
+}
+
+fn envelope(from: &str, to: &[String]) -> Result<Envelope, String> {
+    let from: Address = from.parse().map_err(|e| format!("{e}"))?;
+    let to = to
+        .iter()
+        .map(|t| t.parse::<Address>().map_err(|e| format!("{e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Envelope::new(Some(from), to).map_err(|e| e.to_string())
+}
+
+/// Turns lettre's error into words and a verdict. Login failures (530/534/535/538) are a
+/// setup problem, not this message's: they are retried with backoff, never dead-lettered.
+fn classify(e: &lettre::transport::smtp::Error, server: &str) -> SendError {
+    let code: Option<u16> = e.status().and_then(|c| c.to_string().parse().ok());
+    let detail = e.to_string();
+    match code {
+        Some(530 | 534 | 535 | 538) => SendError::Retry(format!(
+            "the mail server {server} refused Rekey's login ({detail}); check the user and password in REKEY_SMTP_URL"
+        )),
+        Some(c) if (500..600).contains(&c) => {
+            SendError::Rejected(format!("the mail server {server} refused the message for good ({detail})"))
+        }
+        Some(_) => SendError::Retry(format!("the mail server {server} asked to try again later ({detail})")),
+        None if e.is_tls() || detail.to_lowercase().contains("certificate") => SendError::Retry(format!(
+            "could not set up a secure connection to {server}: {detail}; if the server uses its own CA, set REKEY_SMTP_CA_FILE"
+        )),
+        None if e.is_timeout() => {
+            SendError::Retry(format!("the mail server {server} did not answer in time ({detail})"))
+        }
+        None => SendError::Retry(format!("could not reach the mail server {server}: {detail}")),
+    }
+}
+
+fn write_to_mailbox(dir: &Path, raw: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let name = format!("{stamp:015}-{}.eml", crate::token::random_id());
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(raw)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_three_schemes() {
+        let t = SmtpTarget::parse("smtps://me:p%40ss@mail.example.com", false).unwrap();
+        assert_eq!((t.security, t.port), (Security::ImplicitTls, 465));
+        assert_eq!(t.credentials, Some(("me".into(), "p@ss".into())));
+        let t = SmtpTarget::parse("smtp://mail.example.com:2525", false).unwrap();
+        assert_eq!(
+            (t.security, t.port, t.credentials),
+            (Security::StartTls, 2525, None)
+        );
+        let t = SmtpTarget::parse("smtp+plain://127.0.0.1:25", false).unwrap();
+        assert_eq!(t.security, Security::Plain);
+    }
+
+    #[test]
+    fn plain_only_to_loopback_unless_opted_in() {
+        assert!(matches!(
+            SmtpTarget::parse("smtp+plain://mail.example.com", false),
+            Err(SetupError::PlainNotAllowed)
+        ));
+        assert!(SmtpTarget::parse("smtp+plain://mail.example.com", true).is_ok());
+        assert!(SmtpTarget::parse("smtp+plain://[::1]:25", false).is_ok());
+    }
+
+    #[test]
+    fn errors_never_show_the_password() {
+        let err = SmtpTarget::parse("http://me:hunter2@x", false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(!err.contains("hunter2") && err.contains("***"), "{err}");
+    }
+}

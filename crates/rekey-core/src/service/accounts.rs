@@ -1,0 +1,356 @@
+//! Accounts: register, sign in, sign out, change password, disable. Sessions are opaque
+//! random tokens stored by hash, and die when the account's security stamp rotates.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sled::transaction::ConflictableTransactionError::Abort;
+use sled::Transactional;
+
+use super::{tx, Rekey};
+use crate::audit::AuditEvent;
+use crate::email::Email;
+use crate::error::{internal, Error};
+use crate::letters;
+use crate::outbox::{enqueue_tx, MailKind};
+use crate::store::{decode, encode, Session, Store, User};
+use crate::token::random_id;
+
+/// A session token handed to a signed-in client. Shown once; stored only as a hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionToken(pub String);
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionToken(<redacted>)")
+    }
+}
+
+/// An account as fronts may show it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UserInfo {
+    /// The id.
+    pub id: String,
+    /// The normalised address.
+    pub email: String,
+    /// Whether it is disabled.
+    pub disabled: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl From<&User> for UserInfo {
+    fn from(u: &User) -> Self {
+        UserInfo {
+            id: u.id.clone(),
+            email: u.email.clone(),
+            disabled: u.disabled,
+            created_at: u.created_at,
+        }
+    }
+}
+
+fn session_key(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn new_session_token() -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    format!("rks_{}", URL_SAFE_NO_PAD.encode(b))
+}
+
+impl Rekey {
+    /// Looks an account up by address.
+    pub fn find_user(&self, email: &Email) -> Result<Option<User>, Error> {
+        let Some(id) = self.store.emails.get(email.as_str())? else {
+            return Ok(None);
+        };
+        Ok(Store::get(&self.store.users, &id)?)
+    }
+
+    /// Creates an account. `client` is who asked, for the audit trail.
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &str,
+        client: &str,
+    ) -> Result<UserInfo, Error> {
+        let email = Email::parse(email)?;
+        self.policy.check(password, Some(email.as_str()))?;
+        if self.store.emails.contains_key(email.as_str())? {
+            return Err(Error::EmailTaken);
+        }
+        let hash = self.hasher.hash(password).await?;
+        let now = self.now();
+        let user = User {
+            id: random_id(),
+            email: email.to_string(),
+            password_hash: hash,
+            stamp: random_id(),
+            disabled: false,
+            created_at: now,
+        };
+        let event = AuditEvent::new(
+            now,
+            "account_created",
+            Some(&user.id),
+            Some(client),
+            email.masked(),
+        );
+        let s = &self.store;
+        tx(
+            (&s.users, &s.emails, &s.audit).transaction(|(users, emails, audit)| {
+                if emails.get(email.as_str())?.is_some() {
+                    return Err(Abort(Error::EmailTaken));
+                }
+                users.insert(user.id.as_bytes(), encode(&user))?;
+                emails.insert(email.as_str().as_bytes(), user.id.as_bytes())?;
+                event.append_tx(audit)?;
+                Ok(())
+            }),
+        )?;
+        self.store.flush().await?;
+        tracing::info!(user = %user.id, "account created");
+        Ok(UserInfo::from(&user))
+    }
+
+    /// Signs in. A wrong password, an unknown account and a disabled account all get
+    /// [`Error::BadCredentials`] after the same argon2 work.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        client: &str,
+    ) -> Result<SessionToken, Error> {
+        let email = Email::parse(email)?;
+        let now = self.now();
+        let (acct, cli) = (
+            self.config.limit_signin_account,
+            self.config.limit_signin_client,
+        );
+        let acct_key = format!("signin:account:{email}");
+        let cli_key = format!("signin:client:{client}");
+        tx(self.store.limits.transaction(|limits| {
+            let a = acct.take(limits, &acct_key, now)?;
+            let c = cli.take(limits, &cli_key, now)?;
+            if let Some(retry_after) = a.err().into_iter().chain(c.err()).max() {
+                return Err(Abort(Error::RateLimited { retry_after }));
+            }
+            Ok(())
+        }))
+        .inspect_err(|e| self.count_refusal(e))?;
+        let user = self.find_user(&email)?;
+        let ok = self
+            .hasher
+            .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+            .await?;
+        let user = match user {
+            Some(u) if ok && !u.disabled => u,
+            Some(u) => {
+                AuditEvent::new(
+                    now,
+                    "sign_in_failed",
+                    Some(&u.id),
+                    Some(client),
+                    "wrong password or disabled",
+                )
+                .append(&self.store)?;
+                return Err(Error::BadCredentials);
+            }
+            None => return Err(Error::BadCredentials),
+        };
+        if self.hasher.needs_rehash(&user.password_hash) {
+            self.rehash(&user, password).await?;
+        }
+        let token = new_session_token();
+        let session = Session {
+            user_id: user.id.clone(),
+            stamp: user.stamp.clone(),
+            expires_at: now + self.config.session_ttl_secs,
+        };
+        self.store
+            .sessions
+            .insert(session_key(&token), encode(&session))?;
+        AuditEvent::new(now, "signed_in", Some(&user.id), Some(client), "").append(&self.store)?;
+        Ok(SessionToken(token))
+    }
+
+    /// Redoes a hash made with older parameters, unless the password changed meanwhile.
+    async fn rehash(&self, user: &User, password: &str) -> Result<(), Error> {
+        let hash = self.hasher.hash(password).await?;
+        let old = self.store.users.get(user.id.as_bytes())?;
+        let Some(old_bytes) = old else { return Ok(()) };
+        let mut current: User = decode(&old_bytes)?;
+        if current.password_hash != user.password_hash {
+            return Ok(());
+        }
+        current.password_hash = hash;
+        let _ = self.store.users.compare_and_swap(
+            user.id.as_bytes(),
+            Some(old_bytes),
+            Some(encode(&current)),
+        )?;
+        tracing::info!(user = %user.id, "password rehashed with current parameters");
+        Ok(())
+    }
+
+    /// The account behind a session, if the session is still good.
+    pub fn session_user(&self, token: &str) -> Result<UserInfo, Error> {
+        let session: Session =
+            Store::get(&self.store.sessions, session_key(token))?.ok_or(Error::SessionInvalid)?;
+        let user: User = Store::get(&self.store.users, session.user_id.as_bytes())?
+            .ok_or(Error::SessionInvalid)?;
+        if session.stamp != user.stamp || session.expires_at <= self.now() || user.disabled {
+            self.store.sessions.remove(session_key(token))?;
+            return Err(Error::SessionInvalid);
+        }
+        Ok(UserInfo::from(&user))
+    }
+
+    /// Ends a session. Ending an unknown session is not an error.
+    pub fn sign_out(&self, token: &str) -> Result<(), Error> {
+        self.store.sessions.remove(session_key(token))?;
+        Ok(())
+    }
+
+    /// Changes the password of a signed-in account. Every session ends (the stamp rotates)
+    /// and a fresh one is returned for the caller; a notice goes to the account's address.
+    pub async fn change_password(
+        &self,
+        session: &str,
+        current: &str,
+        new_password: &str,
+        client: &str,
+    ) -> Result<SessionToken, Error> {
+        let info = self.session_user(session)?;
+        let user: User =
+            Store::get(&self.store.users, info.id.as_bytes())?.ok_or(Error::SessionInvalid)?;
+        if !self
+            .hasher
+            .verify(current, Some(&user.password_hash))
+            .await?
+        {
+            return Err(Error::BadCredentials);
+        }
+        self.policy.check(new_password, Some(&user.email))?;
+        let hash = self.hasher.hash(new_password).await?;
+        let now = self.now();
+        let updated = self.set_password(
+            &user.id,
+            &user.stamp,
+            hash,
+            client,
+            "password_changed",
+            "changed in Rekey",
+        )?;
+        self.store.flush().await?;
+        self.outbox.wake.notify_one();
+        let token = new_session_token();
+        let session = Session {
+            user_id: user.id.clone(),
+            stamp: updated.stamp,
+            expires_at: now + self.config.session_ttl_secs,
+        };
+        self.store
+            .sessions
+            .insert(session_key(&token), encode(&session))?;
+        Ok(SessionToken(token))
+    }
+
+    /// Sets a new hash, rotates the stamp (ending sessions and outstanding resets), drops
+    /// any live reset, queues the notice and writes the audit event, in one transaction.
+    /// Fails with [`Error::TokenStale`] if the stamp moved since `expected_stamp` was read.
+    pub(crate) fn set_password(
+        &self,
+        user_id: &str,
+        expected_stamp: &str,
+        hash: String,
+        client: &str,
+        event: &str,
+        how: &str,
+    ) -> Result<User, Error> {
+        let now = self.now();
+        let s = &self.store;
+        let from = &self.config.mail_from;
+        tx((&s.users, &s.resets, &s.outbox, &s.audit).transaction(
+            |(users, resets, outbox, audit)| {
+                let Some(bytes) = users.get(user_id.as_bytes())? else {
+                    return Err(Abort(Error::TokenStale));
+                };
+                let mut user: User =
+                    decode(&bytes).map_err(|e| Abort(internal("user record", e)))?;
+                if user.stamp != expected_stamp {
+                    return Err(Abort(Error::TokenStale));
+                }
+                user.password_hash = hash.clone();
+                user.stamp = random_id();
+                users.insert(user_id.as_bytes(), encode(&user))?;
+                resets.remove(user_id.as_bytes())?;
+                let notice = letters::password_changed(from, &user.email, now, how)
+                    .map_err(|e| Abort(internal("letter", e)))?;
+                enqueue_tx(outbox, &notice, MailKind::PasswordChanged, now, None)?;
+                AuditEvent::new(now, event, Some(user_id), Some(client), how).append_tx(audit)?;
+                Ok(user)
+            },
+        ))
+    }
+
+    /// Every account, oldest first.
+    pub fn list_users(&self) -> Result<Vec<UserInfo>, Error> {
+        let mut users = Vec::new();
+        for entry in self.store.users.iter() {
+            users.push(UserInfo::from(&decode::<User>(&entry?.1)?));
+        }
+        users.sort_by_key(|u| u.created_at);
+        Ok(users)
+    }
+
+    /// Disables (or re-enables) an account; disabling ends its sessions and resets.
+    pub async fn set_disabled(
+        &self,
+        email: &str,
+        disabled: bool,
+        client: &str,
+    ) -> Result<UserInfo, Error> {
+        let email = Email::parse(email)?;
+        let user = self
+            .find_user(&email)?
+            .ok_or_else(|| Error::Setup(format!("there is no account for {email}")))?;
+        let now = self.now();
+        let s = &self.store;
+        let kind = if disabled {
+            "account_disabled"
+        } else {
+            "account_enabled"
+        };
+        let updated = tx(
+            (&s.users, &s.resets, &s.audit).transaction(|(users, resets, audit)| {
+                let mut u: User = users
+                    .get(user.id.as_bytes())?
+                    .map(|b| decode(&b))
+                    .transpose()
+                    .map_err(|e| Abort(internal("user record", e)))?
+                    .ok_or(Abort(Error::Internal))?;
+                u.disabled = disabled;
+                if disabled {
+                    u.stamp = random_id();
+                    resets.remove(u.id.as_bytes())?;
+                }
+                users.insert(u.id.as_bytes(), encode(&u))?;
+                AuditEvent::new(now, kind, Some(&u.id), Some(client), "").append_tx(audit)?;
+                Ok(u)
+            }),
+        )?;
+        self.store.flush().await?;
+        Ok(UserInfo::from(&updated))
+    }
+
+    pub(crate) fn count_refusal(&self, e: &Error) {
+        if matches!(e, Error::RateLimited { .. }) {
+            let _ = self.store.bump("limits.refused");
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! [`Rekey`]: the one object the fronts hold. It opens the store, loads the signing keys,
+//! builds the mail transport, and runs the flows in [`accounts`] and [`reset`].
+
+pub mod accounts;
+pub mod reset;
+
+use std::sync::{Arc, RwLock};
+
+use sled::transaction::{TransactionError, TransactionResult};
+use tokio::sync::{watch, Notify};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::error::{internal, Error};
+use crate::mailer::Mailer;
+use crate::outbox::Outbox;
+use crate::password::{Hasher, Policy};
+use crate::store::Store;
+use crate::token::KeyRing;
+
+pub use accounts::{SessionToken, UserInfo};
+pub use reset::ResetProof;
+
+/// Rekey's service: accounts, resets and the outbox over one data directory.
+pub struct Rekey {
+    config: Config,
+    store: Store,
+    keys: RwLock<KeyRing>,
+    hasher: Hasher,
+    policy: Policy,
+    clock: Arc<dyn Clock>,
+    outbox: Outbox,
+    intake_wake: Arc<Notify>,
+    install_id: String,
+}
+
+impl Rekey {
+    /// Opens Rekey on `config` with the wall clock. `program` names this process in the
+    /// "data directory in use" message others see (`rekeyd serve`, `the Rekey app`).
+    pub fn open(config: Config, program: &str) -> Result<Rekey, Error> {
+        Self::open_with_clock(config, program, Arc::new(SystemClock))
+    }
+
+    /// Opens Rekey with a given clock (tests move time with [`crate::ManualClock`]).
+    pub fn open_with_clock(
+        config: Config,
+        program: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Rekey, Error> {
+        let now = clock.now();
+        let store = Store::open(&config.data_dir, program, now)?;
+        let keys = KeyRing::load_or_create(&config.data_dir, now)
+            .map_err(|e| Error::Setup(e.to_string()))?;
+        let mailer = Mailer::from_config(&config).map_err(|e| Error::Setup(e.to_string()))?;
+        let outbox = Outbox::new(
+            store.clone(),
+            mailer,
+            clock.clone(),
+            config.smtp_pool_size as usize,
+        );
+        let install_id = match store.meta.get("install_id")? {
+            Some(v) => String::from_utf8_lossy(&v).into_owned(),
+            None => {
+                let id = format!("install-{}", crate::token::random_id());
+                store.meta.insert("install_id", id.as_bytes())?;
+                id
+            }
+        };
+        Ok(Rekey {
+            hasher: Hasher::new(config.argon2_params(), config.hash_concurrency),
+            policy: Policy {
+                min_length: config.password_min_length,
+            },
+            keys: RwLock::new(keys),
+            intake_wake: Arc::new(Notify::new()),
+            config,
+            store,
+            clock,
+            outbox,
+            install_id,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store (for admin listings and tests).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The outbox: status, listings, retry, purge.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// The password policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The password hasher (shared, bounded).
+    pub fn hasher(&self) -> &Hasher {
+        &self.hasher
+    }
+
+    /// This installation's id: the desktop app's "client" for rate limits.
+    pub fn install_id(&self) -> &str {
+        &self.install_id
+    }
+
+    /// The current time by Rekey's clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Makes a new signing key; tokens signed by the old one keep working until they expire.
+    pub fn rotate_keys(&self) -> Result<String, Error> {
+        let mut keys = self.keys.write().map_err(|e| internal("keys", e))?;
+        keys.rotate(self.now())
+            .map_err(|e| Error::Setup(e.to_string()))
+    }
+
+    /// Runs the intake and outbox workers until `shutdown` turns true.
+    pub async fn run_workers(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        let intake = {
+            let this = self.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move { this.run_intake(shutdown).await })
+        };
+        let outbox = self.outbox.clone();
+        let delivery = tokio::spawn(async move { outbox.run(shutdown).await });
+        let _ = tokio::join!(intake, delivery);
+    }
+
+    /// Processes waiting reset requests and delivers due mail once; for the command line.
+    pub async fn drain(&self) -> Result<crate::outbox::DeliveryReport, Error> {
+        self.process_intake().await?;
+        let (report, _) = self.outbox.deliver_due().await?;
+        Ok(report)
+    }
+}
+
+/// Unwraps a sled transaction: an abort carries our error, a storage failure is internal.
+pub(crate) fn tx<T>(r: TransactionResult<T, Error>) -> Result<T, Error> {
+    r.map_err(|e| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => internal("transaction", e),
+    })
+}

@@ -1,0 +1,414 @@
+//! Resetting a forgotten password.
+//!
+//! The request path does the same work whatever the address: normalise, count it against
+//! the rate limits, write an intake record and flush, all in one sled transaction. It never
+//! looks the address up, so neither the answer nor its timing says whether an account
+//! exists. A worker then takes each intake record, and only if an account exists mints the
+//! reset and queues its mail, in one transaction that also retires the older link.
+
+use std::time::Duration;
+
+use sled::transaction::ConflictableTransactionError::Abort;
+use sled::Transactional;
+use subtle::ConstantTimeEq;
+use tokio::sync::watch;
+
+use super::{tx, Rekey};
+use crate::audit::AuditEvent;
+use crate::email::Email;
+use crate::error::{internal, Error};
+use crate::letters::{self, ResetLetter};
+use crate::outbox::{enqueue_tx, MailKind};
+use crate::store::{
+    decode, encode, seq_key, Intake, LiveReset, Retired, RetiredToken, Store, User,
+};
+use crate::token::{parse_code, TokenError};
+
+/// Wrong codes allowed before a reset is burned.
+pub const MAX_CODE_FAILURES: u32 = 5;
+
+/// What proves the right to reset: the link's token, or the address plus the typed code.
+#[derive(Clone)]
+pub enum ResetProof {
+    /// The JWT from the link.
+    Token(String),
+    /// The account's address and the code from the mail.
+    Code {
+        /// The address the reset was asked for.
+        email: String,
+        /// The code as typed (`ABCD-EFGH`, any case).
+        code: String,
+    },
+}
+
+impl std::fmt::Debug for ResetProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResetProof::Token(_) => f.write_str("ResetProof::Token(<redacted>)"),
+            ResetProof::Code { .. } => f.write_str("ResetProof::Code(<redacted>)"),
+        }
+    }
+}
+
+/// What a valid link leads to, for the reset page (shown before any password is typed).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ResetTarget {
+    /// The account's address, so the page can say whose password is being set.
+    pub email: String,
+    /// When the link stops working (Unix seconds).
+    pub expires_at: i64,
+}
+
+impl Rekey {
+    /// Asks for a reset mail for `email`, on behalf of `client` (peer IP, install id).
+    /// The answer is the same whether or not the account exists; the request is on disk
+    /// before this returns.
+    pub async fn request_reset(&self, email: &str, client: &str) -> Result<(), Error> {
+        let email = Email::parse(email)?;
+        let now = self.now();
+        let (per_addr, per_client) = (self.config.limit_address, self.config.limit_client);
+        let addr_key = format!("reset:address:{email}");
+        let client_key = format!("reset:client:{client}");
+        let record = encode(&Intake {
+            email: email.to_string(),
+            client: client.to_string(),
+            at: now,
+        });
+        let s = &self.store;
+        tx((&s.limits, &s.intake).transaction(|(limits, intake)| {
+            let a = per_addr.take(limits, &addr_key, now)?;
+            let c = per_client.take(limits, &client_key, now)?;
+            if let Some(retry_after) = a.err().into_iter().chain(c.err()).max() {
+                return Err(Abort(Error::RateLimited { retry_after }));
+            }
+            intake.insert(&seq_key(intake.generate_id()?), record.as_slice())?;
+            Ok(())
+        }))
+        .inspect_err(|e| self.count_refusal(e))?;
+        self.store.flush().await?;
+        self.intake_wake.notify_one();
+        Ok(())
+    }
+
+    /// Turns waiting intake records into resets and mail. Returns how many it handled.
+    pub async fn process_intake(&self) -> Result<usize, Error> {
+        let mut handled = 0;
+        for entry in self.store.intake.iter() {
+            let (key, value) = entry?;
+            let request: Intake = decode(&value)?;
+            let user = match Email::parse(&request.email) {
+                Ok(email) => self.find_user(&email)?,
+                Err(_) => None,
+            };
+            match user {
+                Some(user) if !user.disabled => self.mint_reset(&key, &request, &user)?,
+                _ => {
+                    let masked = Email::parse(&request.email)
+                        .map(|e| e.masked())
+                        .unwrap_or_default();
+                    let event = AuditEvent::new(
+                        request.at,
+                        "reset_requested_no_account",
+                        None,
+                        Some(&request.client),
+                        masked,
+                    );
+                    let s = &self.store;
+                    tx((&s.intake, &s.audit).transaction(|(intake, audit)| {
+                        intake.remove(&key)?;
+                        event.append_tx(audit)?;
+                        Ok(())
+                    }))?;
+                }
+            }
+            handled += 1;
+        }
+        if handled > 0 {
+            self.store.flush().await?;
+            self.outbox.wake.notify_one();
+        }
+        Ok(handled)
+    }
+
+    fn mint_reset(&self, intake_key: &[u8], request: &Intake, user: &User) -> Result<(), Error> {
+        let now = self.now();
+        let ttl = self.config.reset_ttl_secs;
+        let minted = self.keys.read().map_err(|e| internal("keys", e))?.mint(
+            &user.id,
+            &user.stamp,
+            now,
+            ttl,
+        );
+        let letter = letters::reset(
+            &self.config.mail_from,
+            &ResetLetter {
+                to: &user.email,
+                token: &minted.token,
+                code: &minted.code,
+                expires_at: minted.claims.exp,
+                ttl,
+                public_url: self.config.public_url.as_ref(),
+            },
+        )
+        .map_err(|e| internal("letter", e))?;
+        let live = LiveReset {
+            jti: minted.claims.jti.clone(),
+            kid: minted.kid.clone(),
+            code_mac: minted.code_mac.clone(),
+            code_failures: 0,
+            issued_at: now,
+            expires_at: minted.claims.exp,
+        };
+        let event = AuditEvent::new(
+            now,
+            "reset_requested",
+            Some(&user.id),
+            Some(&request.client),
+            "reset mail queued",
+        );
+        let s = &self.store;
+        tx(
+            (&s.intake, &s.resets, &s.retired, &s.outbox, &s.audit).transaction(
+                |(intake, resets, retired, outbox, audit)| {
+                    // The newer request replaces the older link, which then says so.
+                    if let Some(old) = resets.get(user.id.as_bytes())? {
+                        let old: LiveReset =
+                            decode(&old).map_err(|e| Abort(internal("reset record", e)))?;
+                        let why = RetiredToken {
+                            why: Retired::Replaced,
+                            expires_at: old.expires_at,
+                        };
+                        retired.insert(old.jti.as_bytes(), encode(&why))?;
+                    }
+                    resets.insert(user.id.as_bytes(), encode(&live))?;
+                    enqueue_tx(
+                        outbox,
+                        &letter,
+                        MailKind::Reset,
+                        now,
+                        Some(minted.claims.exp),
+                    )?;
+                    intake.remove(intake_key)?;
+                    event.append_tx(audit)?;
+                    Ok(())
+                },
+            ),
+        )
+    }
+
+    /// Checks a link before the user types a password, so the page can say at once that it
+    /// expired, was used or was replaced. Consumes nothing (mail scanners open links too).
+    pub fn inspect_reset_link(&self, token: &str) -> Result<ResetTarget, Error> {
+        let (user, live) = self.check_token(token)?;
+        Ok(ResetTarget {
+            email: user.email,
+            expires_at: live.expires_at,
+        })
+    }
+
+    fn check_token(&self, token: &str) -> Result<(User, LiveReset), Error> {
+        let claims = self
+            .keys
+            .read()
+            .map_err(|e| internal("keys", e))?
+            .verify(token.trim(), self.now())?;
+        if let Some(retired) =
+            Store::get::<RetiredToken>(&self.store.retired, claims.jti.as_bytes())?
+        {
+            return Err(match retired.why {
+                Retired::Used => Error::TokenUsed,
+                Retired::Replaced => Error::TokenReplaced,
+                Retired::Burned => Error::CodeBurned,
+            });
+        }
+        let user: User =
+            Store::get(&self.store.users, claims.sub.as_bytes())?.ok_or(Error::TokenStale)?;
+        if user.stamp != claims.stamp {
+            return Err(Error::TokenStale);
+        }
+        let live: LiveReset =
+            Store::get(&self.store.resets, user.id.as_bytes())?.ok_or(Error::TokenUsed)?;
+        if live.jti != claims.jti {
+            return Err(Error::TokenReplaced);
+        }
+        Ok((user, live))
+    }
+
+    /// Checks an address + code; a wrong code counts against the reset, and the fifth burns it.
+    async fn check_code(&self, email: &str, code: &str) -> Result<(User, LiveReset), Error> {
+        let email = Email::parse(email)?;
+        let user = self
+            .find_user(&email)?
+            .filter(|u| !u.disabled)
+            .ok_or(Error::CodeInvalid)?;
+        let live: LiveReset =
+            Store::get(&self.store.resets, user.id.as_bytes())?.ok_or(Error::CodeInvalid)?;
+        if live.expires_at <= self.now() {
+            return Err(Error::Token(TokenError::Expired));
+        }
+        let expected = self
+            .keys
+            .read()
+            .map_err(|e| internal("keys", e))?
+            .code_mac(&live.kid, &live.jti, &parse_code(code).unwrap_or_default())
+            .ok_or(Error::Token(TokenError::UnknownKey))?;
+        if parse_code(code).is_some()
+            && bool::from(expected.as_bytes().ct_eq(live.code_mac.as_bytes()))
+        {
+            return Ok((user, live));
+        }
+        let now = self.now();
+        let s = &self.store;
+        let burned = tx((&s.resets, &s.retired, &s.audit).transaction(
+            |(resets, retired, audit)| {
+                let Some(bytes) = resets.get(user.id.as_bytes())? else {
+                    return Ok(true);
+                };
+                let mut current: LiveReset =
+                    decode(&bytes).map_err(|e| Abort(internal("reset record", e)))?;
+                if current.jti != live.jti {
+                    return Ok(false);
+                }
+                current.code_failures += 1;
+                if current.code_failures >= MAX_CODE_FAILURES {
+                    resets.remove(user.id.as_bytes())?;
+                    let why = RetiredToken {
+                        why: Retired::Burned,
+                        expires_at: current.expires_at,
+                    };
+                    retired.insert(current.jti.as_bytes(), encode(&why))?;
+                    AuditEvent::new(
+                        now,
+                        "reset_code_burned",
+                        Some(&user.id),
+                        None,
+                        "5 wrong codes",
+                    )
+                    .append_tx(audit)?;
+                    return Ok(true);
+                }
+                resets.insert(user.id.as_bytes(), encode(&current))?;
+                Ok(false)
+            },
+        ))?;
+        self.store.flush().await?;
+        Err(if burned {
+            Error::CodeBurned
+        } else {
+            Error::CodeInvalid
+        })
+    }
+
+    /// Sets a new password with a link's token or an address + code. On success the stamp
+    /// rotates (every session and other token dies), the reset is consumed, a notice is
+    /// queued and an audit event written, all at once. Nobody is signed in.
+    pub async fn confirm_reset(
+        &self,
+        proof: ResetProof,
+        new_password: &str,
+        client: &str,
+    ) -> Result<(), Error> {
+        let (user, live) = match &proof {
+            ResetProof::Token(token) => self.check_token(token)?,
+            ResetProof::Code { email, code } => self.check_code(email, code).await?,
+        };
+        self.policy.check(new_password, Some(&user.email))?;
+        let hash = self.hasher.hash(new_password).await?;
+        let now = self.now();
+        let s = &self.store;
+        let from = &self.config.mail_from;
+        let how = match proof {
+            ResetProof::Token(_) => "reset with the mailed link",
+            ResetProof::Code { .. } => "reset with the mailed code",
+        };
+        tx(
+            (&s.users, &s.resets, &s.retired, &s.outbox, &s.audit).transaction(
+                |(users, resets, retired, outbox, audit)| {
+                    // Re-read inside the transaction: of two confirms racing, exactly one wins.
+                    if let Some(r) = retired.get(live.jti.as_bytes())? {
+                        let r: RetiredToken =
+                            decode(&r).map_err(|e| Abort(internal("retired record", e)))?;
+                        return Err(Abort(match r.why {
+                            Retired::Used => Error::TokenUsed,
+                            Retired::Replaced => Error::TokenReplaced,
+                            Retired::Burned => Error::CodeBurned,
+                        }));
+                    }
+                    let current = resets.get(user.id.as_bytes())?;
+                    let current: Option<LiveReset> = current
+                        .map(|b| decode(&b))
+                        .transpose()
+                        .map_err(|e| Abort(internal("reset record", e)))?;
+                    if current.as_ref().map(|c| c.jti.as_str()) != Some(live.jti.as_str()) {
+                        return Err(Abort(Error::TokenReplaced));
+                    }
+                    let Some(bytes) = users.get(user.id.as_bytes())? else {
+                        return Err(Abort(Error::TokenStale));
+                    };
+                    let mut u: User =
+                        decode(&bytes).map_err(|e| Abort(internal("user record", e)))?;
+                    if u.stamp != user.stamp {
+                        return Err(Abort(Error::TokenStale));
+                    }
+                    u.password_hash = hash.clone();
+                    u.stamp = crate::token::random_id();
+                    users.insert(u.id.as_bytes(), encode(&u))?;
+                    resets.remove(u.id.as_bytes())?;
+                    retired.insert(
+                        live.jti.as_bytes(),
+                        encode(&RetiredToken {
+                            why: Retired::Used,
+                            expires_at: live.expires_at,
+                        }),
+                    )?;
+                    let notice = letters::password_changed(from, &u.email, now, how)
+                        .map_err(|e| Abort(internal("letter", e)))?;
+                    enqueue_tx(outbox, &notice, MailKind::PasswordChanged, now, None)?;
+                    AuditEvent::new(now, "password_reset", Some(&u.id), Some(client), how)
+                        .append_tx(audit)?;
+                    Ok(())
+                },
+            ),
+        )?;
+        self.store.flush().await?;
+        self.outbox.wake.notify_one();
+        tracing::info!(user = %user.id, "password reset");
+        Ok(())
+    }
+
+    /// Drops records of retired tokens that have expired anyway.
+    pub fn prune_retired(&self) -> Result<usize, Error> {
+        let now = self.now() - crate::token::LEEWAY;
+        let mut n = 0;
+        for entry in self.store.retired.iter() {
+            let (k, v) = entry?;
+            if decode::<RetiredToken>(&v)?.expires_at < now {
+                self.store.retired.remove(k)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The intake worker: handles requests as they arrive, until `shutdown` turns true.
+    pub async fn run_intake(&self, mut shutdown: watch::Receiver<bool>) {
+        let mut last_prune = 0;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Err(e) = self.process_intake().await {
+                tracing::error!(error = %e, "intake pass failed");
+            }
+            if self.now() - last_prune > 600 {
+                last_prune = self.now();
+                let _ = self.prune_retired();
+            }
+            tokio::select! {
+                _ = self.intake_wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}

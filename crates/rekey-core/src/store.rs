@@ -1,0 +1,291 @@
+//! The sled store: one directory, one tree per kind of record, JSON values.
+//!
+//! sled takes an exclusive lock on its directory. Beside it we keep `holder.json`
+//! (which process opened it, and when), so a second process can say in words who
+//! holds the data and what to do, instead of showing a raw lock error.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Why the store could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process has the data directory open.
+    #[error("{0}")]
+    Locked(String),
+    /// The data directory could not be created or read.
+    #[error("cannot use the data directory {path}: {reason}")]
+    Directory {
+        /// The directory.
+        path: PathBuf,
+        /// What the system said.
+        reason: String,
+    },
+    /// sled failed (disk full, I/O error, corruption).
+    #[error("database error: {0}")]
+    Sled(#[from] sled::Error),
+    /// A record could not be decoded: the data was written by an incompatible version.
+    #[error("a stored record could not be read: {0}")]
+    Corrupt(String),
+}
+
+/// An account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct User {
+    /// Random id; the JWT `sub`. Never the email, since links leak.
+    pub id: String,
+    /// The normalised address.
+    pub email: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Rotated on every password change: kills outstanding reset tokens and sessions.
+    pub stamp: String,
+    /// A disabled account cannot sign in and gets no reset mail.
+    pub disabled: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A signed-in session. Stored under the SHA-256 of its token, so a copy of the
+/// database does not hand out sessions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    /// The account.
+    pub user_id: String,
+    /// The account's stamp when the session began; a rotated stamp ends it.
+    pub stamp: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// The one live reset of an account (key: user id).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LiveReset {
+    /// The token's `jti`.
+    pub jti: String,
+    /// The signing key that signed it; also keys the code's HMAC.
+    pub kid: String,
+    /// HMAC of the typed code (never the code itself).
+    pub code_mac: String,
+    /// Wrong codes entered so far.
+    pub code_failures: u32,
+    /// Unix seconds.
+    pub issued_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Why a reset token no longer works, kept until it would have expired anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Retired {
+    /// It reset the password.
+    Used,
+    /// A newer request replaced it.
+    Replaced,
+    /// Its code was entered wrong too many times.
+    Burned,
+}
+
+/// A retired token (key: jti).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RetiredToken {
+    /// Why.
+    pub why: Retired,
+    /// When the token would have expired; after that the record can go.
+    pub expires_at: i64,
+}
+
+/// A reset request as acknowledged to the caller, before anyone looked the address up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Intake {
+    /// The normalised address asked for.
+    pub email: String,
+    /// Who asked (peer IP or desktop install), for the audit trail.
+    pub client: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// All trees of the store.
+#[derive(Clone)]
+pub struct Store {
+    /// The database.
+    pub db: sled::Db,
+    /// user id → [`User`].
+    pub users: sled::Tree,
+    /// normalised email → user id.
+    pub emails: sled::Tree,
+    /// sha256(session token) → [`Session`].
+    pub sessions: sled::Tree,
+    /// user id → [`LiveReset`].
+    pub resets: sled::Tree,
+    /// jti → [`RetiredToken`].
+    pub retired: sled::Tree,
+    /// sequence → [`Intake`].
+    pub intake: sled::Tree,
+    /// sequence → outbox item.
+    pub outbox: sled::Tree,
+    /// sequence → dead outbox item.
+    pub dead: sled::Tree,
+    /// sequence → audit event.
+    pub audit: sled::Tree,
+    /// limit key → GCRA arrival time.
+    pub limits: sled::Tree,
+    /// small named values (install id, counters, last mail error).
+    pub meta: sled::Tree,
+    dir: PathBuf,
+}
+
+/// Who holds the data directory (written to `holder.json`).
+#[derive(Debug, Serialize, Deserialize)]
+struct Holder {
+    pid: u32,
+    program: String,
+    since: i64,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `data_dir/db`. `program` names the opener in
+    /// the message another process shows while this one holds the lock.
+    pub fn open(data_dir: &Path, program: &str, now: i64) -> Result<Store, StoreError> {
+        ensure_private_dir(data_dir)?;
+        let path = data_dir.join("db");
+        let db = match sled::Config::new().path(&path).open() {
+            Ok(db) => db,
+            Err(sled::Error::Io(e)) if is_lock_error(&e) => {
+                return Err(StoreError::Locked(locked_message(data_dir)))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let holder = Holder {
+            pid: std::process::id(),
+            program: program.to_string(),
+            since: now,
+        };
+        let _ = std::fs::write(
+            data_dir.join("holder.json"),
+            serde_json::to_vec(&holder).unwrap_or_default(),
+        );
+        let tree = |name: &str| db.open_tree(name);
+        Ok(Store {
+            users: tree("users")?,
+            emails: tree("emails")?,
+            sessions: tree("sessions")?,
+            resets: tree("resets")?,
+            retired: tree("retired")?,
+            intake: tree("intake")?,
+            outbox: tree("outbox")?,
+            dead: tree("dead")?,
+            audit: tree("audit")?,
+            limits: tree("limits")?,
+            meta: tree("meta")?,
+            db,
+            dir: data_dir.to_path_buf(),
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Makes everything written so far durable.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Reads and decodes one record.
+    pub fn get<T: DeserializeOwned>(
+        tree: &sled::Tree,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<T>, StoreError> {
+        match tree.get(key)? {
+            Some(bytes) => decode(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A small named counter in the meta tree, incremented atomically.
+    pub fn bump(&self, name: &str) -> Result<u64, StoreError> {
+        let v = self.meta.update_and_fetch(name, |old| {
+            let n = old
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            Some((n + 1).to_be_bytes().to_vec())
+        })?;
+        Ok(v.and_then(|b| b.as_ref().try_into().ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
+    }
+
+    /// Reads a counter made by [`Store::bump`].
+    pub fn counter(&self, name: &str) -> u64 {
+        self.meta
+            .get(name)
+            .ok()
+            .flatten()
+            .and_then(|b| b.as_ref().try_into().ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0)
+    }
+}
+
+/// Encodes a record.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records are plain data")
+}
+
+/// Decodes a record.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A big-endian sequence key, so trees iterate in insertion order.
+pub fn seq_key(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let fail = |e: io::Error| StoreError::Directory {
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+    }
+    Ok(())
+}
+
+fn is_lock_error(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+        || e.raw_os_error() == Some(11)
+        || e.to_string().contains("could not acquire lock")
+}
+
+fn locked_message(dir: &Path) -> String {
+    let holder: Option<Holder> = std::fs::read(dir.join("holder.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let who = match holder {
+        Some(h)
+            if Path::new(&format!("/proc/{}", h.pid)).exists() || !cfg!(target_os = "linux") =>
+        {
+            format!("{} (process {})", h.program, h.pid)
+        }
+        _ => "another Rekey process".to_string(),
+    };
+    format!(
+        "The Rekey data in {} is in use by {who}. Only one process can open it at a time: \
+         stop that process (or close the Rekey app) and try again, or point this command \
+         at another data directory with --data-dir.",
+        dir.display()
+    )
+}
