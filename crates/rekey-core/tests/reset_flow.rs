@@ -1,0 +1,501 @@
+//! The reset flow end to end: real sled on disk, real SMTP server over each TLS mode.
+
+mod common;
+
+use common::*;
+use rekey_core::service::ResetProof;
+use rekey_core::token::TokenError;
+use rekey_core::Error;
+use rekey_testkit::SmtpCapture;
+
+async fn whole_flow_over(url: String, expect_tls: bool, expect_auth: bool) {
+    let smtp_dir = tempfile::tempdir().unwrap();
+    let _ = smtp_dir;
+    let smtp = SmtpCapture::start();
+    let url = url
+        .replace("PORT_STARTTLS", &smtp.starttls_port().to_string())
+        .replace("PORT_IMPLICIT", &smtp.implicit_port().to_string())
+        .replace("PORT_PLAIN", &smtp.plain_port().to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let (rekey, _clock) = open(config(dir.path(), Some(&url), Some(smtp.ca_pem()), &[]));
+    rekey
+        .register("Ada@Example.com", PASSWORD, "test")
+        .await
+        .unwrap();
+    let old_session = rekey
+        .sign_in("ada@example.com", PASSWORD, "test")
+        .await
+        .unwrap();
+
+    rekey
+        .request_reset("  ADA@example.com ", "test")
+        .await
+        .unwrap();
+    let report = rekey.drain().await.unwrap();
+    assert_eq!(report.sent, 1, "{report:?}");
+
+    let mail = &mails_to(&smtp, "ada@example.com", RESET_SUBJECT, 1)[0];
+    assert_eq!(mail.tls, expect_tls);
+    assert_eq!(mail.auth_user.is_some(), expect_auth);
+    assert!(mail.header("Message-ID").is_some() && mail.header("Date").is_some());
+    let html = mail.html.as_deref().expect("an HTML part");
+    let text = mail.text.as_deref().unwrap();
+    assert!(
+        text.contains("ignore this mail") && text.contains("30 minutes"),
+        "{text}"
+    );
+    assert!(html.contains("rekey://reset?token="));
+    let token = link_token(mail);
+    let code = code(mail);
+
+    // Opening the link shows whose password it is, and consumes nothing.
+    let target = rekey.inspect_reset_link(&token).unwrap();
+    assert_eq!(target.email, "ada@example.com");
+    assert!(rekey.inspect_reset_link(&token).is_ok());
+
+    rekey
+        .confirm_reset(ResetProof::Token(token.clone()), NEW_PASSWORD, "test")
+        .await
+        .unwrap();
+
+    assert_eq!(
+        rekey.sign_in("ada@example.com", PASSWORD, "test").await,
+        Err(Error::BadCredentials)
+    );
+    rekey
+        .sign_in("ada@example.com", NEW_PASSWORD, "test")
+        .await
+        .unwrap();
+    assert_eq!(
+        rekey.session_user(&old_session.0),
+        Err(Error::SessionInvalid),
+        "old sessions die"
+    );
+    let again = rekey
+        .confirm_reset(ResetProof::Token(token), "another fine passphrase", "test")
+        .await;
+    assert_eq!(again, Err(Error::TokenUsed));
+    let by_code = ResetProof::Code {
+        email: "ada@example.com".into(),
+        code,
+    };
+    assert_eq!(
+        rekey
+            .confirm_reset(by_code, "another fine passphrase", "test")
+            .await,
+        Err(Error::CodeInvalid)
+    );
+
+    rekey.drain().await.unwrap();
+    let notice = &mails_to(&smtp, "ada@example.com", CHANGED_SUBJECT, 1)[0];
+    assert!(notice.text.as_deref().unwrap().contains("Wasn't you?"));
+    let audit = rekey_core::audit::tail(rekey.store(), 20).unwrap();
+    assert!(
+        audit.iter().any(|e| e.kind == "password_reset"),
+        "{audit:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flow_over_starttls() {
+    whole_flow_over(
+        "smtp://rekey:s3cret-pass@localhost:PORT_STARTTLS".into(),
+        true,
+        true,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flow_over_implicit_tls() {
+    whole_flow_over(
+        "smtps://rekey:s3cret-pass@localhost:PORT_IMPLICIT".into(),
+        true,
+        true,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flow_over_loopback_relay() {
+    whole_flow_over("smtp+plain://127.0.0.1:PORT_PLAIN".into(), false, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reset_by_typed_code_kills_the_link() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
+    rekey
+        .register("bo@example.com", PASSWORD, "test")
+        .await
+        .unwrap();
+    rekey.request_reset("bo@example.com", "test").await.unwrap();
+    rekey.drain().await.unwrap();
+    let mail = &mails_to(&smtp, "bo@example.com", RESET_SUBJECT, 1)[0];
+    let typed = code(mail).to_lowercase().replace('-', " ");
+    let proof = ResetProof::Code {
+        email: "BO@example.com".into(),
+        code: typed,
+    };
+    rekey
+        .confirm_reset(proof, NEW_PASSWORD, "test")
+        .await
+        .unwrap();
+    rekey
+        .sign_in("bo@example.com", NEW_PASSWORD, "test")
+        .await
+        .unwrap();
+    assert_eq!(
+        rekey.inspect_reset_link(&link_token(mail)),
+        Err(Error::TokenUsed)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_address_gets_the_same_answer_and_no_mail() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
+    rekey
+        .register("known@example.com", PASSWORD, "test")
+        .await
+        .unwrap();
+    let known = rekey.request_reset("known@example.com", "test").await;
+    let unknown = rekey.request_reset("nobody@example.com", "test").await;
+    assert_eq!(known, unknown);
+    assert_eq!(known, Ok(()));
+    rekey.drain().await.unwrap();
+    mails_to(&smtp, "known@example.com", RESET_SUBJECT, 1);
+    assert!(smtp
+        .messages()
+        .iter()
+        .all(|m| !m.rcpt_to.contains(&"nobody@example.com".to_string())));
+    // Malformed input is refused in words, with a code.
+    let bad = rekey
+        .request_reset("not an address", "test")
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), "email_invalid");
+    assert!(bad.message().contains("name@example.com"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newer_request_replaces_the_older_link() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
+    rekey
+        .register("cy@example.com", PASSWORD, "test")
+        .await
+        .unwrap();
+    rekey.request_reset("cy@example.com", "test").await.unwrap();
+    rekey.drain().await.unwrap();
+    rekey.request_reset("cy@example.com", "test").await.unwrap();
+    rekey.drain().await.unwrap();
+    let mails = mails_to(&smtp, "cy@example.com", RESET_SUBJECT, 2);
+    let (first, second) = (link_token(&mails[0]), link_token(&mails[1]));
+    let err = rekey
+        .confirm_reset(ResetProof::Token(first), NEW_PASSWORD, "test")
+        .await
+        .unwrap_err();
+    assert_eq!(err, Error::TokenReplaced);
+    assert!(err.message().contains("replaced by a newer"));
+    // The first mail's code is dead too; the second link works.
+    let old_code = ResetProof::Code {
+        email: "cy@example.com".into(),
+        code: code(&mails[0]),
+    };
+    assert_eq!(
+        rekey.confirm_reset(old_code, NEW_PASSWORD, "test").await,
+        Err(Error::CodeInvalid)
+    );
+    rekey
+        .confirm_reset(ResetProof::Token(second), NEW_PASSWORD, "test")
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_not_yet_valid_and_stale_links() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (rekey, clock) = open_with_smtp(dir.path(), &smtp, &[("reset_ttl", "10m")]);
+    rekey
+        .register("di@example.com", PASSWORD, "test")
+        .await
+        .unwrap();
+    rekey.request_reset("di@example.com", "test").await.unwrap();
+    rekey.drain().await.unwrap();
+    let mail = &mails_to(&smtp, "di@example.com", RESET_SUBJECT, 1)[0];
+    let token = link_token(mail);
+
+    clock.advance(-3600);
+    assert_eq!(
+        rekey.inspect_reset_link(&token),
+        Err(Error::Token(TokenError::NotYetValid))
+    );
+    clock.advance(3600 + 11 * 60);
+    let err = rekey
+        .confirm_reset(ResetProof::Token(token.clone()), NEW_PASSWORD, "test")
+        .await
+        .unwrap_err();
+    assert_eq!(err, Error::Token(TokenError::Expired));
+    assert_eq!(err.code(), "token_expired");
+    let by_code = ResetProof::Code {
+        email: "di@example.com".into(),
+        code: code(mail),
+    };
+    assert_eq!(
+        rekey.confirm_reset(by_code, NEW_PASSWORD, "test").await,
+        Err(Error::Token(TokenError::Expired))
+    );
+    clock.advance(-11 * 60);
+
+    // A password change after the mail was sent makes the link stale.
+    let session = rekey
+        .sign_in("di@example.com", PASSWORD, "test")
+        .await
+        .unwrap();
+    rekey
+        .change_password(&session.0, PASSWORD, "violet engines hum softly", "test")
+        .await
+        .unwrap();
+    let err = rekey
+        .confirm_reset(ResetProof::Token(token), NEW_PASSWORD, "test")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "token_stale");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_and_damaged_tokens_are_refused_each_in_its_words() {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
+    rekey
+        .register("ed@example.com", PASSWORD, "test")
+        .await
+        .unwrap();
+    rekey.request_reset("ed@example.com", "test").await.unwrap();
+    rekey.drain().await.unwrap();
+    let token = link_token(&mails_to(&smtp, "ed@example.com", RESET_SUBJECT, 1)[0]);
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    let kid = header["kid"].as_str().unwrap().to_string();
+    // The real key, read from the data directory, to forge well-signed but wrong tokens.
+    let keys: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("keys.json")).unwrap()).unwrap();
+    let secret = STANDARD
+        .decode(keys[0]["secret"].as_str().unwrap())
+        .unwrap();
+    let sign = |claims: &serde_json::Value| {
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some(kid.clone());
+        encode(&h, claims, &EncodingKey::from_secret(&secret)).unwrap()
+    };
+    let raw = |header: &str, claims: &serde_json::Value, sig: &str| {
+        format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims.to_string()),
+            sig
+        )
+    };
+
+    let mut cases: Vec<(String, &str)> = vec![
+        ("garbage".into(), "token_malformed"),
+        (format!("{}.{}", parts[0], parts[1]), "token_malformed"),
+        (
+            raw(r#"{"alg":"none","typ":"JWT"}"#, &claims, ""),
+            "token_unsigned",
+        ),
+        (
+            raw(
+                &format!(r#"{{"alg":"HS512","kid":"{kid}"}}"#),
+                &claims,
+                parts[2],
+            ),
+            "token_wrong_algorithm",
+        ),
+        (
+            raw(
+                &format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#),
+                &claims,
+                parts[2],
+            ),
+            "token_wrong_algorithm",
+        ),
+        (
+            raw(r#"{"alg":"HS256","kid":"../keys.json"}"#, &claims, parts[2]),
+            "token_unknown_key",
+        ),
+    ];
+    let mut tampered = claims.clone();
+    tampered["sub"] = "someone-else".into();
+    cases.push((
+        raw(
+            &format!(r#"{{"alg":"HS256","kid":"{kid}"}}"#),
+            &tampered,
+            parts[2],
+        ),
+        "token_bad_signature",
+    ));
+    let mut iss = claims.clone();
+    iss["iss"] = "evil".into();
+    cases.push((sign(&iss), "token_wrong_issuer"));
+    let mut aud = claims.clone();
+    aud["aud"] = "login".into();
+    cases.push((sign(&aud), "token_wrong_audience"));
+    for (bad, code) in cases {
+        let err = rekey
+            .confirm_reset(ResetProof::Token(bad.clone()), NEW_PASSWORD, "test")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), code, "for {bad}");
+        assert!(!err.message().is_empty());
+    }
+    // None of that touched the real reset.
+    claims["x"] = 1.into();
+    rekey
+        .confirm_reset(ResetProof::Token(token), NEW_PASSWORD, "test")
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_confirms_exactly_one_wins() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
+    rekey
+        .register("fi@example.com", PASSWORD, "test")
+        .await
+        .unwrap();
+    rekey.request_reset("fi@example.com", "test").await.unwrap();
+    rekey.drain().await.unwrap();
+    let token = link_token(&mails_to(&smtp, "fi@example.com", RESET_SUBJECT, 1)[0]);
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (rekey, token) = (rekey.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let pw = format!("racing passphrase number {i}");
+            (
+                pw.clone(),
+                rekey
+                    .confirm_reset(ResetProof::Token(token), &pw, "test")
+                    .await,
+            )
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (pw, result) = t.await.unwrap();
+        match result {
+            Ok(()) => winners.push(pw),
+            Err(e) => assert!(
+                matches!(
+                    e,
+                    Error::TokenUsed | Error::TokenReplaced | Error::TokenStale
+                ),
+                "{e:?}"
+            ),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one confirm succeeds");
+    rekey
+        .sign_in("fi@example.com", &winners[0], "test")
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn five_wrong_codes_burn_the_reset() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
+    rekey
+        .register("gu@example.com", PASSWORD, "test")
+        .await
+        .unwrap();
+    rekey.request_reset("gu@example.com", "test").await.unwrap();
+    rekey.drain().await.unwrap();
+    let mail = &mails_to(&smtp, "gu@example.com", RESET_SUBJECT, 1)[0];
+    let right = code(mail);
+    let wrong = if right == "AAAA-AAAA" {
+        "BBBB-BBBB"
+    } else {
+        "AAAA-AAAA"
+    };
+    let proof = |c: &str| ResetProof::Code {
+        email: "gu@example.com".into(),
+        code: c.into(),
+    };
+    for _ in 0..4 {
+        assert_eq!(
+            rekey
+                .confirm_reset(proof(wrong), NEW_PASSWORD, "test")
+                .await,
+            Err(Error::CodeInvalid)
+        );
+    }
+    assert_eq!(
+        rekey
+            .confirm_reset(proof(wrong), NEW_PASSWORD, "test")
+            .await,
+        Err(Error::CodeBurned)
+    );
+    assert_eq!(
+        rekey
+            .confirm_reset(proof(&right), NEW_PASSWORD, "test")
+            .await,
+        Err(Error::CodeInvalid)
+    );
+    assert_eq!(
+        rekey.inspect_reset_link(&link_token(mail)),
+        Err(Error::CodeBurned)
+    );
+    rekey
+        .sign_in("gu@example.com", PASSWORD, "test")
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn weak_new_password_is_refused_without_consuming_the_link() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
+    rekey
+        .register("hal@example.com", PASSWORD, "test")
+        .await
+        .unwrap();
+    rekey
+        .request_reset("hal@example.com", "test")
+        .await
+        .unwrap();
+    rekey.drain().await.unwrap();
+    let token = link_token(&mails_to(&smtp, "hal@example.com", RESET_SUBJECT, 1)[0]);
+    let err = rekey
+        .confirm_reset(ResetProof::Token(token.clone()), "short", "test")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "password_too_short");
+    assert!(err.message().contains("at least 15"));
+    let err = rekey
+        .confirm_reset(ResetProof::Token(token.clone()), "hal@example.com", "test")
+        .await
+        .unwrap_err();
+    assert!(err.code().starts_with("password_"));
+    rekey
+        .confirm_reset(ResetProof::Token(token), NEW_PASSWORD, "test")
+        .await
+        .unwrap();
+}
