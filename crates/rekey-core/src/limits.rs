@@ -7,8 +7,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
-
 /// A limit like `3/15m`, or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateLimit {
@@ -86,26 +84,33 @@ impl RateLimit {
         }
     }
 
-    /// Counts one event for `key` inside a sled transaction on the limits tree.
-    /// `Err(retry_after)` when over the limit; nothing is written then.
-    pub fn take<E>(
-        &self,
-        tree: &TransactionalTree,
-        key: &str,
-        now: i64,
-    ) -> Result<Result<(), i64>, ConflictableTransactionError<E>> {
-        let stored = tree.get(key.as_bytes())?.and_then(|v| {
-            let bytes: [u8; 8] = v.as_ref().try_into().ok()?;
-            Some(i64::from_be_bytes(bytes))
-        });
-        match self.decide(stored, now) {
-            Decision::Allow(Some(tat)) => {
-                tree.insert(key.as_bytes(), &tat.to_be_bytes())?;
-                Ok(Ok(()))
-            }
-            Decision::Allow(None) => Ok(Ok(())),
-            Decision::Deny { retry_after } => Ok(Err(retry_after)),
+    /// Counts one event for `key` in the limits tree, atomically (compare-and-swap, no
+    /// transaction: sled transactions serialise against concurrent flushes, which would
+    /// make the request path slow under load). `Ok(Err(retry_after))` when over the limit;
+    /// nothing is written then.
+    pub fn take(&self, tree: &sled::Tree, key: &str, now: i64) -> sled::Result<Result<(), i64>> {
+        if *self == RateLimit::Off {
+            return Ok(Ok(()));
         }
+        let mut verdict = Ok(());
+        tree.fetch_and_update(key.as_bytes(), |old| {
+            let stored = old.and_then(|v| v.try_into().ok()).map(i64::from_be_bytes);
+            match self.decide(stored, now) {
+                Decision::Allow(Some(tat)) => {
+                    verdict = Ok(());
+                    Some(tat.to_be_bytes().to_vec())
+                }
+                Decision::Allow(None) => {
+                    verdict = Ok(());
+                    old.map(<[u8]>::to_vec)
+                }
+                Decision::Deny { retry_after } => {
+                    verdict = Err(retry_after);
+                    old.map(<[u8]>::to_vec)
+                }
+            }
+        })?;
+        Ok(verdict)
     }
 }
 

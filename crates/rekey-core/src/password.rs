@@ -204,7 +204,7 @@ fn pattern_of(pw: &str) -> Option<String> {
     }
     // A short unit repeated: "abcabcabcabcabc", "ab12ab12ab12ab12".
     for unit in 2..=chars.len() / 3 {
-        if chars.len() % unit == 0 && chars.chunks(unit).all(|c| c == &chars[..unit]) {
+        if chars.len().is_multiple_of(unit) && chars.chunks(unit).all(|c| c == &chars[..unit]) {
             return Some("a short piece repeated".into());
         }
     }

@@ -193,8 +193,15 @@ impl Store {
     }
 
     /// Makes everything written so far durable.
+    ///
+    /// A blocking flush on tokio's blocking pool, not sled's `flush_async`: the latter
+    /// deadlocks when many callers flush at once (seen here with 16). Concurrent blocking
+    /// flushes share sled's work: a caller whose write is already stable returns at once.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|_| StoreError::Corrupt("the flush was interrupted".into()))??;
         Ok(())
     }
 

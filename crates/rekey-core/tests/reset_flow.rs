@@ -17,7 +17,8 @@ async fn whole_flow_over(url: String, expect_tls: bool, expect_auth: bool) {
         .replace("PORT_IMPLICIT", &smtp.implicit_port().to_string())
         .replace("PORT_PLAIN", &smtp.plain_port().to_string());
     let dir = tempfile::tempdir().unwrap();
-    let (rekey, _clock) = open(config(dir.path(), Some(&url), Some(smtp.ca_pem()), &[]));
+    let public = [("public_url", "https://rekey.example.com/")];
+    let (rekey, _clock) = open(config(dir.path(), Some(&url), Some(smtp.ca_pem()), &public));
     rekey
         .register("Ada@Example.com", PASSWORD, "test")
         .await
@@ -47,6 +48,11 @@ async fn whole_flow_over(url: String, expect_tls: bool, expect_auth: bool) {
     assert!(html.contains("rekey://reset?token="));
     let token = link_token(mail);
     let code = code(mail);
+    assert!(
+        text.contains(&format!("https://rekey.example.com/reset#token={token}")),
+        "landing link: {text}"
+    );
+    assert!(html.contains(&format!("rekey://reset?token={token}")));
 
     // Opening the link shows whose password it is, and consumes nothing.
     let target = rekey.inspect_reset_link(&token).unwrap();

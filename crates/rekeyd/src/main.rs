@@ -1,1 +1,94 @@
-fn main() {}
+//! `rekeyd`: Rekey's headless side. Admin subcommands over a data directory now; the HTTP
+//! service (`rekeyd serve`) comes with its own issue.
+
+mod admin;
+mod demo;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use rekey_core::Config;
+
+/// Rekey: password resets done right, for desktop and on-prem software.
+#[derive(Parser)]
+#[command(name = "rekeyd", version, about)]
+struct Cli {
+    /// A TOML config file (default: $REKEY_CONFIG, if set).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Where Rekey keeps its data (default: $REKEY_DATA_DIR, else ~/.local/share/rekey).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Try the whole reset flow on this machine, with mail in the local mailbox.
+    Demo,
+    /// Accounts.
+    #[command(subcommand)]
+    Users(admin::Users),
+    /// Ask for and complete password resets.
+    #[command(subcommand)]
+    Reset(admin::Reset),
+    /// The mail queue.
+    #[command(subcommand)]
+    Outbox(admin::OutboxCmd),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(admin::Audit),
+    /// Mail delivery checks.
+    #[command(subcommand)]
+    Mail(admin::Mail),
+    /// The configuration.
+    #[command(subcommand)]
+    Config(admin::ConfigCmd),
+    /// Token signing keys.
+    #[command(subcommand)]
+    Keys(admin::Keys),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("REKEY_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let mut flags = Vec::new();
+    if let Some(dir) = &cli.data_dir {
+        flags.push(("data_dir", dir.display().to_string()));
+    }
+    let config = match Config::load(cli.config.as_deref(), &flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rekeyd: the configuration cannot be used: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Demo => demo::run(config).await,
+            Command::Users(c) => admin::users(config, c).await,
+            Command::Reset(c) => admin::reset(config, c).await,
+            Command::Outbox(c) => admin::outbox(config, c).await,
+            Command::Audit(c) => admin::audit(config, c),
+            Command::Mail(c) => admin::mail(config, c).await,
+            Command::Config(c) => admin::config(config, c),
+            Command::Keys(c) => admin::keys(config, c),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rekeyd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

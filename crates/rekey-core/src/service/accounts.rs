@@ -14,6 +14,7 @@ use crate::audit::AuditEvent;
 use crate::email::Email;
 use crate::error::{internal, Error};
 use crate::letters;
+use crate::limits::RateLimit;
 use crate::outbox::{enqueue_tx, MailKind};
 use crate::store::{decode, encode, Session, Store, User};
 use crate::token::random_id;
@@ -133,15 +134,7 @@ impl Rekey {
         );
         let acct_key = format!("signin:account:{email}");
         let cli_key = format!("signin:client:{client}");
-        tx(self.store.limits.transaction(|limits| {
-            let a = acct.take(limits, &acct_key, now)?;
-            let c = cli.take(limits, &cli_key, now)?;
-            if let Some(retry_after) = a.err().into_iter().chain(c.err()).max() {
-                return Err(Abort(Error::RateLimited { retry_after }));
-            }
-            Ok(())
-        }))
-        .inspect_err(|e| self.count_refusal(e))?;
+        self.take_limits(&[(cli, &cli_key), (acct, &acct_key)], now)?;
         let user = self.find_user(&email)?;
         let ok = self
             .hasher
@@ -348,9 +341,15 @@ impl Rekey {
         Ok(UserInfo::from(&updated))
     }
 
-    pub(crate) fn count_refusal(&self, e: &Error) {
-        if matches!(e, Error::RateLimited { .. }) {
-            let _ = self.store.bump("limits.refused");
+    /// Counts one event against each limit in turn, stopping at the first refusal (so a
+    /// refused address still counts against the client that asked).
+    pub(crate) fn take_limits(&self, checks: &[(RateLimit, &str)], now: i64) -> Result<(), Error> {
+        for (limit, key) in checks {
+            if let Err(retry_after) = limit.take(&self.store.limits, key, now)? {
+                let _ = self.store.bump("limits.refused");
+                return Err(Error::RateLimited { retry_after });
+            }
         }
+        Ok(())
     }
 }

@@ -74,17 +74,9 @@ impl Rekey {
             client: client.to_string(),
             at: now,
         });
-        let s = &self.store;
-        tx((&s.limits, &s.intake).transaction(|(limits, intake)| {
-            let a = per_addr.take(limits, &addr_key, now)?;
-            let c = per_client.take(limits, &client_key, now)?;
-            if let Some(retry_after) = a.err().into_iter().chain(c.err()).max() {
-                return Err(Abort(Error::RateLimited { retry_after }));
-            }
-            intake.insert(&seq_key(intake.generate_id()?), record.as_slice())?;
-            Ok(())
-        }))
-        .inspect_err(|e| self.count_refusal(e))?;
+        self.take_limits(&[(per_client, &client_key), (per_addr, &addr_key)], now)?;
+        let id = self.store.db.generate_id()?;
+        self.store.intake.insert(seq_key(id), record)?;
         self.store.flush().await?;
         self.intake_wake.notify_one();
         Ok(())
