@@ -22,13 +22,7 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     /// A new event.
-    pub fn new(
-        at: i64,
-        kind: &str,
-        user_id: Option<&str>,
-        client: Option<&str>,
-        detail: impl Into<String>,
-    ) -> Self {
+    pub fn new(at: i64, kind: &str, user_id: Option<&str>, client: Option<&str>, detail: impl Into<String>) -> Self {
         Self {
             at,
             kind: kind.into(),
@@ -39,10 +33,7 @@ impl AuditEvent {
     }
 
     /// Appends the event inside a transaction on the audit tree.
-    pub fn append_tx<E>(
-        &self,
-        tree: &TransactionalTree,
-    ) -> Result<(), ConflictableTransactionError<E>> {
+    pub fn append_tx<E>(&self, tree: &TransactionalTree) -> Result<(), ConflictableTransactionError<E>> {
         let id = tree.generate_id()?;
         tree.insert(&seq_key(id), encode(self))?;
         Ok(())

@@ -199,12 +199,10 @@ impl Config {
         let env_file = std::env::var_os("REKEY_CONFIG").map(PathBuf::from);
         let file = file.map(Path::to_path_buf).or(env_file);
         let text = match &file {
-            Some(p) => Some(
-                std::fs::read_to_string(p).map_err(|e| ConfigError::Unreadable {
-                    path: p.clone(),
-                    reason: e.to_string(),
-                })?,
-            ),
+            Some(p) => Some(std::fs::read_to_string(p).map_err(|e| ConfigError::Unreadable {
+                path: p.clone(),
+                reason: e.to_string(),
+            })?),
             None => None,
         };
         Self::from_layers(file.as_deref(), text.as_deref(), &env, flags)
@@ -219,12 +217,10 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let mut layer: Layer = BTreeMap::new();
         if let Some(text) = file_text {
-            let table: toml::Table =
-                text.parse()
-                    .map_err(|e: toml::de::Error| ConfigError::NotToml {
-                        path: file.map(Path::to_path_buf).unwrap_or_default(),
-                        reason: e.message().to_string(),
-                    })?;
+            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::NotToml {
+                path: file.map(Path::to_path_buf).unwrap_or_default(),
+                reason: e.message().to_string(),
+            })?;
             for (key, value) in table {
                 check_known(&key, Source::File, file)?;
                 let text = match value {
@@ -235,10 +231,7 @@ impl Config {
                         return Err(ConfigError::Invalid {
                             key: key.clone(),
                             origin: Source::File.name(file),
-                            reason: format!(
-                                "expected text, a number or true/false, found {}",
-                                other.type_str()
-                            ),
+                            reason: format!("expected text, a number or true/false, found {}", other.type_str()),
                         })
                     }
                 };
@@ -257,11 +250,7 @@ impl Config {
                 return Err(ConfigError::UnknownKey {
                     key: name.clone(),
                     origin: Source::Env.name(None),
-                    known: KEYS
-                        .iter()
-                        .map(|k| Source::Env.spell(k))
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    known: KEYS.iter().map(|k| Source::Env.spell(k)).collect::<Vec<_>>().join(", "),
                 });
             }
             layer.insert(key, (value.clone(), Source::Env));
@@ -270,11 +259,7 @@ impl Config {
             check_known(key, Source::Flag, None)?;
             layer.insert(key.to_string(), (value.clone(), Source::Flag));
         }
-        Parser {
-            layer: &layer,
-            file,
-        }
-        .build()
+        Parser { layer: &layer, file }.build()
     }
 
     /// The Argon2id parameters this configuration asks for.
@@ -294,11 +279,7 @@ fn check_known(key: &str, source: Source, file: Option<&Path>) -> Result<(), Con
     Err(ConfigError::UnknownKey {
         key: source.spell(key),
         origin: source.name(file),
-        known: KEYS
-            .iter()
-            .map(|k| source.spell(k))
-            .collect::<Vec<_>>()
-            .join(", "),
+        known: KEYS.iter().map(|k| source.spell(k)).collect::<Vec<_>>().join(", "),
     })
 }
 
@@ -308,12 +289,7 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
-    fn get<T>(
-        &self,
-        key: &str,
-        default: T,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<T, ConfigError> {
+    fn get<T>(&self, key: &str, default: T, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
         match self.layer.get(key) {
             None => Ok(default),
             Some((text, source)) => parse(text.trim()).map_err(|reason| ConfigError::Invalid {
@@ -379,16 +355,8 @@ impl Parser<'_> {
             })?,
             limit_address: self.get("limit_address", "3/15m".parse().unwrap(), limit)?,
             limit_client: self.get("limit_client", "20/15m".parse().unwrap(), limit)?,
-            limit_signin_account: self.get(
-                "limit_signin_account",
-                "10/15m".parse().unwrap(),
-                limit,
-            )?,
-            limit_signin_client: self.get(
-                "limit_signin_client",
-                "30/15m".parse().unwrap(),
-                limit,
-            )?,
+            limit_signin_account: self.get("limit_signin_account", "10/15m".parse().unwrap(), limit)?,
+            limit_signin_client: self.get("limit_signin_client", "30/15m".parse().unwrap(), limit)?,
             session_ttl_secs: self.get("session_ttl", 12 * 3600, |s| {
                 let secs = duration(s)?;
                 if !(60..=90 * 24 * 3600).contains(&secs) {
@@ -396,19 +364,13 @@ impl Parser<'_> {
                 }
                 Ok(secs)
             })?,
-            password_min_length: self.get("password_min_length", 15, |s| {
-                number(s, 8, 64).map(|n| n as usize)
-            })?,
-            argon2_memory_kib: self.get("argon2_memory_kib", 19 * 1024, |s| {
-                number(s, 8 * 1024, 4 * 1024 * 1024)
-            })?,
+            password_min_length: self.get("password_min_length", 15, |s| number(s, 8, 64).map(|n| n as usize))?,
+            argon2_memory_kib: self.get("argon2_memory_kib", 19 * 1024, |s| number(s, 8 * 1024, 4 * 1024 * 1024))?,
             argon2_iterations: self.get("argon2_iterations", 2, |s| number(s, 1, 100))?,
             argon2_parallelism: self.get("argon2_parallelism", 1, |s| number(s, 1, 16))?,
             hash_concurrency: self.get(
                 "hash_concurrency",
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(2),
+                std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
                 |s| number(s, 1, 256).map(|n| n as usize),
             )?,
         })
@@ -432,9 +394,7 @@ fn boolean(s: &str) -> Result<bool, String> {
 }
 
 fn number(s: &str, min: u32, max: u32) -> Result<u32, String> {
-    let n: u32 = s
-        .parse()
-        .map_err(|_| format!("'{s}' is not a whole number"))?;
+    let n: u32 = s.parse().map_err(|_| format!("'{s}' is not a whole number"))?;
     if n < min || n > max {
         return Err(format!("must be between {min} and {max}"));
     }
@@ -462,10 +422,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -480,21 +437,15 @@ mod tests {
         .unwrap();
         assert_eq!(c.reset_ttl_secs, 40 * 60);
         assert_eq!(c.limit_address, "5/1h".parse().unwrap());
-        let c = Config::from_layers(None, Some(file), &env(&[("REKEY_RESET_TTL", "20m")]), &[])
-            .unwrap();
+        let c = Config::from_layers(None, Some(file), &env(&[("REKEY_RESET_TTL", "20m")]), &[]).unwrap();
         assert_eq!(c.reset_ttl_secs, 20 * 60);
     }
 
     #[test]
     fn unknown_keys_are_refused_by_name() {
-        let err = Config::from_layers(
-            Some(Path::new("r.toml")),
-            Some("reset_tll = \"10m\""),
-            &[],
-            &[],
-        )
-        .unwrap_err()
-        .to_string();
+        let err = Config::from_layers(Some(Path::new("r.toml")), Some("reset_tll = \"10m\""), &[], &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("reset_tll"), "{err}");
         let err = Config::from_layers(None, None, &env(&[("REKEY_SMTP_URLL", "x")]), &[])
             .unwrap_err()
@@ -530,10 +481,7 @@ mod tests {
         let c = Config::from_layers(
             None,
             None,
-            &env(&[(
-                "REKEY_SMTP_URL",
-                "smtps://me:hunter2hunter2@mail.example.com",
-            )]),
+            &env(&[("REKEY_SMTP_URL", "smtps://me:hunter2hunter2@mail.example.com")]),
             &[],
         )
         .unwrap();
@@ -544,8 +492,7 @@ mod tests {
 
     #[test]
     fn limits_can_be_switched_off() {
-        let c =
-            Config::from_layers(None, None, &env(&[("REKEY_LIMIT_ADDRESS", "off")]), &[]).unwrap();
+        let c = Config::from_layers(None, None, &env(&[("REKEY_LIMIT_ADDRESS", "off")]), &[]).unwrap();
         assert_eq!(c.limit_address, RateLimit::Off);
     }
 }

@@ -102,6 +102,7 @@ impl From<crate::store::StoreError> for Error {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
             crate::store::StoreError::Locked(m) => Error::Locked(m),
+            e @ crate::store::StoreError::Directory { .. } => Error::Setup(e.to_string()),
             e => internal("store", e),
         }
     }

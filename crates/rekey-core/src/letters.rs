@@ -47,10 +47,7 @@ pub fn deep_link(token: &str) -> String {
 
 /// The https landing link; the token rides in the fragment, which browsers never send.
 pub fn landing_link(public_url: &Url, token: &str) -> String {
-    format!(
-        "{}/reset#token={token}",
-        public_url.as_str().trim_end_matches('/')
-    )
+    format!("{}/reset#token={token}", public_url.as_str().trim_end_matches('/'))
 }
 
 /// `14:05 UTC on 26 November 2026`.
@@ -176,19 +173,9 @@ pub fn test(from: &str, to: &str, at: i64) -> Result<Letter, LetterError> {
     build(from, to, "Rekey test message", text, html)
 }
 
-fn build(
-    from: &str,
-    to: &str,
-    subject: &str,
-    text: String,
-    html: String,
-) -> Result<Letter, LetterError> {
-    let from_box: Mailbox = from
-        .parse()
-        .map_err(|e| LetterError(format!("sender {from:?}: {e}")))?;
-    let to_box: Mailbox = to
-        .parse()
-        .map_err(|e| LetterError(format!("recipient: {e}")))?;
+fn build(from: &str, to: &str, subject: &str, text: String, html: String) -> Result<Letter, LetterError> {
+    let from_box: Mailbox = from.parse().map_err(|e| LetterError(format!("sender {from:?}: {e}")))?;
+    let to_box: Mailbox = to.parse().map_err(|e| LetterError(format!("recipient: {e}")))?;
     let domain = from_box.email.domain().to_string();
     let message = Message::builder()
         .from(from_box.clone())
@@ -198,16 +185,8 @@ fn build(
         .message_id(Some(format!("<{}@{domain}>", crate::token::random_id())))
         .multipart(
             MultiPart::alternative()
-                .singlepart(
-                    SinglePart::builder()
-                        .header(ContentType::TEXT_PLAIN)
-                        .body(text),
-                )
-                .singlepart(
-                    SinglePart::builder()
-                        .header(ContentType::TEXT_HTML)
-                        .body(html),
-                ),
+                .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(text))
+                .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html)),
         )
         .map_err(|e| LetterError(e.to_string()))?;
     Ok(Letter {
@@ -237,15 +216,9 @@ mod tests {
         )
         .unwrap();
         let raw = String::from_utf8(l.raw).unwrap();
-        assert!(
-            raw.contains("Message-ID: <") && raw.contains("Date: "),
-            "{raw}"
-        );
+        assert!(raw.contains("Message-ID: <") && raw.contains("Date: "), "{raw}");
         assert!(raw.contains("multipart/alternative"));
-        assert!(
-            raw.contains("rekey://reset?token=3Daaa.bbb.ccc")
-                || raw.contains("rekey://reset?token=aaa.bbb.ccc")
-        );
+        assert!(raw.contains("rekey://reset?token=3Daaa.bbb.ccc") || raw.contains("rekey://reset?token=aaa.bbb.ccc"));
         assert!(raw.contains("ABCD-EFGH"));
         assert!(raw.contains("o&#39;brien@example.com") || raw.contains("o&#39;brien"));
         assert!(raw.contains("30 minutes"));

@@ -145,18 +145,12 @@ mod tests {
             }
         }
         assert_eq!(limit.decide(tat, t0), Decision::Deny { retry_after: 300 });
-        assert_eq!(
-            limit.decide(tat, t0 + 299),
-            Decision::Deny { retry_after: 1 }
-        );
+        assert_eq!(limit.decide(tat, t0 + 299), Decision::Deny { retry_after: 1 });
         assert!(matches!(limit.decide(tat, t0 + 300), Decision::Allow(_)));
     }
 
     #[test]
     fn off_always_allows() {
-        assert_eq!(
-            RateLimit::Off.decide(Some(i64::MAX / 2), 0),
-            Decision::Allow(None)
-        );
+        assert_eq!(RateLimit::Off.decide(Some(i64::MAX / 2), 0), Decision::Allow(None));
     }
 }

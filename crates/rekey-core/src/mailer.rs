@@ -47,7 +47,9 @@ pub struct SmtpTarget {
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     /// The URL does not parse or uses an unknown scheme.
-    #[error("'{0}' is not an SMTP URL like smtps://user:pass@mail.example.com:465 or smtp://user:pass@mail.example.com:587")]
+    #[error(
+        "'{0}' is not an SMTP URL like smtps://user:pass@mail.example.com:465 or smtp://user:pass@mail.example.com:587"
+    )]
     BadUrl(String),
     /// Plain SMTP to a host that is not this machine, without opting in.
     #[error("smtp+plain:// sends mail unencrypted; it is only allowed to a relay on this machine (127.0.0.1, ::1, localhost) unless smtp_allow_plain is set")]
@@ -86,8 +88,7 @@ impl SmtpTarget {
             .ok_or_else(|| SetupError::BadUrl(redact(text)))?
             .trim_matches(['[', ']'])
             .to_string();
-        let loopback =
-            host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
         // The config check passes allow_plain = true; the real decision happens at start.
         if security == Security::Plain && !loopback && !allow_plain {
             return Err(SetupError::PlainNotAllowed);
@@ -96,10 +97,7 @@ impl SmtpTarget {
         let credentials = if url.username().is_empty() {
             None
         } else {
-            Some((
-                decode(url.username())?,
-                decode(url.password().unwrap_or(""))?,
-            ))
+            Some((decode(url.username())?, decode(url.password().unwrap_or(""))?))
         };
         Ok(SmtpTarget {
             host,
@@ -200,12 +198,11 @@ impl Mailer {
             Security::StartTls => Tls::Required(tls_params()?),
             Security::Plain => Tls::None,
         };
-        let mut builder =
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(target.host.clone())
-                .port(target.port)
-                .tls(tls)
-                .timeout(Some(timeout))
-                .pool_config(PoolConfig::new().max_size(config.smtp_pool_size));
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(target.host.clone())
+            .port(target.port)
+            .tls(tls)
+            .timeout(Some(timeout))
+            .pool_config(PoolConfig::new().max_size(config.smtp_pool_size));
         if let Some((user, pass)) = &target.credentials {
             builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
         }
@@ -227,20 +224,15 @@ impl Mailer {
     /// Sends one formatted message. Returns only once the server accepted it (or it is on disk).
     pub async fn send(&self, from: &str, to: &[String], raw: &[u8]) -> Result<(), SendError> {
         match self {
-            Mailer::Mailbox(dir) => write_to_mailbox(dir, raw).map_err(|e| {
-                SendError::Retry(format!(
-                    "could not write to the local mailbox {}: {e}",
-                    dir.display()
-                ))
-            }),
+            Mailer::Mailbox(dir) => write_to_mailbox(dir, raw)
+                .map_err(|e| SendError::Retry(format!("could not write to the local mailbox {}: {e}", dir.display()))),
             Mailer::Smtp {
                 transport,
                 server,
                 timeout,
             } => {
-                let envelope = envelope(from, to).map_err(|e| {
-                    SendError::Rejected(format!("the message has an unusable address: {e}"))
-                })?;
+                let envelope = envelope(from, to)
+                    .map_err(|e| SendError::Rejected(format!("the message has an unusable address: {e}")))?;
                 match tokio::time::timeout(*timeout, transport.send_raw(&envelope, raw)).await {
                     Err(_) => Err(SendError::Retry(format!(
                         "the mail server {server} did not answer within {} seconds",
@@ -310,10 +302,7 @@ mod tests {
         assert_eq!((t.security, t.port), (Security::ImplicitTls, 465));
         assert_eq!(t.credentials, Some(("me".into(), "p@ss".into())));
         let t = SmtpTarget::parse("smtp://mail.example.com:2525", false).unwrap();
-        assert_eq!(
-            (t.security, t.port, t.credentials),
-            (Security::StartTls, 2525, None)
-        );
+        assert_eq!((t.security, t.port, t.credentials), (Security::StartTls, 2525, None));
         let t = SmtpTarget::parse("smtp+plain://127.0.0.1:25", false).unwrap();
         assert_eq!(t.security, Security::Plain);
     }

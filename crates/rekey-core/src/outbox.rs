@@ -178,9 +178,7 @@ impl Outbox {
         let now = self.clock.now();
         let mut n = 0;
         for dead in self.dead()? {
-            if id.is_some_and(|i| i != dead.item.id)
-                || dead.item.expires_at.is_some_and(|e| e <= now)
-            {
+            if id.is_some_and(|i| i != dead.item.id) || dead.item.expires_at.is_some_and(|e| e <= now) {
                 continue;
             }
             let mut item = dead.item;
@@ -266,11 +264,7 @@ impl Outbox {
             let gate = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
             for item in due {
                 if item.expires_at.is_some_and(|e| e <= now) {
-                    self.bury(
-                        item,
-                        "the reset link expired before the mail could be delivered",
-                        now,
-                    )?;
+                    self.bury(item, "the reset link expired before the mail could be delivered", now)?;
                     report.expired += 1;
                     continue;
                 }
@@ -279,11 +273,7 @@ impl Outbox {
                 sends.spawn(async move {
                     let _permit = gate.acquire_owned().await;
                     let result = mailer
-                        .send(
-                            &item.from,
-                            std::slice::from_ref(&item.to),
-                            item.raw.as_bytes(),
-                        )
+                        .send(&item.from, std::slice::from_ref(&item.to), item.raw.as_bytes())
                         .await;
                     (item, result)
                 });
@@ -303,9 +293,7 @@ impl Outbox {
                     }
                     Err(SendError::Rejected(why)) => {
                         tracing::warn!(id = item.id, reason = %why, "mail refused for good");
-                        self.store
-                            .meta
-                            .insert("outbox.last_error", why.as_bytes())?;
+                        self.store.meta.insert("outbox.last_error", why.as_bytes())?;
                         self.bury(item, &why, now)?;
                         report.rejected += 1;
                         progressed = true;
@@ -317,9 +305,7 @@ impl Outbox {
                         item.next_attempt_at = now + wait;
                         tracing::warn!(id = item.id, attempts = item.attempts, retry_in = wait, reason = %why, "mail deferred");
                         item.last_error = Some(why.clone());
-                        self.store
-                            .meta
-                            .insert("outbox.last_error", why.as_bytes())?;
+                        self.store.meta.insert("outbox.last_error", why.as_bytes())?;
                         // Only update it if it is still queued (an admin may have purged it).
                         let key = seq_key(item.id);
                         let _ = self.store.outbox.compare_and_swap(

@@ -29,9 +29,7 @@ pub enum PolicyError {
     #[error("that password is too long: keep it under {MAX_BYTES} bytes")]
     TooLong,
     /// On the list of common or breached passwords.
-    #[error(
-        "that password is on a list of common or leaked passwords; pick something less predictable"
-    )]
+    #[error("that password is on a list of common or leaked passwords; pick something less predictable")]
     Common,
     /// Built from the email address or the product's name.
     #[error("don't build the password from your email address or the app's name")]
@@ -118,10 +116,7 @@ impl Policy {
         let list = blocklist();
         // "Password1234567!" is still "password": strip digits and symbols at the ends too.
         let core = lower.trim_matches(|c: char| !c.is_alphabetic());
-        if list.contains(lower.as_str())
-            || list.contains(skel.as_str())
-            || (core.len() >= 8 && list.contains(core))
-        {
+        if list.contains(lower.as_str()) || list.contains(skel.as_str()) || (core.len() >= 8 && list.contains(core)) {
             return Err(PolicyError::Common);
         }
         if is_context_only(&skel, email) {
@@ -152,11 +147,7 @@ impl Policy {
         };
         let verdict = self.check(password, email);
         Strength {
-            score: if verdict.is_err() {
-                score.min(1)
-            } else {
-                score
-            },
+            score: if verdict.is_err() { score.min(1) } else { score },
             guesses_log10: log10,
             acceptable: verdict.is_ok(),
             problem: verdict.err().map(|e| e.to_string()),
@@ -166,11 +157,7 @@ impl Policy {
 }
 
 fn context_words(email: Option<&str>) -> Vec<String> {
-    let mut words = vec![
-        "rekey".to_string(),
-        "password".to_string(),
-        "reset".to_string(),
-    ];
+    let mut words = vec!["rekey".to_string(), "password".to_string(), "reset".to_string()];
     if let Some(email) = email {
         let (local, domain) = email.rsplit_once('@').unwrap_or((email, ""));
         words.push(skeleton(local));
@@ -211,9 +198,7 @@ fn pattern_of(pw: &str) -> Option<String> {
     // Runs like "123456789012345" or "abcdefghijklmno" (wrapping 9→0 counts).
     let step_ok = |a: char, b: char| {
         let (a, b) = (a as i64, b as i64);
-        (b - a).abs() == 1
-            || (a == '9' as i64 && b == '0' as i64)
-            || (a == '0' as i64 && b == '9' as i64)
+        (b - a).abs() == 1 || (a == '9' as i64 && b == '0' as i64) || (a == '0' as i64 && b == '9' as i64)
     };
     if chars.windows(2).all(|w| step_ok(w[0], w[1])) {
         return Some("a run of consecutive characters".into());
@@ -291,11 +276,7 @@ impl Hasher {
 
     /// Hashes `password` (after NFKC) into a PHC string.
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
-        let _permit = self
-            .gate
-            .acquire()
-            .await
-            .map_err(|_| HashError::Interrupted)?;
+        let _permit = self.gate.acquire().await.map_err(|_| HashError::Interrupted)?;
         let this = self.clone();
         let pw = password.to_string();
         tokio::task::spawn_blocking(move || this.hash_blocking(&pw))
@@ -306,24 +287,16 @@ impl Hasher {
     /// Checks `password` against a stored PHC string. `None` stands for "no such account":
     /// it is checked against a decoy hash, so both cases cost the same.
     pub async fn verify(&self, password: &str, phc: Option<&str>) -> Result<bool, HashError> {
-        let phc = match phc {
-            Some(p) => p.to_string(),
-            None => self.decoy().await?,
-        };
+        // The decoy is made on the first call whichever way it goes, so that first call
+        // costs the same for a known and an unknown account too.
+        let decoy = self.decoy().await?;
+        let phc = phc.map(str::to_string).unwrap_or(decoy);
         let known = !phc.is_empty();
-        let _permit = self
-            .gate
-            .acquire()
-            .await
-            .map_err(|_| HashError::Interrupted)?;
+        let _permit = self.gate.acquire().await.map_err(|_| HashError::Interrupted)?;
         let pw = normalise(password);
         let ok = tokio::task::spawn_blocking(move || {
             let parsed = PasswordHash::new(&phc).map_err(|e| HashError::Argon2(e.to_string()))?;
-            Ok::<_, HashError>(
-                Argon2::default()
-                    .verify_password(pw.as_bytes(), &parsed)
-                    .is_ok(),
-            )
+            Ok::<_, HashError>(Argon2::default().verify_password(pw.as_bytes(), &parsed).is_ok())
         })
         .await
         .map_err(|_| HashError::Interrupted)??;
@@ -373,19 +346,13 @@ mod tests {
         let long: String = "moss ".repeat(13) + "and a few more words";
         assert!(long.chars().count() > 64);
         assert_eq!(policy().check(&long, None), Ok(()));
-        assert_eq!(
-            policy().check(&"x".repeat(2000), None),
-            Err(PolicyError::TooLong)
-        );
+        assert_eq!(policy().check(&"x".repeat(2000), None), Err(PolicyError::TooLong));
     }
 
     #[test]
     fn unicode_counts_characters_after_nfkc() {
         // Fifteen characters of Japanese text, three bytes each.
-        assert_eq!(
-            policy().check("ひらがなとカタカナと漢字のまざり", None),
-            Ok(())
-        );
+        assert_eq!(policy().check("ひらがなとカタカナと漢字のまざり", None), Ok(()));
         // NFKC: the ligature "ﬁ" and "fi" hash the same.
         let h = Hasher::new(
             HashParams {
@@ -396,21 +363,14 @@ mod tests {
             1,
         );
         let phc = h.hash_blocking("\u{fb01}ne weather for kites").unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        assert!(rt
-            .block_on(h.verify("fine weather for kites", Some(&phc)))
-            .unwrap());
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        assert!(rt.block_on(h.verify("fine weather for kites", Some(&phc))).unwrap());
     }
 
     #[test]
     fn blocklist_context_and_patterns() {
         let p = policy();
-        assert_eq!(
-            p.check("correcthorsebatterystaple", None),
-            Err(PolicyError::Common)
-        );
+        assert_eq!(p.check("correcthorsebatterystaple", None), Err(PolicyError::Common));
         assert_eq!(p.check("Password1234567!", None), Err(PolicyError::Common));
         assert_eq!(
             p.check("jane.doe@example.com", Some("jane.doe@example.com")),

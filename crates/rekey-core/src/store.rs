@@ -155,9 +155,7 @@ impl Store {
         let path = data_dir.join("db");
         let db = match sled::Config::new().path(&path).open() {
             Ok(db) => db,
-            Err(sled::Error::Io(e)) if is_lock_error(&e) => {
-                return Err(StoreError::Locked(locked_message(data_dir)))
-            }
+            Err(sled::Error::Io(e)) if is_lock_error(&e) => return Err(StoreError::Locked(locked_message(data_dir))),
             Err(e) => return Err(e.into()),
         };
         let holder = Holder {
@@ -206,10 +204,7 @@ impl Store {
     }
 
     /// Reads and decodes one record.
-    pub fn get<T: DeserializeOwned>(
-        tree: &sled::Tree,
-        key: impl AsRef<[u8]>,
-    ) -> Result<Option<T>, StoreError> {
+    pub fn get<T: DeserializeOwned>(tree: &sled::Tree, key: impl AsRef<[u8]>) -> Result<Option<T>, StoreError> {
         match tree.get(key)? {
             Some(bytes) => decode(&bytes).map(Some),
             None => Ok(None),
@@ -219,10 +214,7 @@ impl Store {
     /// A small named counter in the meta tree, incremented atomically.
     pub fn bump(&self, name: &str) -> Result<u64, StoreError> {
         let v = self.meta.update_and_fetch(name, |old| {
-            let n = old
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_be_bytes)
-                .unwrap_or(0);
+            let n = old.and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0);
             Some((n + 1).to_be_bytes().to_vec())
         })?;
         Ok(v.and_then(|b| b.as_ref().try_into().ok())
@@ -282,9 +274,7 @@ fn locked_message(dir: &Path) -> String {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
     let who = match holder {
-        Some(h)
-            if Path::new(&format!("/proc/{}", h.pid)).exists() || !cfg!(target_os = "linux") =>
-        {
+        Some(h) if Path::new(&format!("/proc/{}", h.pid)).exists() || !cfg!(target_os = "linux") => {
             format!("{} (process {})", h.program, h.pid)
         }
         _ => "another Rekey process".to_string(),

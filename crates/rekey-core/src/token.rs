@@ -132,9 +132,7 @@ pub struct KeyRing {
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kids: Vec<&str> = self.keys.iter().map(|k| k.kid.as_str()).collect();
-        f.debug_struct("KeyRing")
-            .field("kids", &kids)
-            .finish_non_exhaustive()
+        f.debug_struct("KeyRing").field("kids", &kids).finish_non_exhaustive()
     }
 }
 
@@ -242,9 +240,7 @@ impl KeyRing {
         let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&key.bytes()))
             .expect("HS256 signing cannot fail");
         let code = new_code();
-        let code_mac = self
-            .code_mac(&key.kid, &claims.jti, &code)
-            .expect("current key exists");
+        let code_mac = self.code_mac(&key.kid, &claims.jti, &code).expect("current key exists");
         Minted {
             token,
             code,
@@ -280,9 +276,7 @@ impl KeyRing {
             alg: String,
             kid: Option<String>,
         }
-        let raw = URL_SAFE_NO_PAD
-            .decode(header_b64)
-            .map_err(|_| TokenError::Malformed)?;
+        let raw = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| TokenError::Malformed)?;
         let header: RawHeader = serde_json::from_slice(&raw).map_err(|_| TokenError::Malformed)?;
         if header.alg.eq_ignore_ascii_case("none") {
             return Err(TokenError::AlgNone);
@@ -301,11 +295,12 @@ impl KeyRing {
         v.validate_aud = false;
         v.required_spec_claims.clear();
         let data =
-            jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&key.bytes()), &v)
-                .map_err(|e| match e.kind() {
-                    jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
-                    _ => TokenError::Malformed,
-                })?;
+            jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&key.bytes()), &v).map_err(|e| match e
+                .kind()
+            {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
+                _ => TokenError::Malformed,
+            })?;
         let c = data.claims;
         if c.iss != ISSUER {
             return Err(TokenError::WrongIssuer);
@@ -427,14 +422,8 @@ mod tests {
         let r = ring(dir.path());
         let t0 = 1_700_000_000;
         let m = r.mint("u1", "s1", t0, 1800);
-        assert_eq!(
-            r.verify(&m.token, t0 + 1800 + LEEWAY + 1),
-            Err(TokenError::Expired)
-        );
-        assert_eq!(
-            r.verify(&m.token, t0 - LEEWAY - 1),
-            Err(TokenError::NotYetValid)
-        );
+        assert_eq!(r.verify(&m.token, t0 + 1800 + LEEWAY + 1), Err(TokenError::Expired));
+        assert_eq!(r.verify(&m.token, t0 - LEEWAY - 1), Err(TokenError::NotYetValid));
         assert_eq!(r.verify("not a token", t0), Err(TokenError::Malformed));
         assert_eq!(r.verify(&"a.".repeat(5000), t0), Err(TokenError::Malformed));
         let parts: Vec<&str> = m.token.split('.').collect();
@@ -443,10 +432,7 @@ mod tests {
         c.sub = "admin".into();
         let kid = r.current_kid();
         let hdr = format!(r#"{{"alg":"HS256","typ":"JWT","kid":"{kid}"}}"#);
-        assert_eq!(
-            r.verify(&forge(&hdr, &c, parts[2]), t0),
-            Err(TokenError::BadSignature)
-        );
+        assert_eq!(r.verify(&forge(&hdr, &c, parts[2]), t0), Err(TokenError::BadSignature));
         assert_eq!(
             r.verify(&forge(r#"{"alg":"none"}"#, &m.claims, ""), t0),
             Err(TokenError::AlgNone)
@@ -463,11 +449,7 @@ mod tests {
         );
         // A token that is validly signed but for another issuer or audience.
         let other_dir = tempfile::tempdir().unwrap();
-        std::fs::copy(
-            dir.path().join("keys.json"),
-            other_dir.path().join("keys.json"),
-        )
-        .unwrap();
+        std::fs::copy(dir.path().join("keys.json"), other_dir.path().join("keys.json")).unwrap();
         let key = r.current();
         let sign = |c: &Claims| {
             let mut h = Header::new(Algorithm::HS256);

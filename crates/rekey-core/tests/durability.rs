@@ -15,14 +15,8 @@ async fn smtp_down_at_request_time_then_up_later() {
     smtp.stop();
     let dir = tempfile::tempdir().unwrap();
     let (rekey, clock) = open_with_smtp(dir.path(), &smtp, &[]);
-    rekey
-        .register("ann@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
-    rekey
-        .request_reset("ann@example.com", "test")
-        .await
-        .unwrap();
+    rekey.register("ann@example.com", PASSWORD, "test").await.unwrap();
+    rekey.request_reset("ann@example.com", "test").await.unwrap();
     let report = rekey.drain().await.unwrap();
     assert_eq!((report.sent, report.deferred), (0, 1));
     let status = rekey.outbox().status().unwrap();
@@ -40,10 +34,7 @@ async fn smtp_down_at_request_time_then_up_later() {
     assert_eq!(rekey.drain().await.unwrap().sent, 1);
     mails_to(&smtp, "ann@example.com", RESET_SUBJECT, 1);
     let status = rekey.outbox().status().unwrap();
-    assert_eq!(
-        (status.depth, status.last_error, status.delivered),
-        (0, None, 1)
-    );
+    assert_eq!((status.depth, status.last_error, status.delivered), (0, None, 1));
 }
 
 fn clock_now(rekey: &Rekey) -> i64 {
@@ -56,14 +47,8 @@ async fn a_request_survives_the_process_stopping_before_delivery() {
     let dir = tempfile::tempdir().unwrap();
     {
         let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-        rekey
-            .register("bea@example.com", PASSWORD, "test")
-            .await
-            .unwrap();
-        rekey
-            .request_reset("bea@example.com", "test")
-            .await
-            .unwrap();
+        rekey.register("bea@example.com", PASSWORD, "test").await.unwrap();
+        rekey.request_reset("bea@example.com", "test").await.unwrap();
         // Stopped right after answering: no worker ran.
     }
     assert!(smtp.messages().is_empty());
@@ -87,14 +72,8 @@ async fn queued_mail_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
         let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-        rekey
-            .register("cal@example.com", PASSWORD, "test")
-            .await
-            .unwrap();
-        rekey
-            .request_reset("cal@example.com", "test")
-            .await
-            .unwrap();
+        rekey.register("cal@example.com", PASSWORD, "test").await.unwrap();
+        rekey.request_reset("cal@example.com", "test").await.unwrap();
         rekey.drain().await.unwrap(); // minted and queued; delivery failed
         assert_eq!(rekey.outbox().status().unwrap().depth, 1);
     }
@@ -113,27 +92,16 @@ async fn rate_limits_hold_across_a_restart() {
     {
         let (rekey, _) = open(cfg());
         for _ in 0..3 {
-            rekey
-                .request_reset("dee@example.com", "laptop")
-                .await
-                .unwrap();
+            rekey.request_reset("dee@example.com", "laptop").await.unwrap();
         }
-        let err = rekey
-            .request_reset("dee@example.com", "laptop")
-            .await
-            .unwrap_err();
+        let err = rekey.request_reset("dee@example.com", "laptop").await.unwrap_err();
         assert_eq!(err, Error::RateLimited { retry_after: 300 });
         assert_eq!(err.code(), "rate_limited");
     }
     let (rekey, clock) = open(cfg());
     // Same limit for an address with no account: the refusal says nothing about accounts.
-    let err = rekey
-        .request_reset("dee@example.com", "laptop")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::RateLimited { retry_after } if retry_after > 0 && retry_after <= 300)
-    );
+    let err = rekey.request_reset("dee@example.com", "laptop").await.unwrap_err();
+    assert!(matches!(err, Error::RateLimited { retry_after } if retry_after > 0 && retry_after <= 300));
     // The per-client limit (8/1h) counts every attempt, refused ones too: 5 so far,
     // 3 more pass on other addresses, then the client is refused whatever the address.
     for i in 1..=3 {
@@ -145,25 +113,14 @@ async fn rate_limits_hold_across_a_restart() {
     let other = rekey.request_reset("x4@example.com", "other-client").await;
     assert!(other.is_ok());
     clock.advance(300);
-    rekey
-        .request_reset("dee@example.com", "other-client")
-        .await
-        .unwrap();
+    rekey.request_reset("dee@example.com", "other-client").await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_in_is_rate_limited_and_failures_look_alike() {
     let dir = tempfile::tempdir().unwrap();
-    let (rekey, _) = open(config(
-        dir.path(),
-        None,
-        None,
-        &[("limit_signin_account", "3/15m")],
-    ));
-    rekey
-        .register("eve@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
+    let (rekey, _) = open(config(dir.path(), None, None, &[("limit_signin_account", "3/15m")]));
+    rekey.register("eve@example.com", PASSWORD, "test").await.unwrap();
     let wrong = rekey
         .sign_in("eve@example.com", "not the password at all", "c")
         .await
@@ -178,10 +135,7 @@ async fn sign_in_is_rate_limited_and_failures_look_alike() {
         .sign_in("eve@example.com", "not the password at all", "c")
         .await
         .unwrap_err();
-    rekey
-        .sign_in("eve@example.com", PASSWORD, "c")
-        .await
-        .unwrap();
+    rekey.sign_in("eve@example.com", PASSWORD, "c").await.unwrap();
     assert!(matches!(
         rekey.sign_in("eve@example.com", PASSWORD, "c").await,
         Err(Error::RateLimited { .. })
@@ -210,20 +164,11 @@ async fn temporary_refusals_are_retried_then_delivered() {
     smtp.set_fault(Fault::Reject(451, "4.3.0 mailbox busy, try later".into()));
     let dir = tempfile::tempdir().unwrap();
     let (rekey, clock) = open_with_smtp(dir.path(), &smtp, &[]);
-    rekey
-        .register("fay@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
-    rekey
-        .request_reset("fay@example.com", "test")
-        .await
-        .unwrap();
+    rekey.register("fay@example.com", PASSWORD, "test").await.unwrap();
+    rekey.request_reset("fay@example.com", "test").await.unwrap();
     assert_eq!(rekey.drain().await.unwrap().deferred, 1);
     let why = rekey.outbox().status().unwrap().last_error.unwrap();
-    assert!(
-        why.contains("451") && why.contains("try again later"),
-        "{why}"
-    );
+    assert!(why.contains("451") && why.contains("try again later"), "{why}");
     smtp.set_fault(Fault::Accept);
     clock.advance(11);
     assert_eq!(rekey.drain().await.unwrap().sent, 1);
@@ -236,14 +181,8 @@ async fn permanent_refusals_are_dead_lettered_with_the_reason() {
     smtp.set_fault(Fault::Reject(550, "5.1.1 no such mailbox".into()));
     let dir = tempfile::tempdir().unwrap();
     let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-    rekey
-        .register("gil@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
-    rekey
-        .request_reset("gil@example.com", "test")
-        .await
-        .unwrap();
+    rekey.register("gil@example.com", PASSWORD, "test").await.unwrap();
+    rekey.request_reset("gil@example.com", "test").await.unwrap();
     assert_eq!(rekey.drain().await.unwrap().rejected, 1);
     let dead = rekey.outbox().dead().unwrap();
     assert_eq!(dead.len(), 1);
@@ -265,18 +204,13 @@ async fn a_reset_mail_whose_link_expired_is_dropped_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("smtp+plain://127.0.0.1:{}", free_port());
     let (rekey, clock) = open(config(dir.path(), Some(&url), None, &[("reset_ttl", "5m")]));
-    rekey
-        .register("hu@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
+    rekey.register("hu@example.com", PASSWORD, "test").await.unwrap();
     rekey.request_reset("hu@example.com", "test").await.unwrap();
     assert_eq!(rekey.drain().await.unwrap().deferred, 1);
     clock.advance(6 * 60);
     assert_eq!(rekey.drain().await.unwrap().expired, 1);
     let dead = rekey.outbox().dead().unwrap();
-    assert!(dead[0]
-        .reason
-        .contains("expired before the mail could be delivered"));
+    assert!(dead[0].reason.contains("expired before the mail could be delivered"));
     assert_eq!(
         rekey.outbox().retry_dead(None).unwrap(),
         0,
@@ -290,14 +224,8 @@ async fn a_silent_server_times_out_and_is_retried() {
     smtp.set_fault(Fault::Silent);
     let dir = tempfile::tempdir().unwrap();
     let (rekey, clock) = open_with_smtp(dir.path(), &smtp, &[("smtp_timeout", "2s")]);
-    rekey
-        .register("ivy@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
-    rekey
-        .request_reset("ivy@example.com", "test")
-        .await
-        .unwrap();
+    rekey.register("ivy@example.com", PASSWORD, "test").await.unwrap();
+    rekey.request_reset("ivy@example.com", "test").await.unwrap();
     let started = std::time::Instant::now();
     assert_eq!(rekey.drain().await.unwrap().deferred, 1);
     assert!(started.elapsed() < Duration::from_secs(20));
@@ -318,10 +246,7 @@ async fn untrusted_certificate_and_refused_login_keep_the_mail_and_say_why() {
         Some(smtp.untrusted_ca_pem()),
         &[],
     ));
-    rekey
-        .register("jo@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
+    rekey.register("jo@example.com", PASSWORD, "test").await.unwrap();
     rekey.request_reset("jo@example.com", "test").await.unwrap();
     assert_eq!(rekey.drain().await.unwrap().deferred, 1);
     let why = rekey.outbox().status().unwrap().last_error.unwrap();
@@ -335,10 +260,7 @@ async fn untrusted_certificate_and_refused_login_keep_the_mail_and_say_why() {
     let dir = tempfile::tempdir().unwrap();
     smtp.set_fault(Fault::AuthFail);
     let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-    rekey
-        .register("jo@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
+    rekey.register("jo@example.com", PASSWORD, "test").await.unwrap();
     rekey.request_reset("jo@example.com", "test").await.unwrap();
     assert_eq!(rekey.drain().await.unwrap().deferred, 1);
     let status = rekey.outbox().status().unwrap();
@@ -354,14 +276,8 @@ async fn untrusted_certificate_and_refused_login_keep_the_mail_and_say_why() {
 async fn local_mailbox_when_no_smtp_is_configured() {
     let dir = tempfile::tempdir().unwrap();
     let (rekey, _) = open(config(dir.path(), None, None, &[]));
-    rekey
-        .register("kim@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
-    rekey
-        .request_reset("kim@example.com", "test")
-        .await
-        .unwrap();
+    rekey.register("kim@example.com", PASSWORD, "test").await.unwrap();
+    rekey.request_reset("kim@example.com", "test").await.unwrap();
     assert_eq!(rekey.drain().await.unwrap().sent, 1);
     let files: Vec<_> = std::fs::read_dir(dir.path().join("mailbox"))
         .unwrap()
@@ -370,10 +286,5 @@ async fn local_mailbox_when_no_smtp_is_configured() {
     assert_eq!(files.len(), 1);
     let raw = std::fs::read_to_string(&files[0]).unwrap();
     assert!(raw.contains("Subject: Reset your Rekey password"));
-    assert!(rekey
-        .outbox()
-        .status()
-        .unwrap()
-        .destination
-        .contains("local mailbox"));
+    assert!(rekey.outbox().status().unwrap().destination.contains("local mailbox"));
 }

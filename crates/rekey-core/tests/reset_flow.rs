@@ -19,19 +19,10 @@ async fn whole_flow_over(url: String, expect_tls: bool, expect_auth: bool) {
     let dir = tempfile::tempdir().unwrap();
     let public = [("public_url", "https://rekey.example.com/")];
     let (rekey, _clock) = open(config(dir.path(), Some(&url), Some(smtp.ca_pem()), &public));
-    rekey
-        .register("Ada@Example.com", PASSWORD, "test")
-        .await
-        .unwrap();
-    let old_session = rekey
-        .sign_in("ada@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
+    rekey.register("Ada@Example.com", PASSWORD, "test").await.unwrap();
+    let old_session = rekey.sign_in("ada@example.com", PASSWORD, "test").await.unwrap();
 
-    rekey
-        .request_reset("  ADA@example.com ", "test")
-        .await
-        .unwrap();
+    rekey.request_reset("  ADA@example.com ", "test").await.unwrap();
     let report = rekey.drain().await.unwrap();
     assert_eq!(report.sent, 1, "{report:?}");
 
@@ -68,10 +59,7 @@ async fn whole_flow_over(url: String, expect_tls: bool, expect_auth: bool) {
         rekey.sign_in("ada@example.com", PASSWORD, "test").await,
         Err(Error::BadCredentials)
     );
-    rekey
-        .sign_in("ada@example.com", NEW_PASSWORD, "test")
-        .await
-        .unwrap();
+    rekey.sign_in("ada@example.com", NEW_PASSWORD, "test").await.unwrap();
     assert_eq!(
         rekey.session_user(&old_session.0),
         Err(Error::SessionInvalid),
@@ -86,9 +74,7 @@ async fn whole_flow_over(url: String, expect_tls: bool, expect_auth: bool) {
         code,
     };
     assert_eq!(
-        rekey
-            .confirm_reset(by_code, "another fine passphrase", "test")
-            .await,
+        rekey.confirm_reset(by_code, "another fine passphrase", "test").await,
         Err(Error::CodeInvalid)
     );
 
@@ -96,30 +82,17 @@ async fn whole_flow_over(url: String, expect_tls: bool, expect_auth: bool) {
     let notice = &mails_to(&smtp, "ada@example.com", CHANGED_SUBJECT, 1)[0];
     assert!(notice.text.as_deref().unwrap().contains("Wasn't you?"));
     let audit = rekey_core::audit::tail(rekey.store(), 20).unwrap();
-    assert!(
-        audit.iter().any(|e| e.kind == "password_reset"),
-        "{audit:?}"
-    );
+    assert!(audit.iter().any(|e| e.kind == "password_reset"), "{audit:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn flow_over_starttls() {
-    whole_flow_over(
-        "smtp://rekey:s3cret-pass@localhost:PORT_STARTTLS".into(),
-        true,
-        true,
-    )
-    .await;
+    whole_flow_over("smtp://rekey:s3cret-pass@localhost:PORT_STARTTLS".into(), true, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn flow_over_implicit_tls() {
-    whole_flow_over(
-        "smtps://rekey:s3cret-pass@localhost:PORT_IMPLICIT".into(),
-        true,
-        true,
-    )
-    .await;
+    whole_flow_over("smtps://rekey:s3cret-pass@localhost:PORT_IMPLICIT".into(), true, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -132,10 +105,7 @@ async fn reset_by_typed_code_kills_the_link() {
     let smtp = SmtpCapture::start();
     let dir = tempfile::tempdir().unwrap();
     let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-    rekey
-        .register("bo@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
+    rekey.register("bo@example.com", PASSWORD, "test").await.unwrap();
     rekey.request_reset("bo@example.com", "test").await.unwrap();
     rekey.drain().await.unwrap();
     let mail = &mails_to(&smtp, "bo@example.com", RESET_SUBJECT, 1)[0];
@@ -144,18 +114,9 @@ async fn reset_by_typed_code_kills_the_link() {
         email: "BO@example.com".into(),
         code: typed,
     };
-    rekey
-        .confirm_reset(proof, NEW_PASSWORD, "test")
-        .await
-        .unwrap();
-    rekey
-        .sign_in("bo@example.com", NEW_PASSWORD, "test")
-        .await
-        .unwrap();
-    assert_eq!(
-        rekey.inspect_reset_link(&link_token(mail)),
-        Err(Error::TokenUsed)
-    );
+    rekey.confirm_reset(proof, NEW_PASSWORD, "test").await.unwrap();
+    rekey.sign_in("bo@example.com", NEW_PASSWORD, "test").await.unwrap();
+    assert_eq!(rekey.inspect_reset_link(&link_token(mail)), Err(Error::TokenUsed));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -163,10 +124,7 @@ async fn unknown_address_gets_the_same_answer_and_no_mail() {
     let smtp = SmtpCapture::start();
     let dir = tempfile::tempdir().unwrap();
     let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-    rekey
-        .register("known@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
+    rekey.register("known@example.com", PASSWORD, "test").await.unwrap();
     let known = rekey.request_reset("known@example.com", "test").await;
     let unknown = rekey.request_reset("nobody@example.com", "test").await;
     assert_eq!(known, unknown);
@@ -178,10 +136,7 @@ async fn unknown_address_gets_the_same_answer_and_no_mail() {
         .iter()
         .all(|m| !m.rcpt_to.contains(&"nobody@example.com".to_string())));
     // Malformed input is refused in words, with a code.
-    let bad = rekey
-        .request_reset("not an address", "test")
-        .await
-        .unwrap_err();
+    let bad = rekey.request_reset("not an address", "test").await.unwrap_err();
     assert_eq!(bad.code(), "email_invalid");
     assert!(bad.message().contains("name@example.com"));
 }
@@ -191,10 +146,7 @@ async fn a_newer_request_replaces_the_older_link() {
     let smtp = SmtpCapture::start();
     let dir = tempfile::tempdir().unwrap();
     let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-    rekey
-        .register("cy@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
+    rekey.register("cy@example.com", PASSWORD, "test").await.unwrap();
     rekey.request_reset("cy@example.com", "test").await.unwrap();
     rekey.drain().await.unwrap();
     rekey.request_reset("cy@example.com", "test").await.unwrap();
@@ -227,10 +179,7 @@ async fn expired_not_yet_valid_and_stale_links() {
     let smtp = SmtpCapture::start();
     let dir = tempfile::tempdir().unwrap();
     let (rekey, clock) = open_with_smtp(dir.path(), &smtp, &[("reset_ttl", "10m")]);
-    rekey
-        .register("di@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
+    rekey.register("di@example.com", PASSWORD, "test").await.unwrap();
     rekey.request_reset("di@example.com", "test").await.unwrap();
     rekey.drain().await.unwrap();
     let mail = &mails_to(&smtp, "di@example.com", RESET_SUBJECT, 1)[0];
@@ -259,10 +208,7 @@ async fn expired_not_yet_valid_and_stale_links() {
     clock.advance(-11 * 60);
 
     // A password change after the mail was sent makes the link stale.
-    let session = rekey
-        .sign_in("di@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
+    let session = rekey.sign_in("di@example.com", PASSWORD, "test").await.unwrap();
     rekey
         .change_password(&session.0, PASSWORD, "violet engines hum softly", "test")
         .await
@@ -283,25 +229,18 @@ async fn forged_and_damaged_tokens_are_refused_each_in_its_words() {
     let smtp = SmtpCapture::start();
     let dir = tempfile::tempdir().unwrap();
     let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-    rekey
-        .register("ed@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
+    rekey.register("ed@example.com", PASSWORD, "test").await.unwrap();
     rekey.request_reset("ed@example.com", "test").await.unwrap();
     rekey.drain().await.unwrap();
     let token = link_token(&mails_to(&smtp, "ed@example.com", RESET_SUBJECT, 1)[0]);
     let parts: Vec<&str> = token.split('.').collect();
-    let mut claims: serde_json::Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
-    let header: serde_json::Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    let mut claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
     let kid = header["kid"].as_str().unwrap().to_string();
     // The real key, read from the data directory, to forge well-signed but wrong tokens.
     let keys: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("keys.json")).unwrap()).unwrap();
-    let secret = STANDARD
-        .decode(keys[0]["secret"].as_str().unwrap())
-        .unwrap();
+    let secret = STANDARD.decode(keys[0]["secret"].as_str().unwrap()).unwrap();
     let sign = |claims: &serde_json::Value| {
         let mut h = Header::new(Algorithm::HS256);
         h.kid = Some(kid.clone());
@@ -319,24 +258,13 @@ async fn forged_and_damaged_tokens_are_refused_each_in_its_words() {
     let mut cases: Vec<(String, &str)> = vec![
         ("garbage".into(), "token_malformed"),
         (format!("{}.{}", parts[0], parts[1]), "token_malformed"),
+        (raw(r#"{"alg":"none","typ":"JWT"}"#, &claims, ""), "token_unsigned"),
         (
-            raw(r#"{"alg":"none","typ":"JWT"}"#, &claims, ""),
-            "token_unsigned",
-        ),
-        (
-            raw(
-                &format!(r#"{{"alg":"HS512","kid":"{kid}"}}"#),
-                &claims,
-                parts[2],
-            ),
+            raw(&format!(r#"{{"alg":"HS512","kid":"{kid}"}}"#), &claims, parts[2]),
             "token_wrong_algorithm",
         ),
         (
-            raw(
-                &format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#),
-                &claims,
-                parts[2],
-            ),
+            raw(&format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#), &claims, parts[2]),
             "token_wrong_algorithm",
         ),
         (
@@ -347,11 +275,7 @@ async fn forged_and_damaged_tokens_are_refused_each_in_its_words() {
     let mut tampered = claims.clone();
     tampered["sub"] = "someone-else".into();
     cases.push((
-        raw(
-            &format!(r#"{{"alg":"HS256","kid":"{kid}"}}"#),
-            &tampered,
-            parts[2],
-        ),
+        raw(&format!(r#"{{"alg":"HS256","kid":"{kid}"}}"#), &tampered, parts[2]),
         "token_bad_signature",
     ));
     let mut iss = claims.clone();
@@ -381,10 +305,7 @@ async fn concurrent_confirms_exactly_one_wins() {
     let smtp = SmtpCapture::start();
     let dir = tempfile::tempdir().unwrap();
     let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-    rekey
-        .register("fi@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
+    rekey.register("fi@example.com", PASSWORD, "test").await.unwrap();
     rekey.request_reset("fi@example.com", "test").await.unwrap();
     rekey.drain().await.unwrap();
     let token = link_token(&mails_to(&smtp, "fi@example.com", RESET_SUBJECT, 1)[0]);
@@ -395,9 +316,7 @@ async fn concurrent_confirms_exactly_one_wins() {
             let pw = format!("racing passphrase number {i}");
             (
                 pw.clone(),
-                rekey
-                    .confirm_reset(ResetProof::Token(token), &pw, "test")
-                    .await,
+                rekey.confirm_reset(ResetProof::Token(token), &pw, "test").await,
             )
         }));
     }
@@ -407,19 +326,13 @@ async fn concurrent_confirms_exactly_one_wins() {
         match result {
             Ok(()) => winners.push(pw),
             Err(e) => assert!(
-                matches!(
-                    e,
-                    Error::TokenUsed | Error::TokenReplaced | Error::TokenStale
-                ),
+                matches!(e, Error::TokenUsed | Error::TokenReplaced | Error::TokenStale),
                 "{e:?}"
             ),
         }
     }
     assert_eq!(winners.len(), 1, "exactly one confirm succeeds");
-    rekey
-        .sign_in("fi@example.com", &winners[0], "test")
-        .await
-        .unwrap();
+    rekey.sign_in("fi@example.com", &winners[0], "test").await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -427,51 +340,32 @@ async fn five_wrong_codes_burn_the_reset() {
     let smtp = SmtpCapture::start();
     let dir = tempfile::tempdir().unwrap();
     let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-    rekey
-        .register("gu@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
+    rekey.register("gu@example.com", PASSWORD, "test").await.unwrap();
     rekey.request_reset("gu@example.com", "test").await.unwrap();
     rekey.drain().await.unwrap();
     let mail = &mails_to(&smtp, "gu@example.com", RESET_SUBJECT, 1)[0];
     let right = code(mail);
-    let wrong = if right == "AAAA-AAAA" {
-        "BBBB-BBBB"
-    } else {
-        "AAAA-AAAA"
-    };
+    let wrong = if right == "AAAA-AAAA" { "BBBB-BBBB" } else { "AAAA-AAAA" };
     let proof = |c: &str| ResetProof::Code {
         email: "gu@example.com".into(),
         code: c.into(),
     };
     for _ in 0..4 {
         assert_eq!(
-            rekey
-                .confirm_reset(proof(wrong), NEW_PASSWORD, "test")
-                .await,
+            rekey.confirm_reset(proof(wrong), NEW_PASSWORD, "test").await,
             Err(Error::CodeInvalid)
         );
     }
     assert_eq!(
-        rekey
-            .confirm_reset(proof(wrong), NEW_PASSWORD, "test")
-            .await,
+        rekey.confirm_reset(proof(wrong), NEW_PASSWORD, "test").await,
         Err(Error::CodeBurned)
     );
     assert_eq!(
-        rekey
-            .confirm_reset(proof(&right), NEW_PASSWORD, "test")
-            .await,
+        rekey.confirm_reset(proof(&right), NEW_PASSWORD, "test").await,
         Err(Error::CodeInvalid)
     );
-    assert_eq!(
-        rekey.inspect_reset_link(&link_token(mail)),
-        Err(Error::CodeBurned)
-    );
-    rekey
-        .sign_in("gu@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
+    assert_eq!(rekey.inspect_reset_link(&link_token(mail)), Err(Error::CodeBurned));
+    rekey.sign_in("gu@example.com", PASSWORD, "test").await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -479,14 +373,8 @@ async fn weak_new_password_is_refused_without_consuming_the_link() {
     let smtp = SmtpCapture::start();
     let dir = tempfile::tempdir().unwrap();
     let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-    rekey
-        .register("hal@example.com", PASSWORD, "test")
-        .await
-        .unwrap();
-    rekey
-        .request_reset("hal@example.com", "test")
-        .await
-        .unwrap();
+    rekey.register("hal@example.com", PASSWORD, "test").await.unwrap();
+    rekey.request_reset("hal@example.com", "test").await.unwrap();
     rekey.drain().await.unwrap();
     let token = link_token(&mails_to(&smtp, "hal@example.com", RESET_SUBJECT, 1)[0]);
     let err = rekey

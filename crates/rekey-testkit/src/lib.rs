@@ -41,8 +41,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
 use serde_json::Value;
 
@@ -95,11 +94,8 @@ impl TestCa {
         let issuer = Issuer::new(ca_params, ca_key);
 
         let mut leaf_params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .expect("server params");
-        leaf_params
-            .distinguished_name
-            .push(DnType::CommonName, "localhost");
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("server params");
+        leaf_params.distinguished_name.push(DnType::CommonName, "localhost");
         leaf_params
             .distinguished_name
             .push(DnType::OrganizationName, format!("Rekey test server {tag}"));
@@ -208,15 +204,8 @@ impl CapturedMail {
     }
 
     fn from_json(v: &Value, file: &Path) -> CapturedMail {
-        let bad = |field: &str| -> ! {
-            panic!("{}: bad or missing field {field:?}: {v}", file.display())
-        };
-        let string = |field: &str| -> String {
-            v[field]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| bad(field))
-        };
+        let bad = |field: &str| -> ! { panic!("{}: bad or missing field {field:?}: {v}", file.display()) };
+        let string = |field: &str| -> String { v[field].as_str().map(str::to_string).unwrap_or_else(|| bad(field)) };
         let opt_string = |field: &str| -> Option<String> {
             match &v[field] {
                 Value::Null => None,
@@ -423,10 +412,9 @@ impl SmtpCapture {
         numbered
             .iter()
             .map(|(_, path)| {
-                let text = fs::read_to_string(path)
-                    .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-                let value: Value = serde_json::from_str(&text)
-                    .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()));
+                let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+                let value: Value =
+                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()));
                 CapturedMail::from_json(&value, path)
             })
             .collect()
@@ -547,8 +535,7 @@ impl SmtpCapture {
             };
             if let Some(why) = died {
                 let log = self.log();
-                let hint = if log.contains("No module named 'aiosmtpd'") && !log.contains("apt-get")
-                {
+                let hint = if log.contains("No module named 'aiosmtpd'") && !log.contains("apt-get") {
                     "\nhint: aiosmtpd missing: apt-get install python3-aiosmtpd"
                 } else {
                     ""

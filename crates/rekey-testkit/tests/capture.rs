@@ -45,9 +45,7 @@ struct Raw {
 impl Raw {
     fn connect(port: u16) -> Raw {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(3)))
-            .unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
         Raw {
             reader: BufReader::new(stream),
         }
@@ -175,10 +173,7 @@ fn starttls_port_refuses_mail_and_auth_before_starttls() {
     let (code, ehlo) = c.cmd("EHLO raw.test");
     assert_eq!(code, 250);
     assert!(ehlo.contains("STARTTLS"), "{ehlo}");
-    assert!(
-        !ehlo.contains("AUTH"),
-        "AUTH must not be offered before TLS: {ehlo}"
-    );
+    assert!(!ehlo.contains("AUTH"), "AUTH must not be offered before TLS: {ehlo}");
     assert_eq!(c.cmd("MAIL FROM:<a@rekey.test>").0, 530);
     assert_eq!(c.cmd("AUTH PLAIN AHJla2V5AHMzY3JldC1wYXNz").0, 530);
     assert_eq!(c.cmd("QUIT").0, 221);
@@ -274,30 +269,15 @@ fn reject_faults_refuse_and_store_nothing() {
     let port = smtp.plain_port();
 
     smtp.set_fault(Fault::Reject(550, "5.1.1 no such user".into()));
-    let r = Raw::send(
-        port,
-        "a@rekey.test",
-        "b@example.org",
-        "Subject: x\r\n\r\nhi",
-    );
+    let r = Raw::send(port, "a@rekey.test", "b@example.org", "Subject: x\r\n\r\nhi");
     assert_eq!(r, (550, "5.1.1 no such user".to_string()));
 
     smtp.set_fault(Fault::Reject(451, "4.3.0 try later".into()));
-    let r = Raw::send(
-        port,
-        "a@rekey.test",
-        "b@example.org",
-        "Subject: x\r\n\r\nhi",
-    );
+    let r = Raw::send(port, "a@rekey.test", "b@example.org", "Subject: x\r\n\r\nhi");
     assert_eq!(r, (451, "4.3.0 try later".to_string()));
 
     smtp.set_fault(Fault::RejectData(552, "5.3.4 too big".into()));
-    let r = Raw::send(
-        port,
-        "a@rekey.test",
-        "b@example.org",
-        "Subject: x\r\n\r\nhi",
-    );
+    let r = Raw::send(port, "a@rekey.test", "b@example.org", "Subject: x\r\n\r\nhi");
     assert_eq!(r, (552, "5.3.4 too big".to_string()));
 
     // TLS + AUTH port too: RCPT refused after a successful login.
@@ -311,12 +291,7 @@ fn reject_faults_refuse_and_store_nothing() {
     assert_eq!(stat(&smtp, "rejected", "starttls"), 1);
 
     smtp.set_fault(Fault::Accept);
-    let r = Raw::send(
-        port,
-        "a@rekey.test",
-        "b@example.org",
-        "Subject: x\r\n\r\nhi",
-    );
+    let r = Raw::send(port, "a@rekey.test", "b@example.org", "Subject: x\r\n\r\nhi");
     assert_eq!(r.0, 250, "{r:?}");
     let mails = smtp.wait_for_messages(1, WAIT);
     assert_eq!(mails[0].header("Subject"), Some("x"));
@@ -330,9 +305,7 @@ fn silent_never_answers() {
     smtp.set_fault(Fault::Silent);
     for port in [smtp.plain_port(), smtp.starttls_port()] {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_millis(600)))
-            .unwrap();
+        stream.set_read_timeout(Some(Duration::from_millis(600))).unwrap();
         let mut buf = [0u8; 64];
         match stream.read(&mut buf) {
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
@@ -344,10 +317,7 @@ fn silent_never_answers() {
     s["timeout"] = json!(0.6);
     let r = smtplib(s);
     assert_eq!(r["ok"], false, "{r}");
-    assert!(
-        r["detail"].as_str().unwrap_or("").contains("timed out"),
-        "{r}"
-    );
+    assert!(r["detail"].as_str().unwrap_or("").contains("timed out"), "{r}");
     assert_eq!(stat(&smtp, "connections", "plain"), 1);
     assert_eq!(stat(&smtp, "connections", "starttls"), 1);
     assert_eq!(stat(&smtp, "connections", "implicit"), 1);
@@ -362,66 +332,29 @@ fn silent_never_answers() {
         .get_mut()
         .set_read_timeout(Some(Duration::from_millis(600)))
         .unwrap();
-    c.reader
-        .get_mut()
-        .write_all(b"MAIL FROM:<a@rekey.test>\r\n")
-        .unwrap();
+    c.reader.get_mut().write_all(b"MAIL FROM:<a@rekey.test>\r\n").unwrap();
     let mut line = String::new();
     let err = c.reader.read_line(&mut line).expect_err("no answer");
-    assert!(matches!(
-        err.kind(),
-        ErrorKind::WouldBlock | ErrorKind::TimedOut
-    ));
+    assert!(matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut));
 }
 
 #[test]
 fn restart_keeps_ports_and_numbering() {
     let mut smtp = SmtpCapture::start();
-    let ports = (
-        smtp.starttls_port(),
-        smtp.implicit_port(),
-        smtp.plain_port(),
-    );
-    let r = Raw::send(
-        smtp.plain_port(),
-        "a@rekey.test",
-        "b@x.org",
-        "Subject: one\r\n\r\n1",
-    );
+    let ports = (smtp.starttls_port(), smtp.implicit_port(), smtp.plain_port());
+    let r = Raw::send(smtp.plain_port(), "a@rekey.test", "b@x.org", "Subject: one\r\n\r\n1");
     assert_eq!(r.0, 250);
 
     smtp.stop();
-    assert!(
-        TcpStream::connect(("127.0.0.1", ports.2)).is_err(),
-        "still listening"
-    );
-    assert!(
-        TcpStream::connect(("127.0.0.1", ports.0)).is_err(),
-        "still listening"
-    );
+    assert!(TcpStream::connect(("127.0.0.1", ports.2)).is_err(), "still listening");
+    assert!(TcpStream::connect(("127.0.0.1", ports.0)).is_err(), "still listening");
     assert_eq!(smtp.messages().len(), 1, "files kept while stopped");
 
     smtp.restart();
-    assert_eq!(
-        ports,
-        (
-            smtp.starttls_port(),
-            smtp.implicit_port(),
-            smtp.plain_port()
-        )
-    );
-    let r = Raw::send(
-        smtp.plain_port(),
-        "a@rekey.test",
-        "b@x.org",
-        "Subject: two\r\n\r\n2",
-    );
+    assert_eq!(ports, (smtp.starttls_port(), smtp.implicit_port(), smtp.plain_port()));
+    let r = Raw::send(smtp.plain_port(), "a@rekey.test", "b@x.org", "Subject: two\r\n\r\n2");
     assert_eq!(r.0, 250);
-    assert_eq!(
-        smtplib(spec(&smtp, "implicit"))["ok"],
-        true,
-        "TLS after restart"
-    );
+    assert_eq!(smtplib(spec(&smtp, "implicit"))["ok"], true, "TLS after restart");
 
     let mails = smtp.wait_for_messages(3, WAIT);
     let subjects: Vec<_> = mails.iter().map(|m| m.header("subject").unwrap()).collect();
@@ -443,12 +376,7 @@ fn free_port_has_no_listener() {
 #[test]
 fn wait_for_messages_panics_with_what_arrived() {
     let smtp = SmtpCapture::start();
-    let r = Raw::send(
-        smtp.plain_port(),
-        "a@rekey.test",
-        "b@x.org",
-        "Subject: only\r\n\r\n1",
-    );
+    let r = Raw::send(smtp.plain_port(), "a@rekey.test", "b@x.org", "Subject: only\r\n\r\n1");
     assert_eq!(r.0, 250);
     let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         smtp.wait_for_messages(2, Duration::from_millis(200))

@@ -67,10 +67,7 @@ pub async fn users(config: Config, cmd: Users) -> Outcome {
             let rekey = open(config, "users list")?;
             let users = rekey.list_users().map_err(|e| e.message())?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&users).unwrap_or_default()
-                );
+                println!("{}", serde_json::to_string_pretty(&users).unwrap_or_default());
             } else if users.is_empty() {
                 println!("No accounts yet. Create one with: rekeyd users add EMAIL");
             } else {
@@ -90,14 +87,8 @@ pub async fn users(config: Config, cmd: Users) -> Outcome {
         }
         Users::Disable { email } => {
             let rekey = open(config, "users disable")?;
-            let u = rekey
-                .set_disabled(&email, true, ADMIN)
-                .await
-                .map_err(|e| e.message())?;
-            println!(
-                "Disabled {}: its sessions and reset links no longer work.",
-                u.email
-            );
+            let u = rekey.set_disabled(&email, true, ADMIN).await.map_err(|e| e.message())?;
+            println!("Disabled {}: its sessions and reset links no longer work.", u.email);
         }
         Users::Enable { email } => {
             let rekey = open(config, "users enable")?;
@@ -139,14 +130,8 @@ pub async fn reset(config: Config, cmd: Reset) -> Outcome {
         Reset::Request { email, no_deliver } => {
             let rekey = open(config, "reset request")?;
             let client = rekey.install_id().to_string();
-            rekey
-                .request_reset(&email, &client)
-                .await
-                .map_err(|e| e.message())?;
-            println!(
-                "If an account exists for {}, a reset mail is on its way.",
-                email.trim()
-            );
+            rekey.request_reset(&email, &client).await.map_err(|e| e.message())?;
+            println!("If an account exists for {}, a reset mail is on its way.", email.trim());
             if !no_deliver {
                 let report = rekey.drain().await.map_err(|e| e.message())?;
                 print_delivery(&rekey, report)?;
@@ -174,19 +159,13 @@ pub async fn reset(config: Config, cmd: Reset) -> Outcome {
 fn print_delivery(rekey: &Rekey, report: rekey_core::outbox::DeliveryReport) -> Outcome {
     let status = rekey.outbox().status().map_err(|e| e.to_string())?;
     if report.sent > 0 {
-        println!(
-            "Delivered {} mail(s) to {}.",
-            report.sent, status.destination
-        );
+        println!("Delivered {} mail(s) to {}.", report.sent, status.destination);
     }
     if status.depth > 0 {
         println!(
             "{} mail(s) still waiting{}.",
             status.depth,
-            status
-                .last_error
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default()
+            status.last_error.map(|e| format!(": {e}")).unwrap_or_default()
         );
     }
     Ok(())
@@ -228,10 +207,7 @@ pub async fn outbox(config: Config, cmd: OutboxCmd) -> Outcome {
                         .unwrap_or_default()
                 );
                 println!("Delivered: {}   Dead letters: {}", s.delivered, s.dead);
-                println!(
-                    "Last problem: {}",
-                    s.last_error.as_deref().unwrap_or("none")
-                );
+                println!("Last problem: {}", s.last_error.as_deref().unwrap_or("none"));
             }
         }
         OutboxCmd::List => {
@@ -249,9 +225,7 @@ pub async fn outbox(config: Config, cmd: OutboxCmd) -> Outcome {
                     format!("{:?}", i.kind),
                     i.to,
                     i.attempts,
-                    i.last_error
-                        .map(|e| format!("  last error: {e}"))
-                        .unwrap_or_default()
+                    i.last_error.map(|e| format!("  last error: {e}")).unwrap_or_default()
                 );
             }
             for d in dead {
@@ -272,10 +246,7 @@ pub async fn outbox(config: Config, cmd: OutboxCmd) -> Outcome {
             let n = outbox.retry_dead(id).map_err(err)?;
             println!("{n} mail(s) queued for delivery now; run `rekeyd outbox deliver` or let the service send them.");
         }
-        OutboxCmd::PurgeDead => println!(
-            "Deleted {} dead letter(s).",
-            outbox.purge_dead().map_err(err)?
-        ),
+        OutboxCmd::PurgeDead => println!("Deleted {} dead letter(s).", outbox.purge_dead().map_err(err)?),
     }
     Ok(())
 }
@@ -315,18 +286,14 @@ pub async fn mail(config: Config, cmd: Mail) -> Outcome {
     let Mail::Test { address } = cmd;
     let email = rekey_core::Email::parse(&address).map_err(|e| e.to_string())?;
     let rekey = open(config, "mail test")?;
-    let letter = rekey_core::letters::test(&rekey.config().mail_from, email.as_str(), rekey.now())
-        .map_err(|e| e.to_string())?;
+    let letter =
+        rekey_core::letters::test(&rekey.config().mail_from, email.as_str(), rekey.now()).map_err(|e| e.to_string())?;
     let mailer = rekey.outbox().mailer();
     mailer
         .send(&letter.from, std::slice::from_ref(&letter.to), &letter.raw)
         .await
         .map_err(|e| format!("the test mail was not delivered: {e}"))?;
-    println!(
-        "Test mail delivered to {} for {}.",
-        mailer.describe(),
-        email
-    );
+    println!("Test mail delivered to {} for {}.", mailer.describe(), email);
     Ok(())
 }
 
@@ -345,17 +312,10 @@ pub fn config(config: Config, cmd: ConfigCmd) -> Outcome {
     println!("mail_from         {}", config.mail_from);
     println!(
         "public_url        {}",
-        config
-            .public_url
-            .as_ref()
-            .map(|u| u.as_str())
-            .unwrap_or("(none)")
+        config.public_url.as_ref().map(|u| u.as_str()).unwrap_or("(none)")
     );
     println!("listen            {}", config.listen);
-    println!(
-        "reset_ttl         {}",
-        rekey_core::letters::span(config.reset_ttl_secs)
-    );
+    println!("reset_ttl         {}", rekey_core::letters::span(config.reset_ttl_secs));
     println!("limit_address     {}", config.limit_address);
     println!("limit_client      {}", config.limit_client);
     println!("password_min      {}", config.password_min_length);

@@ -17,10 +17,7 @@ pub async fn run(config: Config) -> Outcome {
     }
     let rekey = Rekey::open(config, "rekeyd demo").map_err(|e| e.message())?;
     let client = rekey.install_id().to_string();
-    println!(
-        "Rekey keeps its data in {}",
-        rekey.config().data_dir.display()
-    );
+    println!("Rekey keeps its data in {}", rekey.config().data_dir.display());
 
     match rekey.register(DEMO_EMAIL, &random_passphrase(), &client).await {
         Ok(_) => println!("1. Created the account {DEMO_EMAIL} (with a password nobody knows: it was 'forgotten')."),
@@ -46,9 +43,7 @@ pub async fn run(config: Config) -> Outcome {
         }
     }
     if !std::io::stdin().is_terminal() {
-        println!(
-            "4. To finish, run:  rekeyd reset confirm --email {DEMO_EMAIL} --code <the code above>"
-        );
+        println!("4. To finish, run:  rekeyd reset confirm --email {DEMO_EMAIL} --code <the code above>");
         return Ok(());
     }
     print!("4. Type the code from the mail: ");

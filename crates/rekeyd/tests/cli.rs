@@ -13,16 +13,8 @@ fn rekeyd(data: &Path, smtp: Option<&SmtpCapture>) -> Command {
     c.env("REKEY_ARGON2_MEMORY_KIB", "8192")
         .env("REKEY_ARGON2_ITERATIONS", "1");
     c.env("REKEY_MAIL_FROM", "Rekey <no-reply@rekey.test>");
-    for (k, _) in
-        std::env::vars().filter(|(k, _)| k.starts_with("REKEY_") && !k.starts_with("REKEY_TEST"))
-    {
-        if ![
-            "REKEY_ARGON2_MEMORY_KIB",
-            "REKEY_ARGON2_ITERATIONS",
-            "REKEY_MAIL_FROM",
-        ]
-        .contains(&k.as_str())
-        {
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("REKEY_") && !k.starts_with("REKEY_TEST")) {
+        if !["REKEY_ARGON2_MEMORY_KIB", "REKEY_ARGON2_ITERATIONS", "REKEY_MAIL_FROM"].contains(&k.as_str()) {
             c.env_remove(k);
         }
     }
@@ -34,16 +26,9 @@ fn rekeyd(data: &Path, smtp: Option<&SmtpCapture>) -> Command {
 }
 
 fn run(mut c: Command, stdin: &str) -> Output {
-    c.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = c.spawn().expect("rekeyd runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -81,10 +66,7 @@ fn reset_from_the_command_line_over_smtp() {
     let mut req = rekeyd(d, Some(&smtp));
     req.args(["reset", "request", "zoe@example.com"]);
     let out = ok(req, "");
-    assert!(
-        out.contains("If an account exists for zoe@example.com"),
-        "{out}"
-    );
+    assert!(out.contains("If an account exists for zoe@example.com"), "{out}");
     let mail = smtp.wait_for_messages(1, Duration::from_secs(10)).remove(0);
     assert!(mail.tls && mail.auth_user.as_deref() == Some("rekey"));
 
@@ -99,11 +81,7 @@ fn reset_from_the_command_line_over_smtp() {
     ]);
     let o = run(weak, "password\n");
     assert!(!o.status.success());
-    assert!(
-        text(&o).contains("Use at least 15 characters"),
-        "{}",
-        text(&o)
-    );
+    assert!(text(&o).contains("Use at least 15 characters"), "{}", text(&o));
 
     let mut confirm = rekeyd(d, Some(&smtp));
     confirm.args([
@@ -124,18 +102,12 @@ fn reset_from_the_command_line_over_smtp() {
         out.contains("password_reset") && out.contains("reset_requested"),
         "{out}"
     );
-    assert!(
-        !out.contains("second and better"),
-        "no password in the audit trail"
-    );
+    assert!(!out.contains("second and better"), "no password in the audit trail");
 
     let mut status = rekeyd(d, Some(&smtp));
     status.args(["outbox", "status", "--json"]);
     let s: serde_json::Value = serde_json::from_str(&ok(status, "")).unwrap();
-    assert_eq!(
-        (s["depth"].as_u64(), s["delivered"].as_u64()),
-        (Some(0), Some(2))
-    );
+    assert_eq!((s["depth"].as_u64(), s["delivered"].as_u64()), (Some(0), Some(2)));
 }
 
 #[test]
@@ -166,8 +138,7 @@ fn a_locked_data_directory_is_explained() {
     let msg = text(&o);
     assert!(!o.status.success());
     assert!(
-        msg.contains("in use by rekeyd users add")
-            && msg.contains(&format!("process {}", child.id())),
+        msg.contains("in use by rekeyd users add") && msg.contains(&format!("process {}", child.id())),
         "{msg}"
     );
     assert!(msg.contains("stop that process"), "{msg}");
@@ -229,10 +200,7 @@ fn broken_config_names_the_key() {
     c.env("REKEY_SMTP_URL", "smtp+plain://mail.example.com")
         .args(["config", "check"]);
     let msg = text(&run(c, ""));
-    assert!(
-        msg.contains("unencrypted") && msg.contains("smtp_allow_plain"),
-        "{msg}"
-    );
+    assert!(msg.contains("unencrypted") && msg.contains("smtp_allow_plain"), "{msg}");
 
     let mut c = rekeyd(dir.path(), None);
     c.env("REKEY_SMTP_URL", "smtps://me:topsecret@mail.example.com")

@@ -73,12 +73,7 @@ impl Rekey {
     }
 
     /// Creates an account. `client` is who asked, for the audit trail.
-    pub async fn register(
-        &self,
-        email: &str,
-        password: &str,
-        client: &str,
-    ) -> Result<UserInfo, Error> {
+    pub async fn register(&self, email: &str, password: &str, client: &str) -> Result<UserInfo, Error> {
         let email = Email::parse(email)?;
         self.policy.check(password, Some(email.as_str()))?;
         if self.store.emails.contains_key(email.as_str())? {
@@ -94,25 +89,17 @@ impl Rekey {
             disabled: false,
             created_at: now,
         };
-        let event = AuditEvent::new(
-            now,
-            "account_created",
-            Some(&user.id),
-            Some(client),
-            email.masked(),
-        );
+        let event = AuditEvent::new(now, "account_created", Some(&user.id), Some(client), email.masked());
         let s = &self.store;
-        tx(
-            (&s.users, &s.emails, &s.audit).transaction(|(users, emails, audit)| {
-                if emails.get(email.as_str())?.is_some() {
-                    return Err(Abort(Error::EmailTaken));
-                }
-                users.insert(user.id.as_bytes(), encode(&user))?;
-                emails.insert(email.as_str().as_bytes(), user.id.as_bytes())?;
-                event.append_tx(audit)?;
-                Ok(())
-            }),
-        )?;
+        tx((&s.users, &s.emails, &s.audit).transaction(|(users, emails, audit)| {
+            if emails.get(email.as_str())?.is_some() {
+                return Err(Abort(Error::EmailTaken));
+            }
+            users.insert(user.id.as_bytes(), encode(&user))?;
+            emails.insert(email.as_str().as_bytes(), user.id.as_bytes())?;
+            event.append_tx(audit)?;
+            Ok(())
+        }))?;
         self.store.flush().await?;
         tracing::info!(user = %user.id, "account created");
         Ok(UserInfo::from(&user))
@@ -120,18 +107,10 @@ impl Rekey {
 
     /// Signs in. A wrong password, an unknown account and a disabled account all get
     /// [`Error::BadCredentials`] after the same argon2 work.
-    pub async fn sign_in(
-        &self,
-        email: &str,
-        password: &str,
-        client: &str,
-    ) -> Result<SessionToken, Error> {
+    pub async fn sign_in(&self, email: &str, password: &str, client: &str) -> Result<SessionToken, Error> {
         let email = Email::parse(email)?;
         let now = self.now();
-        let (acct, cli) = (
-            self.config.limit_signin_account,
-            self.config.limit_signin_client,
-        );
+        let (acct, cli) = (self.config.limit_signin_account, self.config.limit_signin_client);
         let acct_key = format!("signin:account:{email}");
         let cli_key = format!("signin:client:{client}");
         self.take_limits(&[(cli, &cli_key), (acct, &acct_key)], now)?;
@@ -164,9 +143,7 @@ impl Rekey {
             stamp: user.stamp.clone(),
             expires_at: now + self.config.session_ttl_secs,
         };
-        self.store
-            .sessions
-            .insert(session_key(&token), encode(&session))?;
+        self.store.sessions.insert(session_key(&token), encode(&session))?;
         AuditEvent::new(now, "signed_in", Some(&user.id), Some(client), "").append(&self.store)?;
         Ok(SessionToken(token))
     }
@@ -181,21 +158,18 @@ impl Rekey {
             return Ok(());
         }
         current.password_hash = hash;
-        let _ = self.store.users.compare_and_swap(
-            user.id.as_bytes(),
-            Some(old_bytes),
-            Some(encode(&current)),
-        )?;
+        let _ = self
+            .store
+            .users
+            .compare_and_swap(user.id.as_bytes(), Some(old_bytes), Some(encode(&current)))?;
         tracing::info!(user = %user.id, "password rehashed with current parameters");
         Ok(())
     }
 
     /// The account behind a session, if the session is still good.
     pub fn session_user(&self, token: &str) -> Result<UserInfo, Error> {
-        let session: Session =
-            Store::get(&self.store.sessions, session_key(token))?.ok_or(Error::SessionInvalid)?;
-        let user: User = Store::get(&self.store.users, session.user_id.as_bytes())?
-            .ok_or(Error::SessionInvalid)?;
+        let session: Session = Store::get(&self.store.sessions, session_key(token))?.ok_or(Error::SessionInvalid)?;
+        let user: User = Store::get(&self.store.users, session.user_id.as_bytes())?.ok_or(Error::SessionInvalid)?;
         if session.stamp != user.stamp || session.expires_at <= self.now() || user.disabled {
             self.store.sessions.remove(session_key(token))?;
             return Err(Error::SessionInvalid);
@@ -219,13 +193,8 @@ impl Rekey {
         client: &str,
     ) -> Result<SessionToken, Error> {
         let info = self.session_user(session)?;
-        let user: User =
-            Store::get(&self.store.users, info.id.as_bytes())?.ok_or(Error::SessionInvalid)?;
-        if !self
-            .hasher
-            .verify(current, Some(&user.password_hash))
-            .await?
-        {
+        let user: User = Store::get(&self.store.users, info.id.as_bytes())?.ok_or(Error::SessionInvalid)?;
+        if !self.hasher.verify(current, Some(&user.password_hash)).await? {
             return Err(Error::BadCredentials);
         }
         self.policy.check(new_password, Some(&user.email))?;
@@ -247,9 +216,7 @@ impl Rekey {
             stamp: updated.stamp,
             expires_at: now + self.config.session_ttl_secs,
         };
-        self.store
-            .sessions
-            .insert(session_key(&token), encode(&session))?;
+        self.store.sessions.insert(session_key(&token), encode(&session))?;
         Ok(SessionToken(token))
     }
 
@@ -268,13 +235,12 @@ impl Rekey {
         let now = self.now();
         let s = &self.store;
         let from = &self.config.mail_from;
-        tx((&s.users, &s.resets, &s.outbox, &s.audit).transaction(
-            |(users, resets, outbox, audit)| {
+        tx(
+            (&s.users, &s.resets, &s.outbox, &s.audit).transaction(|(users, resets, outbox, audit)| {
                 let Some(bytes) = users.get(user_id.as_bytes())? else {
                     return Err(Abort(Error::TokenStale));
                 };
-                let mut user: User =
-                    decode(&bytes).map_err(|e| Abort(internal("user record", e)))?;
+                let mut user: User = decode(&bytes).map_err(|e| Abort(internal("user record", e)))?;
                 if user.stamp != expected_stamp {
                     return Err(Abort(Error::TokenStale));
                 }
@@ -282,13 +248,13 @@ impl Rekey {
                 user.stamp = random_id();
                 users.insert(user_id.as_bytes(), encode(&user))?;
                 resets.remove(user_id.as_bytes())?;
-                let notice = letters::password_changed(from, &user.email, now, how)
-                    .map_err(|e| Abort(internal("letter", e)))?;
+                let notice =
+                    letters::password_changed(from, &user.email, now, how).map_err(|e| Abort(internal("letter", e)))?;
                 enqueue_tx(outbox, &notice, MailKind::PasswordChanged, now, None)?;
                 AuditEvent::new(now, event, Some(user_id), Some(client), how).append_tx(audit)?;
                 Ok(user)
-            },
-        ))
+            }),
+        )
     }
 
     /// Every account, oldest first.
@@ -302,12 +268,7 @@ impl Rekey {
     }
 
     /// Disables (or re-enables) an account; disabling ends its sessions and resets.
-    pub async fn set_disabled(
-        &self,
-        email: &str,
-        disabled: bool,
-        client: &str,
-    ) -> Result<UserInfo, Error> {
+    pub async fn set_disabled(&self, email: &str, disabled: bool, client: &str) -> Result<UserInfo, Error> {
         let email = Email::parse(email)?;
         let user = self
             .find_user(&email)?
@@ -319,24 +280,22 @@ impl Rekey {
         } else {
             "account_enabled"
         };
-        let updated = tx(
-            (&s.users, &s.resets, &s.audit).transaction(|(users, resets, audit)| {
-                let mut u: User = users
-                    .get(user.id.as_bytes())?
-                    .map(|b| decode(&b))
-                    .transpose()
-                    .map_err(|e| Abort(internal("user record", e)))?
-                    .ok_or(Abort(Error::Internal))?;
-                u.disabled = disabled;
-                if disabled {
-                    u.stamp = random_id();
-                    resets.remove(u.id.as_bytes())?;
-                }
-                users.insert(u.id.as_bytes(), encode(&u))?;
-                AuditEvent::new(now, kind, Some(&u.id), Some(client), "").append_tx(audit)?;
-                Ok(u)
-            }),
-        )?;
+        let updated = tx((&s.users, &s.resets, &s.audit).transaction(|(users, resets, audit)| {
+            let mut u: User = users
+                .get(user.id.as_bytes())?
+                .map(|b| decode(&b))
+                .transpose()
+                .map_err(|e| Abort(internal("user record", e)))?
+                .ok_or(Abort(Error::Internal))?;
+            u.disabled = disabled;
+            if disabled {
+                u.stamp = random_id();
+                resets.remove(u.id.as_bytes())?;
+            }
+            users.insert(u.id.as_bytes(), encode(&u))?;
+            AuditEvent::new(now, kind, Some(&u.id), Some(client), "").append_tx(audit)?;
+            Ok(u)
+        }))?;
         self.store.flush().await?;
         Ok(UserInfo::from(&updated))
     }

@@ -42,22 +42,12 @@ impl Rekey {
     }
 
     /// Opens Rekey with a given clock (tests move time with [`crate::ManualClock`]).
-    pub fn open_with_clock(
-        config: Config,
-        program: &str,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Rekey, Error> {
+    pub fn open_with_clock(config: Config, program: &str, clock: Arc<dyn Clock>) -> Result<Rekey, Error> {
         let now = clock.now();
         let store = Store::open(&config.data_dir, program, now)?;
-        let keys = KeyRing::load_or_create(&config.data_dir, now)
-            .map_err(|e| Error::Setup(e.to_string()))?;
+        let keys = KeyRing::load_or_create(&config.data_dir, now).map_err(|e| Error::Setup(e.to_string()))?;
         let mailer = Mailer::from_config(&config).map_err(|e| Error::Setup(e.to_string()))?;
-        let outbox = Outbox::new(
-            store.clone(),
-            mailer,
-            clock.clone(),
-            config.smtp_pool_size as usize,
-        );
+        let outbox = Outbox::new(store.clone(), mailer, clock.clone(), config.smtp_pool_size as usize);
         let install_id = match store.meta.get("install_id")? {
             Some(v) => String::from_utf8_lossy(&v).into_owned(),
             None => {
@@ -119,8 +109,7 @@ impl Rekey {
     /// Makes a new signing key; tokens signed by the old one keep working until they expire.
     pub fn rotate_keys(&self) -> Result<String, Error> {
         let mut keys = self.keys.write().map_err(|e| internal("keys", e))?;
-        keys.rotate(self.now())
-            .map_err(|e| Error::Setup(e.to_string()))
+        keys.rotate(self.now()).map_err(|e| Error::Setup(e.to_string()))
     }
 
     /// Runs the intake and outbox workers until `shutdown` turns true.

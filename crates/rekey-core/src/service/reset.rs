@@ -19,9 +19,7 @@ use crate::email::Email;
 use crate::error::{internal, Error};
 use crate::letters::{self, ResetLetter};
 use crate::outbox::{enqueue_tx, MailKind};
-use crate::store::{
-    decode, encode, seq_key, Intake, LiveReset, Retired, RetiredToken, Store, User,
-};
+use crate::store::{decode, encode, seq_key, Intake, LiveReset, Retired, RetiredToken, Store, User};
 use crate::token::{parse_code, TokenError};
 
 /// Wrong codes allowed before a reset is burned.
@@ -95,9 +93,7 @@ impl Rekey {
             match user {
                 Some(user) if !user.disabled => self.mint_reset(&key, &request, &user)?,
                 _ => {
-                    let masked = Email::parse(&request.email)
-                        .map(|e| e.masked())
-                        .unwrap_or_default();
+                    let masked = Email::parse(&request.email).map(|e| e.masked()).unwrap_or_default();
                     let event = AuditEvent::new(
                         request.at,
                         "reset_requested_no_account",
@@ -125,12 +121,11 @@ impl Rekey {
     fn mint_reset(&self, intake_key: &[u8], request: &Intake, user: &User) -> Result<(), Error> {
         let now = self.now();
         let ttl = self.config.reset_ttl_secs;
-        let minted = self.keys.read().map_err(|e| internal("keys", e))?.mint(
-            &user.id,
-            &user.stamp,
-            now,
-            ttl,
-        );
+        let minted = self
+            .keys
+            .read()
+            .map_err(|e| internal("keys", e))?
+            .mint(&user.id, &user.stamp, now, ttl);
         let letter = letters::reset(
             &self.config.mail_from,
             &ResetLetter {
@@ -159,33 +154,24 @@ impl Rekey {
             "reset mail queued",
         );
         let s = &self.store;
-        tx(
-            (&s.intake, &s.resets, &s.retired, &s.outbox, &s.audit).transaction(
-                |(intake, resets, retired, outbox, audit)| {
-                    // The newer request replaces the older link, which then says so.
-                    if let Some(old) = resets.get(user.id.as_bytes())? {
-                        let old: LiveReset =
-                            decode(&old).map_err(|e| Abort(internal("reset record", e)))?;
-                        let why = RetiredToken {
-                            why: Retired::Replaced,
-                            expires_at: old.expires_at,
-                        };
-                        retired.insert(old.jti.as_bytes(), encode(&why))?;
-                    }
-                    resets.insert(user.id.as_bytes(), encode(&live))?;
-                    enqueue_tx(
-                        outbox,
-                        &letter,
-                        MailKind::Reset,
-                        now,
-                        Some(minted.claims.exp),
-                    )?;
-                    intake.remove(intake_key)?;
-                    event.append_tx(audit)?;
-                    Ok(())
-                },
-            ),
-        )
+        tx((&s.intake, &s.resets, &s.retired, &s.outbox, &s.audit).transaction(
+            |(intake, resets, retired, outbox, audit)| {
+                // The newer request replaces the older link, which then says so.
+                if let Some(old) = resets.get(user.id.as_bytes())? {
+                    let old: LiveReset = decode(&old).map_err(|e| Abort(internal("reset record", e)))?;
+                    let why = RetiredToken {
+                        why: Retired::Replaced,
+                        expires_at: old.expires_at,
+                    };
+                    retired.insert(old.jti.as_bytes(), encode(&why))?;
+                }
+                resets.insert(user.id.as_bytes(), encode(&live))?;
+                enqueue_tx(outbox, &letter, MailKind::Reset, now, Some(minted.claims.exp))?;
+                intake.remove(intake_key)?;
+                event.append_tx(audit)?;
+                Ok(())
+            },
+        ))
     }
 
     /// Checks a link before the user types a password, so the page can say at once that it
@@ -204,22 +190,18 @@ impl Rekey {
             .read()
             .map_err(|e| internal("keys", e))?
             .verify(token.trim(), self.now())?;
-        if let Some(retired) =
-            Store::get::<RetiredToken>(&self.store.retired, claims.jti.as_bytes())?
-        {
+        if let Some(retired) = Store::get::<RetiredToken>(&self.store.retired, claims.jti.as_bytes())? {
             return Err(match retired.why {
                 Retired::Used => Error::TokenUsed,
                 Retired::Replaced => Error::TokenReplaced,
                 Retired::Burned => Error::CodeBurned,
             });
         }
-        let user: User =
-            Store::get(&self.store.users, claims.sub.as_bytes())?.ok_or(Error::TokenStale)?;
+        let user: User = Store::get(&self.store.users, claims.sub.as_bytes())?.ok_or(Error::TokenStale)?;
         if user.stamp != claims.stamp {
             return Err(Error::TokenStale);
         }
-        let live: LiveReset =
-            Store::get(&self.store.resets, user.id.as_bytes())?.ok_or(Error::TokenUsed)?;
+        let live: LiveReset = Store::get(&self.store.resets, user.id.as_bytes())?.ok_or(Error::TokenUsed)?;
         if live.jti != claims.jti {
             return Err(Error::TokenReplaced);
         }
@@ -233,8 +215,7 @@ impl Rekey {
             .find_user(&email)?
             .filter(|u| !u.disabled)
             .ok_or(Error::CodeInvalid)?;
-        let live: LiveReset =
-            Store::get(&self.store.resets, user.id.as_bytes())?.ok_or(Error::CodeInvalid)?;
+        let live: LiveReset = Store::get(&self.store.resets, user.id.as_bytes())?.ok_or(Error::CodeInvalid)?;
         if live.expires_at <= self.now() {
             return Err(Error::Token(TokenError::Expired));
         }
@@ -244,20 +225,17 @@ impl Rekey {
             .map_err(|e| internal("keys", e))?
             .code_mac(&live.kid, &live.jti, &parse_code(code).unwrap_or_default())
             .ok_or(Error::Token(TokenError::UnknownKey))?;
-        if parse_code(code).is_some()
-            && bool::from(expected.as_bytes().ct_eq(live.code_mac.as_bytes()))
-        {
+        if parse_code(code).is_some() && bool::from(expected.as_bytes().ct_eq(live.code_mac.as_bytes())) {
             return Ok((user, live));
         }
         let now = self.now();
         let s = &self.store;
-        let burned = tx((&s.resets, &s.retired, &s.audit).transaction(
-            |(resets, retired, audit)| {
+        let burned = tx(
+            (&s.resets, &s.retired, &s.audit).transaction(|(resets, retired, audit)| {
                 let Some(bytes) = resets.get(user.id.as_bytes())? else {
                     return Ok(true);
                 };
-                let mut current: LiveReset =
-                    decode(&bytes).map_err(|e| Abort(internal("reset record", e)))?;
+                let mut current: LiveReset = decode(&bytes).map_err(|e| Abort(internal("reset record", e)))?;
                 if current.jti != live.jti {
                     return Ok(false);
                 }
@@ -269,37 +247,22 @@ impl Rekey {
                         expires_at: current.expires_at,
                     };
                     retired.insert(current.jti.as_bytes(), encode(&why))?;
-                    AuditEvent::new(
-                        now,
-                        "reset_code_burned",
-                        Some(&user.id),
-                        None,
-                        "5 wrong codes",
-                    )
-                    .append_tx(audit)?;
+                    AuditEvent::new(now, "reset_code_burned", Some(&user.id), None, "5 wrong codes")
+                        .append_tx(audit)?;
                     return Ok(true);
                 }
                 resets.insert(user.id.as_bytes(), encode(&current))?;
                 Ok(false)
-            },
-        ))?;
+            }),
+        )?;
         self.store.flush().await?;
-        Err(if burned {
-            Error::CodeBurned
-        } else {
-            Error::CodeInvalid
-        })
+        Err(if burned { Error::CodeBurned } else { Error::CodeInvalid })
     }
 
     /// Sets a new password with a link's token or an address + code. On success the stamp
     /// rotates (every session and other token dies), the reset is consumed, a notice is
     /// queued and an audit event written, all at once. Nobody is signed in.
-    pub async fn confirm_reset(
-        &self,
-        proof: ResetProof,
-        new_password: &str,
-        client: &str,
-    ) -> Result<(), Error> {
+    pub async fn confirm_reset(&self, proof: ResetProof, new_password: &str, client: &str) -> Result<(), Error> {
         let (user, live) = match &proof {
             ResetProof::Token(token) => self.check_token(token)?,
             ResetProof::Code { email, code } => self.check_code(email, code).await?,
@@ -313,69 +276,81 @@ impl Rekey {
             ResetProof::Token(_) => "reset with the mailed link",
             ResetProof::Code { .. } => "reset with the mailed code",
         };
-        tx(
-            (&s.users, &s.resets, &s.retired, &s.outbox, &s.audit).transaction(
-                |(users, resets, retired, outbox, audit)| {
-                    // Re-read inside the transaction: of two confirms racing, exactly one wins.
-                    if let Some(r) = retired.get(live.jti.as_bytes())? {
-                        let r: RetiredToken =
-                            decode(&r).map_err(|e| Abort(internal("retired record", e)))?;
-                        return Err(Abort(match r.why {
-                            Retired::Used => Error::TokenUsed,
-                            Retired::Replaced => Error::TokenReplaced,
-                            Retired::Burned => Error::CodeBurned,
-                        }));
-                    }
-                    let current = resets.get(user.id.as_bytes())?;
-                    let current: Option<LiveReset> = current
-                        .map(|b| decode(&b))
-                        .transpose()
-                        .map_err(|e| Abort(internal("reset record", e)))?;
-                    if current.as_ref().map(|c| c.jti.as_str()) != Some(live.jti.as_str()) {
-                        return Err(Abort(Error::TokenReplaced));
-                    }
-                    let Some(bytes) = users.get(user.id.as_bytes())? else {
-                        return Err(Abort(Error::TokenStale));
-                    };
-                    let mut u: User =
-                        decode(&bytes).map_err(|e| Abort(internal("user record", e)))?;
-                    if u.stamp != user.stamp {
-                        return Err(Abort(Error::TokenStale));
-                    }
-                    u.password_hash = hash.clone();
-                    u.stamp = crate::token::random_id();
-                    users.insert(u.id.as_bytes(), encode(&u))?;
-                    resets.remove(u.id.as_bytes())?;
-                    retired.insert(
-                        live.jti.as_bytes(),
-                        encode(&RetiredToken {
-                            why: Retired::Used,
-                            expires_at: live.expires_at,
-                        }),
-                    )?;
-                    let notice = letters::password_changed(from, &u.email, now, how)
-                        .map_err(|e| Abort(internal("letter", e)))?;
-                    enqueue_tx(outbox, &notice, MailKind::PasswordChanged, now, None)?;
-                    AuditEvent::new(now, "password_reset", Some(&u.id), Some(client), how)
-                        .append_tx(audit)?;
-                    Ok(())
-                },
-            ),
-        )?;
+        tx((&s.users, &s.resets, &s.retired, &s.outbox, &s.audit).transaction(
+            |(users, resets, retired, outbox, audit)| {
+                // Re-read inside the transaction: of two confirms racing, exactly one wins.
+                if let Some(r) = retired.get(live.jti.as_bytes())? {
+                    let r: RetiredToken = decode(&r).map_err(|e| Abort(internal("retired record", e)))?;
+                    return Err(Abort(match r.why {
+                        Retired::Used => Error::TokenUsed,
+                        Retired::Replaced => Error::TokenReplaced,
+                        Retired::Burned => Error::CodeBurned,
+                    }));
+                }
+                let current = resets.get(user.id.as_bytes())?;
+                let current: Option<LiveReset> = current
+                    .map(|b| decode(&b))
+                    .transpose()
+                    .map_err(|e| Abort(internal("reset record", e)))?;
+                if current.as_ref().map(|c| c.jti.as_str()) != Some(live.jti.as_str()) {
+                    return Err(Abort(Error::TokenReplaced));
+                }
+                let Some(bytes) = users.get(user.id.as_bytes())? else {
+                    return Err(Abort(Error::TokenStale));
+                };
+                let mut u: User = decode(&bytes).map_err(|e| Abort(internal("user record", e)))?;
+                if u.stamp != user.stamp {
+                    return Err(Abort(Error::TokenStale));
+                }
+                u.password_hash = hash.clone();
+                u.stamp = crate::token::random_id();
+                users.insert(u.id.as_bytes(), encode(&u))?;
+                resets.remove(u.id.as_bytes())?;
+                retired.insert(
+                    live.jti.as_bytes(),
+                    encode(&RetiredToken {
+                        why: Retired::Used,
+                        expires_at: live.expires_at,
+                    }),
+                )?;
+                let notice =
+                    letters::password_changed(from, &u.email, now, how).map_err(|e| Abort(internal("letter", e)))?;
+                enqueue_tx(outbox, &notice, MailKind::PasswordChanged, now, None)?;
+                AuditEvent::new(now, "password_reset", Some(&u.id), Some(client), how).append_tx(audit)?;
+                Ok(())
+            },
+        ))?;
         self.store.flush().await?;
         self.outbox.wake.notify_one();
         tracing::info!(user = %user.id, "password reset");
         Ok(())
     }
 
-    /// Drops records of retired tokens that have expired anyway.
-    pub fn prune_retired(&self) -> Result<usize, Error> {
-        let now = self.now() - crate::token::LEEWAY;
+    /// Drops what has run out: retired-token records past their expiry, expired sessions,
+    /// and rate-limit entries whose window has passed. Returns how many records went.
+    pub fn prune(&self) -> Result<usize, Error> {
+        let now = self.now();
         let mut n = 0;
         for entry in self.store.retired.iter() {
             let (k, v) = entry?;
-            if decode::<RetiredToken>(&v)?.expires_at < now {
+            if decode::<RetiredToken>(&v)?.expires_at < now - crate::token::LEEWAY {
                 self.store.retired.remove(k)?;
+                n += 1;
+            }
+        }
+        for entry in self.store.sessions.iter() {
+            let (k, v) = entry?;
+            if decode::<crate::store::Session>(&v)?.expires_at < now {
+                self.store.sessions.remove(k)?;
+                n += 1;
+            }
+        }
+        for entry in self.store.limits.iter() {
+            let (k, v) = entry?;
+            let tat = v.as_ref().try_into().map(i64::from_be_bytes).unwrap_or(0);
+            // A key whose arrival time has passed allows a full burst again: same as absent.
+            if tat < now * 1000 {
+                let _ = self.store.limits.compare_and_swap(k, Some(v), None::<&[u8]>)?;
                 n += 1;
             }
         }
@@ -394,7 +369,7 @@ impl Rekey {
             }
             if self.now() - last_prune > 600 {
                 last_prune = self.now();
-                let _ = self.prune_retired();
+                let _ = self.prune();
             }
             tokio::select! {
                 _ = self.intake_wake.notified() => {}

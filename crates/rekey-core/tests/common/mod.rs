@@ -10,12 +10,7 @@ use rekey_core::{Config, ManualClock, Rekey};
 use rekey_testkit::{CapturedMail, SmtpCapture};
 
 /// A config for a test: cheap argon2 so the suite stays fast, plus extra flags.
-pub fn config(
-    dir: &Path,
-    smtp_url: Option<&str>,
-    ca: Option<&Path>,
-    extra: &[(&str, &str)],
-) -> Config {
+pub fn config(dir: &Path, smtp_url: Option<&str>, ca: Option<&Path>, extra: &[(&str, &str)]) -> Config {
     let mut flags: Vec<(&str, String)> = vec![
         ("data_dir", dir.display().to_string()),
         ("argon2_memory_kib", "8192".into()),
@@ -46,17 +41,8 @@ pub fn open(config: Config) -> (Arc<Rekey>, ManualClock) {
 }
 
 /// Opens Rekey on `dir` mailing through the capture server's STARTTLS port.
-pub fn open_with_smtp(
-    dir: &Path,
-    smtp: &SmtpCapture,
-    extra: &[(&str, &str)],
-) -> (Arc<Rekey>, ManualClock) {
-    open(config(
-        dir,
-        Some(&smtp.starttls_url()),
-        Some(smtp.ca_pem()),
-        extra,
-    ))
+pub fn open_with_smtp(dir: &Path, smtp: &SmtpCapture, extra: &[(&str, &str)]) -> (Arc<Rekey>, ManualClock) {
+    open(config(dir, Some(&smtp.starttls_url()), Some(smtp.ca_pem()), extra))
 }
 
 pub const PASSWORD: &str = "quiet harbour lanterns glow";
@@ -65,10 +51,7 @@ pub const NEW_PASSWORD: &str = "amber kites over the marsh";
 /// The token in the mail's deep link, taken from the text part as a person would copy it.
 pub fn link_token(mail: &CapturedMail) -> String {
     let text = mail.text.as_deref().expect("mail has a text part");
-    let start = text
-        .find("rekey://reset?token=")
-        .expect("mail holds the deep link")
-        + "rekey://reset?token=".len();
+    let start = text.find("rekey://reset?token=").expect("mail holds the deep link") + "rekey://reset?token=".len();
     text[start..].split_whitespace().next().unwrap().to_string()
 }
 
