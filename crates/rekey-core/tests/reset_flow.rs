@@ -25,8 +25,8 @@ async fn whole_flow_over(url: String, expect_tls: bool, expect_auth: bool) {
     rekey.request_reset("  ADA@example.com ", "test").await.unwrap();
     let report = rekey.drain().await.unwrap();
     assert_eq!(report.sent, 1, "{report:?}");
-
     let mail = &mails_to(&smtp, "ada@example.com", RESET_SUBJECT, 1)[0];
+
     assert_eq!(mail.tls, expect_tls);
     assert_eq!(mail.auth_user.is_some(), expect_auth);
     assert!(mail.header("Message-ID").is_some() && mail.header("Date").is_some());
@@ -102,13 +102,9 @@ async fn flow_over_loopback_relay() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reset_by_typed_code_kills_the_link() {
-    let smtp = SmtpCapture::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-    rekey.register("bo@example.com", PASSWORD, "test").await.unwrap();
-    rekey.request_reset("bo@example.com", "test").await.unwrap();
-    rekey.drain().await.unwrap();
-    let mail = &mails_to(&smtp, "bo@example.com", RESET_SUBJECT, 1)[0];
+    let scene = Scene::new(&[]);
+    let rekey = &scene.rekey;
+    let mail = &scene.reset_mail_for_new_account("bo@example.com").await;
     let typed = code(mail).to_lowercase().replace('-', " ");
     let proof = ResetProof::Code {
         email: "BO@example.com".into(),
@@ -143,15 +139,12 @@ async fn unknown_address_gets_the_same_answer_and_no_mail() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_newer_request_replaces_the_older_link() {
-    let smtp = SmtpCapture::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-    rekey.register("cy@example.com", PASSWORD, "test").await.unwrap();
+    let scene = Scene::new(&[]);
+    let (rekey, smtp) = (&scene.rekey, &scene.smtp);
+    scene.reset_mail_for_new_account("cy@example.com").await;
     rekey.request_reset("cy@example.com", "test").await.unwrap();
     rekey.drain().await.unwrap();
-    rekey.request_reset("cy@example.com", "test").await.unwrap();
-    rekey.drain().await.unwrap();
-    let mails = mails_to(&smtp, "cy@example.com", RESET_SUBJECT, 2);
+    let mails = mails_to(smtp, "cy@example.com", RESET_SUBJECT, 2);
     let (first, second) = (link_token(&mails[0]), link_token(&mails[1]));
     let err = rekey
         .confirm_reset(ResetProof::Token(first), NEW_PASSWORD, "test")
@@ -176,13 +169,10 @@ async fn a_newer_request_replaces_the_older_link() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_not_yet_valid_and_stale_links() {
-    let smtp = SmtpCapture::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (rekey, clock) = open_with_smtp(dir.path(), &smtp, &[("reset_ttl", "10m")]);
-    rekey.register("di@example.com", PASSWORD, "test").await.unwrap();
-    rekey.request_reset("di@example.com", "test").await.unwrap();
-    rekey.drain().await.unwrap();
-    let mail = &mails_to(&smtp, "di@example.com", RESET_SUBJECT, 1)[0];
+    let scene = Scene::new(&[("reset_ttl", "10m")]);
+    let rekey = &scene.rekey;
+    let clock = &scene.clock;
+    let mail = &scene.reset_mail_for_new_account("di@example.com").await;
     let token = link_token(mail);
 
     clock.advance(-3600);
@@ -226,20 +216,17 @@ async fn forged_and_damaged_tokens_are_refused_each_in_its_words() {
     use base64::Engine;
     use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 
-    let smtp = SmtpCapture::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-    rekey.register("ed@example.com", PASSWORD, "test").await.unwrap();
-    rekey.request_reset("ed@example.com", "test").await.unwrap();
-    rekey.drain().await.unwrap();
-    let token = link_token(&mails_to(&smtp, "ed@example.com", RESET_SUBJECT, 1)[0]);
+    let scene = Scene::new(&[]);
+    let rekey = &scene.rekey;
+    let mail = &scene.reset_mail_for_new_account("ed@example.com").await;
+    let token = link_token(mail);
     let parts: Vec<&str> = token.split('.').collect();
     let mut claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
     let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
     let kid = header["kid"].as_str().unwrap().to_string();
     // The real key, read from the data directory, to forge well-signed but wrong tokens.
     let keys: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("keys.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(scene.dir.path().join("keys.json")).unwrap()).unwrap();
     let secret = STANDARD.decode(keys[0]["secret"].as_str().unwrap()).unwrap();
     let sign = |claims: &serde_json::Value| {
         let mut h = Header::new(Algorithm::HS256);
@@ -302,13 +289,10 @@ async fn forged_and_damaged_tokens_are_refused_each_in_its_words() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_confirms_exactly_one_wins() {
-    let smtp = SmtpCapture::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-    rekey.register("fi@example.com", PASSWORD, "test").await.unwrap();
-    rekey.request_reset("fi@example.com", "test").await.unwrap();
-    rekey.drain().await.unwrap();
-    let token = link_token(&mails_to(&smtp, "fi@example.com", RESET_SUBJECT, 1)[0]);
+    let scene = Scene::new(&[]);
+    let rekey = &scene.rekey;
+    let mail = &scene.reset_mail_for_new_account("fi@example.com").await;
+    let token = link_token(mail);
     let mut tasks = Vec::new();
     for i in 0..8 {
         let (rekey, token) = (rekey.clone(), token.clone());
@@ -337,13 +321,9 @@ async fn concurrent_confirms_exactly_one_wins() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn five_wrong_codes_burn_the_reset() {
-    let smtp = SmtpCapture::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-    rekey.register("gu@example.com", PASSWORD, "test").await.unwrap();
-    rekey.request_reset("gu@example.com", "test").await.unwrap();
-    rekey.drain().await.unwrap();
-    let mail = &mails_to(&smtp, "gu@example.com", RESET_SUBJECT, 1)[0];
+    let scene = Scene::new(&[]);
+    let rekey = &scene.rekey;
+    let mail = &scene.reset_mail_for_new_account("gu@example.com").await;
     let right = code(mail);
     let wrong = if right == "AAAA-AAAA" { "BBBB-BBBB" } else { "AAAA-AAAA" };
     let proof = |c: &str| ResetProof::Code {
@@ -370,13 +350,10 @@ async fn five_wrong_codes_burn_the_reset() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn weak_new_password_is_refused_without_consuming_the_link() {
-    let smtp = SmtpCapture::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-    rekey.register("hal@example.com", PASSWORD, "test").await.unwrap();
-    rekey.request_reset("hal@example.com", "test").await.unwrap();
-    rekey.drain().await.unwrap();
-    let token = link_token(&mails_to(&smtp, "hal@example.com", RESET_SUBJECT, 1)[0]);
+    let scene = Scene::new(&[]);
+    let rekey = &scene.rekey;
+    let mail = &scene.reset_mail_for_new_account("hal@example.com").await;
+    let token = link_token(mail);
     let err = rekey
         .confirm_reset(ResetProof::Token(token.clone()), "short", "test")
         .await

@@ -93,3 +93,35 @@ pub fn mails_to(smtp: &SmtpCapture, to: &str, subject: &str, n: usize) -> Vec<Ca
 
 pub const RESET_SUBJECT: &str = "Reset your Rekey password";
 pub const CHANGED_SUBJECT: &str = "Your Rekey password was changed";
+
+/// One test's world: the capture server, a data directory on disk, Rekey mailing through
+/// the server's STARTTLS port, and the clock the test moves.
+pub struct Scene {
+    pub smtp: SmtpCapture,
+    pub dir: tempfile::TempDir,
+    pub rekey: Arc<Rekey>,
+    pub clock: ManualClock,
+}
+
+impl Scene {
+    pub fn new(extra: &[(&str, &str)]) -> Scene {
+        let smtp = SmtpCapture::start();
+        let dir = tempfile::tempdir().unwrap();
+        let (rekey, clock) = open_with_smtp(dir.path(), &smtp, extra);
+        Scene {
+            smtp,
+            dir,
+            rekey,
+            clock,
+        }
+    }
+
+    /// Creates the account `email` (with [`PASSWORD`]), asks for a reset, delivers it, and
+    /// returns the reset mail as it arrived at the SMTP server.
+    pub async fn reset_mail_for_new_account(&self, email: &str) -> CapturedMail {
+        self.rekey.register(email, PASSWORD, "test").await.unwrap();
+        self.rekey.request_reset(email, "test").await.unwrap();
+        self.rekey.drain().await.unwrap();
+        mails_to(&self.smtp, email, RESET_SUBJECT, 1).remove(0)
+    }
+}
