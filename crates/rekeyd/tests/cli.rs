@@ -257,3 +257,73 @@ fn mail_test_and_key_rotation() {
         text(&o)
     );
 }
+
+#[test]
+fn dead_letters_are_listed_retried_and_purged() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cmd = |args: &[&str]| {
+        let mut c = rekeyd(d, Some(&smtp));
+        c.args(args);
+        c
+    };
+    ok(cmd(&["users", "add", "dl@example.com"]), "a long enough passphrase\n");
+    smtp.set_fault(rekey_testkit::Fault::Reject(550, "5.1.1 mailbox unavailable".into()));
+    let out = ok(cmd(&["reset", "request", "dl@example.com"]), "");
+    assert!(!out.contains("Delivered"), "{out}");
+    let list = ok(cmd(&["outbox", "list"]), "");
+    assert!(
+        list.contains("dead") && list.contains("dl@example.com") && list.contains("550"),
+        "{list}"
+    );
+    let status = ok(cmd(&["outbox", "status"]), "");
+    assert!(
+        status.contains("Dead letters: 1") && status.contains("refused the message for good"),
+        "{status}"
+    );
+
+    smtp.set_fault(rekey_testkit::Fault::Accept);
+    assert!(ok(cmd(&["outbox", "retry"]), "").contains("1 mail(s) queued"));
+    assert!(ok(cmd(&["outbox", "deliver"]), "").contains("Delivered 1"));
+    smtp.wait_for_messages(1, Duration::from_secs(10));
+
+    smtp.set_fault(rekey_testkit::Fault::Reject(550, "5.1.1 mailbox unavailable".into()));
+    ok(cmd(&["reset", "request", "dl@example.com"]), "");
+    assert!(ok(cmd(&["outbox", "purge-dead"]), "").contains("Deleted 1 dead letter"));
+    assert!(ok(cmd(&["outbox", "list"]), "").contains("The outbox is empty"));
+}
+
+#[test]
+fn users_are_listed_and_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cmd = |args: &[&str]| {
+        let mut c = rekeyd(d, None);
+        c.args(args);
+        c
+    };
+    ok(cmd(&["users", "add", "one@example.com"]), "a long enough passphrase\n");
+    let o = run(cmd(&["users", "add", "two@example.com"]), "short\n");
+    assert!(
+        !o.status.success() && text(&o).contains("at least 15 characters"),
+        "{}",
+        text(&o)
+    );
+    let o = run(cmd(&["users", "add", "not-an-address"]), "a long enough passphrase\n");
+    assert!(
+        !o.status.success() && text(&o).contains("name@example.com"),
+        "{}",
+        text(&o)
+    );
+    assert!(ok(cmd(&["users", "disable", "ONE@example.com"]), "").contains("Disabled one@example.com"));
+    let users: serde_json::Value = serde_json::from_str(&ok(cmd(&["users", "list", "--json"]), "")).unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 1);
+    assert_eq!(users[0]["disabled"], true);
+    let o = run(cmd(&["users", "disable", "ghost@example.com"]), "");
+    assert!(
+        !o.status.success() && text(&o).contains("no account for ghost@example.com"),
+        "{}",
+        text(&o)
+    );
+}
