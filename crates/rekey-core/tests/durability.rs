@@ -288,3 +288,21 @@ async fn local_mailbox_when_no_smtp_is_configured() {
     assert!(raw.contains("Subject: Reset your Rekey password"));
     assert!(rekey.outbox().status().unwrap().destination.contains("local mailbox"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_request_does_not_hold_up_the_others() {
+    let scene = Scene::new(&[]);
+    scene
+        .rekey
+        .store()
+        .intake
+        .insert(0u64.to_be_bytes(), &b"not json"[..])
+        .unwrap();
+    let mail = scene.reset_mail_for_new_account("quinn@example.com").await;
+    assert!(mail.text.unwrap().contains("rekey://reset?token="));
+    assert_eq!(
+        scene.rekey.store().intake.len(),
+        1,
+        "the unreadable record stays for a look"
+    );
+}

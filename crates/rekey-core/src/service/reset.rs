@@ -81,41 +81,48 @@ impl Rekey {
     }
 
     /// Turns waiting intake records into resets and mail. Returns how many it handled.
+    /// A record that cannot be handled stays queued (and is logged) without holding up
+    /// the ones behind it.
     pub async fn process_intake(&self) -> Result<usize, Error> {
         let mut handled = 0;
         for entry in self.store.intake.iter() {
             let (key, value) = entry?;
-            let request: Intake = decode(&value)?;
-            let user = match Email::parse(&request.email) {
-                Ok(email) => self.find_user(&email)?,
-                Err(_) => None,
-            };
-            match user {
-                Some(user) if !user.disabled => self.mint_reset(&key, &request, &user)?,
-                _ => {
-                    let masked = Email::parse(&request.email).map(|e| e.masked()).unwrap_or_default();
-                    let event = AuditEvent::new(
-                        request.at,
-                        "reset_requested_no_account",
-                        None,
-                        Some(&request.client),
-                        masked,
-                    );
-                    let s = &self.store;
-                    tx((&s.intake, &s.audit).transaction(|(intake, audit)| {
-                        intake.remove(&key)?;
-                        event.append_tx(audit)?;
-                        Ok(())
-                    }))?;
-                }
+            match self.handle_intake(&key, &value) {
+                Ok(()) => handled += 1,
+                Err(e) => tracing::error!(error = %e, "a reset request could not be handled; it stays queued"),
             }
-            handled += 1;
         }
         if handled > 0 {
             self.store.flush().await?;
             self.outbox.wake.notify_one();
         }
         Ok(handled)
+    }
+
+    fn handle_intake(&self, key: &[u8], value: &[u8]) -> Result<(), Error> {
+        let request: Intake = decode(value)?;
+        let email = Email::parse(&request.email);
+        let user = match &email {
+            Ok(email) => self.find_user(email)?,
+            Err(_) => None,
+        };
+        if let Some(user) = user.filter(|u| !u.disabled) {
+            return self.mint_reset(key, &request, &user);
+        }
+        let masked = email.map(|e| e.masked()).unwrap_or_default();
+        let event = AuditEvent::new(
+            request.at,
+            "reset_requested_no_account",
+            None,
+            Some(&request.client),
+            masked,
+        );
+        let s = &self.store;
+        tx((&s.intake, &s.audit).transaction(|(intake, audit)| {
+            intake.remove(key)?;
+            event.append_tx(audit)?;
+            Ok(())
+        }))
     }
 
     fn mint_reset(&self, intake_key: &[u8], request: &Intake, user: &User) -> Result<(), Error> {
