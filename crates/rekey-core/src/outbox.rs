@@ -306,13 +306,14 @@ impl Outbox {
                         tracing::warn!(id = item.id, attempts = item.attempts, retry_in = wait, reason = %why, "mail deferred");
                         item.last_error = Some(why.clone());
                         self.store.meta.insert("outbox.last_error", why.as_bytes())?;
-                        // Only update it if it is still queued (an admin may have purged it).
+                        // Only update it if it is still queued: never bring back a removed mail.
                         let key = seq_key(item.id);
-                        let _ = self.store.outbox.compare_and_swap(
-                            key,
-                            self.store.outbox.get(key)?,
-                            Some(encode(&item)),
-                        )?;
+                        if let Some(current) = self.store.outbox.get(key)? {
+                            let _ = self
+                                .store
+                                .outbox
+                                .compare_and_swap(key, Some(current), Some(encode(&item)))?;
+                        }
                         report.deferred += 1;
                     }
                 }
