@@ -153,10 +153,21 @@ impl Store {
     pub fn open(data_dir: &Path, program: &str, now: i64) -> Result<Store, StoreError> {
         ensure_private_dir(data_dir)?;
         let path = data_dir.join("db");
-        let db = match sled::Config::new().path(&path).open() {
-            Ok(db) => db,
-            Err(sled::Error::Io(e)) if is_lock_error(&e) => return Err(StoreError::Locked(locked_message(data_dir))),
-            Err(e) => return Err(e.into()),
+        // A process that just closed the store may still be releasing sled's lock (its
+        // background threads let go of the file a moment after the last handle drops), so a
+        // held lock is retried for a second before it is reported.
+        let started = std::time::Instant::now();
+        let db = loop {
+            match sled::Config::new().path(&path).open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e)) if is_lock_error(&e) => {
+                    if started.elapsed() > std::time::Duration::from_secs(1) {
+                        return Err(StoreError::Locked(locked_message(data_dir)));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(e.into()),
+            }
         };
         let holder = Holder {
             pid: std::process::id(),

@@ -36,7 +36,8 @@ pub fn config(dir: &Path, smtp_url: Option<&str>, ca: Option<&Path>, extra: &[(&
 /// Rekey on `config` with a clock the test can move.
 pub fn open(config: Config) -> (Arc<Rekey>, ManualClock) {
     let clock = ManualClock::new();
-    let rekey = Rekey::open_with_clock(config, "a test", Arc::new(clock.clone())).expect("opens");
+    let rekey = Rekey::open_with_clock(config, "a test", Arc::new(clock.clone()))
+        .unwrap_or_else(|e| panic!("Rekey opens: {e:?}"));
     (Arc::new(rekey), clock)
 }
 
