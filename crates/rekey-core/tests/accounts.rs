@@ -7,13 +7,11 @@ use std::time::Duration;
 
 use common::*;
 use rekey_core::{Error, Rekey};
-use rekey_testkit::SmtpCapture;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn change_password_ends_every_session_and_sends_a_notice() {
-    let smtp = SmtpCapture::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
+    let scene = Scene::new(&[]);
+    let (rekey, smtp) = (&scene.rekey, &scene.smtp);
     rekey.register("lee@example.com", PASSWORD, "test").await.unwrap();
     assert_eq!(
         rekey.register("LEE@example.com", PASSWORD, "test").await.unwrap_err(),
@@ -40,7 +38,7 @@ async fn change_password_ends_every_session_and_sends_a_notice() {
     assert_eq!(rekey.session_user(&phone.0), Err(Error::SessionInvalid));
     assert_eq!(rekey.session_user(&fresh.0).unwrap().email, "lee@example.com");
     rekey.drain().await.unwrap();
-    mails_to(&smtp, "lee@example.com", CHANGED_SUBJECT, 1);
+    mails_to(smtp, "lee@example.com", CHANGED_SUBJECT, 1);
 
     rekey.sign_out(&fresh.0).unwrap();
     assert_eq!(rekey.session_user(&fresh.0), Err(Error::SessionInvalid));
@@ -59,9 +57,8 @@ async fn change_password_ends_every_session_and_sends_a_notice() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_disabled_account_cannot_sign_in_and_gets_no_reset_mail() {
-    let smtp = SmtpCapture::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
+    let scene = Scene::new(&[]);
+    let (rekey, smtp) = (&scene.rekey, &scene.smtp);
     rekey.register("max@example.com", PASSWORD, "test").await.unwrap();
     let session = rekey.sign_in("max@example.com", PASSWORD, "test").await.unwrap();
     rekey.set_disabled("max@example.com", true, "admin").await.unwrap();
@@ -102,14 +99,13 @@ async fn hashes_are_redone_when_the_parameters_change() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_workers_deliver_without_being_asked() {
-    let smtp = SmtpCapture::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
+    let scene = Scene::new(&[]);
+    let (rekey, smtp) = (&scene.rekey, &scene.smtp);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let workers = tokio::spawn(rekey.clone().run_workers(stopped));
     rekey.register("ola@example.com", PASSWORD, "test").await.unwrap();
     rekey.request_reset("ola@example.com", "test").await.unwrap();
-    let found = tokio::task::block_in_place(|| mails_to(&smtp, "ola@example.com", RESET_SUBJECT, 1));
+    let found = tokio::task::block_in_place(|| mails_to(smtp, "ola@example.com", RESET_SUBJECT, 1));
     assert_eq!(found.len(), 1);
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(5), workers)
@@ -120,9 +116,8 @@ async fn the_workers_deliver_without_being_asked() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn smtp_connections_are_pooled() {
-    let smtp = SmtpCapture::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[("smtp_pool_size", "2")]);
+    let scene = Scene::new(&[("smtp_pool_size", "2")]);
+    let (rekey, smtp) = (&scene.rekey, &scene.smtp);
     for i in 0..6 {
         let email = format!("p{i}@example.com");
         rekey.register(&email, PASSWORD, "test").await.unwrap();

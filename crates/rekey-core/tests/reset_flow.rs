@@ -117,16 +117,15 @@ async fn reset_by_typed_code_kills_the_link() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_address_gets_the_same_answer_and_no_mail() {
-    let smtp = SmtpCapture::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
+    let scene = Scene::new(&[]);
+    let (rekey, smtp) = (&scene.rekey, &scene.smtp);
     rekey.register("known@example.com", PASSWORD, "test").await.unwrap();
     let known = rekey.request_reset("known@example.com", "test").await;
     let unknown = rekey.request_reset("nobody@example.com", "test").await;
     assert_eq!(known, unknown);
     assert_eq!(known, Ok(()));
     rekey.drain().await.unwrap();
-    mails_to(&smtp, "known@example.com", RESET_SUBJECT, 1);
+    mails_to(smtp, "known@example.com", RESET_SUBJECT, 1);
     assert!(smtp
         .messages()
         .iter()

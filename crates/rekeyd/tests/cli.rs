@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use rekey_testkit::SmtpCapture;
 
-fn rekeyd(data: &Path, smtp: Option<&SmtpCapture>) -> Command {
+fn rekeyd(data: &Path, smtp: Option<&SmtpCapture>, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rekeyd"));
-    c.arg("--data-dir").arg(data);
+    c.arg("--data-dir").arg(data).args(args);
     c.env("REKEY_ARGON2_MEMORY_KIB", "8192")
         .env("REKEY_ARGON2_ITERATIONS", "1");
     c.env("REKEY_MAIL_FROM", "Rekey <no-reply@rekey.test>");
@@ -59,44 +59,47 @@ fn reset_from_the_command_line_over_smtp() {
     let smtp = SmtpCapture::start();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut add = rekeyd(d, Some(&smtp));
-    add.args(["users", "add", "Zoe@Example.com"]);
+    let add = rekeyd(d, Some(&smtp), &["users", "add", "Zoe@Example.com"]);
     assert!(ok(add, "first of many passphrases\n").contains("Created the account zoe@example.com"));
 
-    let mut req = rekeyd(d, Some(&smtp));
-    req.args(["reset", "request", "zoe@example.com"]);
+    let req = rekeyd(d, Some(&smtp), &["reset", "request", "zoe@example.com"]);
     let out = ok(req, "");
     assert!(out.contains("If an account exists for zoe@example.com"), "{out}");
     let mail = smtp.wait_for_messages(1, Duration::from_secs(10)).remove(0);
     assert!(mail.tls && mail.auth_user.as_deref() == Some("rekey"));
 
-    let mut weak = rekeyd(d, Some(&smtp));
-    weak.args([
-        "reset",
-        "confirm",
-        "--email",
-        "zoe@example.com",
-        "--code",
-        &code_in(&mail),
-    ]);
+    let weak = rekeyd(
+        d,
+        Some(&smtp),
+        &[
+            "reset",
+            "confirm",
+            "--email",
+            "zoe@example.com",
+            "--code",
+            &code_in(&mail),
+        ],
+    );
     let o = run(weak, "password\n");
     assert!(!o.status.success());
     assert!(text(&o).contains("Use at least 15 characters"), "{}", text(&o));
 
-    let mut confirm = rekeyd(d, Some(&smtp));
-    confirm.args([
-        "reset",
-        "confirm",
-        "--email",
-        "zoe@example.com",
-        "--code",
-        &code_in(&mail),
-    ]);
+    let confirm = rekeyd(
+        d,
+        Some(&smtp),
+        &[
+            "reset",
+            "confirm",
+            "--email",
+            "zoe@example.com",
+            "--code",
+            &code_in(&mail),
+        ],
+    );
     assert!(ok(confirm, "second and better passphrase\n").contains("Password changed"));
     smtp.wait_for_messages(2, Duration::from_secs(10));
 
-    let mut audit = rekeyd(d, None);
-    audit.args(["audit", "tail"]);
+    let audit = rekeyd(d, None, &["audit", "tail"]);
     let out = ok(audit, "");
     assert!(
         out.contains("password_reset") && out.contains("reset_requested"),
@@ -104,8 +107,7 @@ fn reset_from_the_command_line_over_smtp() {
     );
     assert!(!out.contains("second and better"), "no password in the audit trail");
 
-    let mut status = rekeyd(d, Some(&smtp));
-    status.args(["outbox", "status", "--json"]);
+    let status = rekeyd(d, Some(&smtp), &["outbox", "status", "--json"]);
     let s: serde_json::Value = serde_json::from_str(&ok(status, "")).unwrap();
     assert_eq!((s["depth"].as_u64(), s["delivered"].as_u64()), (Some(0), Some(2)));
 }
@@ -114,7 +116,7 @@ fn reset_from_the_command_line_over_smtp() {
 fn a_locked_data_directory_is_explained() {
     let dir = tempfile::tempdir().unwrap();
     // `users add` waits for the password on stdin while holding the data directory.
-    let mut holder = rekeyd(dir.path(), None);
+    let mut holder = rekeyd(dir.path(), None, &[]);
     holder
         .args(["users", "add", "lock@example.com"])
         .stdin(Stdio::piped())
@@ -122,11 +124,7 @@ fn a_locked_data_directory_is_explained() {
         .stderr(Stdio::null());
     let mut child = holder.spawn().unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let list = || {
-        let mut c = rekeyd(dir.path(), None);
-        c.args(["users", "list"]);
-        c
-    };
+    let list = || rekeyd(dir.path(), None, &["users", "list"]);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let o = loop {
         let o = run(list(), "");
@@ -156,11 +154,10 @@ fn killed_right_after_answering_the_mail_still_goes_out() {
     let smtp = SmtpCapture::start();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut add = rekeyd(d, Some(&smtp));
-    add.args(["users", "add", "kai@example.com"]);
+    let add = rekeyd(d, Some(&smtp), &["users", "add", "kai@example.com"]);
     ok(add, "a long enough passphrase\n");
     smtp.set_fault(rekey_testkit::Fault::Silent); // delivery hangs, so the kill lands before it
-    let mut req = rekeyd(d, Some(&smtp));
+    let mut req = rekeyd(d, Some(&smtp), &[]);
     req.args(["reset", "request", "kai@example.com"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -174,8 +171,7 @@ fn killed_right_after_answering_the_mail_still_goes_out() {
     child.wait().unwrap();
     assert!(smtp.messages().is_empty());
     smtp.set_fault(rekey_testkit::Fault::Accept);
-    let mut deliver = rekeyd(d, Some(&smtp));
-    deliver.args(["outbox", "deliver"]);
+    let deliver = rekeyd(d, Some(&smtp), &["outbox", "deliver"]);
     ok(deliver, "");
     let mails = smtp.wait_for_messages(1, Duration::from_secs(10));
     assert_eq!(mails[0].rcpt_to, vec!["kai@example.com".to_string()]);
@@ -186,7 +182,7 @@ fn broken_config_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("rekey.toml");
     std::fs::write(&file, "reset_ttl = \"30m\"\nlimit_adress = \"3/15m\"\n").unwrap();
-    let mut c = rekeyd(dir.path(), None);
+    let mut c = rekeyd(dir.path(), None, &[]);
     c.arg("--config").arg(&file).args(["config", "check"]);
     let o = run(c, "");
     assert_eq!(o.status.code(), Some(2));
@@ -196,13 +192,13 @@ fn broken_config_names_the_key() {
         "{msg}"
     );
 
-    let mut c = rekeyd(dir.path(), None);
+    let mut c = rekeyd(dir.path(), None, &[]);
     c.env("REKEY_SMTP_URL", "smtp+plain://mail.example.com")
         .args(["config", "check"]);
     let msg = text(&run(c, ""));
     assert!(msg.contains("unencrypted") && msg.contains("smtp_allow_plain"), "{msg}");
 
-    let mut c = rekeyd(dir.path(), None);
+    let mut c = rekeyd(dir.path(), None, &[]);
     c.env("REKEY_SMTP_URL", "smtps://me:topsecret@mail.example.com")
         .args(["config", "check"]);
     let out = ok(c, "");
@@ -217,17 +213,14 @@ fn mail_test_and_key_rotation() {
     let smtp = SmtpCapture::start();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut t = rekeyd(d, Some(&smtp));
-    t.args(["mail", "test", "ops@example.com"]);
+    let t = rekeyd(d, Some(&smtp), &["mail", "test", "ops@example.com"]);
     assert!(ok(t, "").contains("Test mail delivered"));
     let m = smtp.wait_for_messages(1, Duration::from_secs(10)).remove(0);
     assert_eq!(m.header("Subject"), Some("Rekey test message"));
 
-    let mut add = rekeyd(d, Some(&smtp));
-    add.args(["users", "add", "rot@example.com"]);
+    let add = rekeyd(d, Some(&smtp), &["users", "add", "rot@example.com"]);
     ok(add, "a long enough passphrase\n");
-    let mut req = rekeyd(d, Some(&smtp));
-    req.args(["reset", "request", "rot@example.com"]);
+    let req = rekeyd(d, Some(&smtp), &["reset", "request", "rot@example.com"]);
     ok(req, "");
     let mail = smtp.wait_for_messages(2, Duration::from_secs(10)).remove(1);
     let t = mail.text.as_deref().unwrap();
@@ -236,15 +229,13 @@ fn mail_test_and_key_rotation() {
         .next()
         .unwrap()
         .to_string();
-    let mut rot = rekeyd(d, None);
-    rot.args(["keys", "rotate"]);
+    let rot = rekeyd(d, None, &["keys", "rotate"]);
     assert!(ok(rot, "").contains("New signing key"));
     // The link sent before the rotation still works.
-    let mut confirm = rekeyd(d, Some(&smtp));
-    confirm.args(["reset", "confirm", "--token", &token]);
+    let confirm = rekeyd(d, Some(&smtp), &["reset", "confirm", "--token", &token]);
     ok(confirm, "rotated keys keep old links\n");
 
-    let mut down = rekeyd(d, None);
+    let mut down = rekeyd(d, None, &[]);
     down.env(
         "REKEY_SMTP_URL",
         format!("smtp+plain://127.0.0.1:{}", rekey_testkit::free_port()),
@@ -263,11 +254,7 @@ fn dead_letters_are_listed_retried_and_purged() {
     let smtp = SmtpCapture::start();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let cmd = |args: &[&str]| {
-        let mut c = rekeyd(d, Some(&smtp));
-        c.args(args);
-        c
-    };
+    let cmd = |args: &[&str]| rekeyd(d, Some(&smtp), args);
     ok(cmd(&["users", "add", "dl@example.com"]), "a long enough passphrase\n");
     smtp.set_fault(rekey_testkit::Fault::Reject(550, "5.1.1 mailbox unavailable".into()));
     let out = ok(cmd(&["reset", "request", "dl@example.com"]), "");
@@ -298,11 +285,7 @@ fn dead_letters_are_listed_retried_and_purged() {
 fn users_are_listed_and_disabled() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let cmd = |args: &[&str]| {
-        let mut c = rekeyd(d, None);
-        c.args(args);
-        c
-    };
+    let cmd = |args: &[&str]| rekeyd(d, None, args);
     ok(cmd(&["users", "add", "one@example.com"]), "a long enough passphrase\n");
     let o = run(cmd(&["users", "add", "two@example.com"]), "short\n");
     assert!(
