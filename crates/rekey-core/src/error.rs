@@ -119,3 +119,13 @@ impl From<crate::password::HashError> for Error {
         internal("hash", e)
     }
 }
+
+impl From<crate::store::Retired> for Error {
+    fn from(why: crate::store::Retired) -> Self {
+        match why {
+            crate::store::Retired::Used => Error::TokenUsed,
+            crate::store::Retired::Replaced => Error::TokenReplaced,
+            crate::store::Retired::Burned => Error::CodeBurned,
+        }
+    }
+}

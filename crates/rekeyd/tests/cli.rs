@@ -68,34 +68,14 @@ fn reset_from_the_command_line_over_smtp() {
     let mail = smtp.wait_for_messages(1, Duration::from_secs(10)).remove(0);
     assert!(mail.tls && mail.auth_user.as_deref() == Some("rekey"));
 
-    let weak = rekeyd(
-        d,
-        Some(&smtp),
-        &[
-            "reset",
-            "confirm",
-            "--email",
-            "zoe@example.com",
-            "--code",
-            &code_in(&mail),
-        ],
-    );
+    let code = code_in(&mail);
+    let confirm_args = ["reset", "confirm", "--email", "zoe@example.com", "--code", &code];
+    let weak = rekeyd(d, Some(&smtp), &confirm_args);
     let o = run(weak, "password\n");
     assert!(!o.status.success());
     assert!(text(&o).contains("Use at least 15 characters"), "{}", text(&o));
 
-    let confirm = rekeyd(
-        d,
-        Some(&smtp),
-        &[
-            "reset",
-            "confirm",
-            "--email",
-            "zoe@example.com",
-            "--code",
-            &code_in(&mail),
-        ],
-    );
+    let confirm = rekeyd(d, Some(&smtp), &confirm_args);
     assert!(ok(confirm, "second and better passphrase\n").contains("Password changed"));
     smtp.wait_for_messages(2, Duration::from_secs(10));
 

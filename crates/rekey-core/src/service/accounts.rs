@@ -16,7 +16,7 @@ use crate::error::{internal, Error};
 use crate::letters;
 use crate::limits::RateLimit;
 use crate::outbox::{enqueue_tx, MailKind};
-use crate::store::{decode, encode, Session, Store, User};
+use crate::store::{decode, encode, LiveReset, Retired, RetiredToken, Session, Store, StoreError, User};
 use crate::token::random_id;
 
 /// A session token handed to a signed-in client. Shown once; stored only as a hash.
@@ -204,6 +204,7 @@ impl Rekey {
             &user.id,
             &user.stamp,
             hash,
+            None,
             client,
             "password_changed",
             "changed in Rekey",
@@ -220,14 +221,18 @@ impl Rekey {
         Ok(SessionToken(token))
     }
 
-    /// Sets a new hash, rotates the stamp (ending sessions and outstanding resets), drops
-    /// any live reset, queues the notice and writes the audit event, in one transaction.
-    /// Fails with [`Error::TokenStale`] if the stamp moved since `expected_stamp` was read.
+    /// The one place a password is set. In one transaction: the new hash, a rotated stamp
+    /// (ending sessions and outstanding links), any live reset dropped, the notice queued,
+    /// the audit event written. With `consume`, that reset must still be the account's live
+    /// one and is retired as used, so of two confirms racing exactly one wins. Fails with
+    /// [`Error::TokenStale`] if the stamp moved since `expected_stamp` was read.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn set_password(
         &self,
         user_id: &str,
         expected_stamp: &str,
         hash: String,
+        consume: Option<&LiveReset>,
         client: &str,
         event: &str,
         how: &str,
@@ -235,12 +240,32 @@ impl Rekey {
         let now = self.now();
         let s = &self.store;
         let from = &self.config.mail_from;
-        tx(
-            (&s.users, &s.resets, &s.outbox, &s.audit).transaction(|(users, resets, outbox, audit)| {
+        let corrupt = |what: &str, e: StoreError| Abort(internal(what, e));
+        tx((&s.users, &s.resets, &s.retired, &s.outbox, &s.audit).transaction(
+            |(users, resets, retired, outbox, audit)| {
+                if let Some(live) = consume {
+                    if let Some(r) = retired.get(live.jti.as_bytes())? {
+                        let r: RetiredToken = decode(&r).map_err(|e| corrupt("retired record", e))?;
+                        return Err(Abort(r.why.into()));
+                    }
+                    let current: Option<LiveReset> = resets
+                        .get(user_id.as_bytes())?
+                        .map(|b| decode(&b))
+                        .transpose()
+                        .map_err(|e| corrupt("reset record", e))?;
+                    if current.is_none_or(|c| c.jti != live.jti) {
+                        return Err(Abort(Error::TokenReplaced));
+                    }
+                    let used = RetiredToken {
+                        why: Retired::Used,
+                        expires_at: live.expires_at,
+                    };
+                    retired.insert(live.jti.as_bytes(), encode(&used))?;
+                }
                 let Some(bytes) = users.get(user_id.as_bytes())? else {
                     return Err(Abort(Error::TokenStale));
                 };
-                let mut user: User = decode(&bytes).map_err(|e| Abort(internal("user record", e)))?;
+                let mut user: User = decode(&bytes).map_err(|e| corrupt("user record", e))?;
                 if user.stamp != expected_stamp {
                     return Err(Abort(Error::TokenStale));
                 }
@@ -253,8 +278,8 @@ impl Rekey {
                 enqueue_tx(outbox, &notice, MailKind::PasswordChanged, now, None)?;
                 AuditEvent::new(now, event, Some(user_id), Some(client), how).append_tx(audit)?;
                 Ok(user)
-            }),
-        )
+            },
+        ))
     }
 
     /// Every account, oldest first.

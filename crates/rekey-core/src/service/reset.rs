@@ -198,11 +198,7 @@ impl Rekey {
             .map_err(|e| internal("keys", e))?
             .verify(token.trim(), self.now())?;
         if let Some(retired) = Store::get::<RetiredToken>(&self.store.retired, claims.jti.as_bytes())? {
-            return Err(match retired.why {
-                Retired::Used => Error::TokenUsed,
-                Retired::Replaced => Error::TokenReplaced,
-                Retired::Burned => Error::CodeBurned,
-            });
+            return Err(retired.why.into());
         }
         let user: User = Store::get(&self.store.users, claims.sub.as_bytes())?.ok_or(Error::TokenStale)?;
         if user.stamp != claims.stamp {
@@ -276,57 +272,11 @@ impl Rekey {
         };
         self.policy.check(new_password, Some(&user.email))?;
         let hash = self.hasher.hash(new_password).await?;
-        let now = self.now();
-        let s = &self.store;
-        let from = &self.config.mail_from;
         let how = match proof {
             ResetProof::Token(_) => "reset with the mailed link",
             ResetProof::Code { .. } => "reset with the mailed code",
         };
-        tx((&s.users, &s.resets, &s.retired, &s.outbox, &s.audit).transaction(
-            |(users, resets, retired, outbox, audit)| {
-                // Re-read inside the transaction: of two confirms racing, exactly one wins.
-                if let Some(r) = retired.get(live.jti.as_bytes())? {
-                    let r: RetiredToken = decode(&r).map_err(|e| Abort(internal("retired record", e)))?;
-                    return Err(Abort(match r.why {
-                        Retired::Used => Error::TokenUsed,
-                        Retired::Replaced => Error::TokenReplaced,
-                        Retired::Burned => Error::CodeBurned,
-                    }));
-                }
-                let current = resets.get(user.id.as_bytes())?;
-                let current: Option<LiveReset> = current
-                    .map(|b| decode(&b))
-                    .transpose()
-                    .map_err(|e| Abort(internal("reset record", e)))?;
-                if current.as_ref().map(|c| c.jti.as_str()) != Some(live.jti.as_str()) {
-                    return Err(Abort(Error::TokenReplaced));
-                }
-                let Some(bytes) = users.get(user.id.as_bytes())? else {
-                    return Err(Abort(Error::TokenStale));
-                };
-                let mut u: User = decode(&bytes).map_err(|e| Abort(internal("user record", e)))?;
-                if u.stamp != user.stamp {
-                    return Err(Abort(Error::TokenStale));
-                }
-                u.password_hash = hash.clone();
-                u.stamp = crate::token::random_id();
-                users.insert(u.id.as_bytes(), encode(&u))?;
-                resets.remove(u.id.as_bytes())?;
-                retired.insert(
-                    live.jti.as_bytes(),
-                    encode(&RetiredToken {
-                        why: Retired::Used,
-                        expires_at: live.expires_at,
-                    }),
-                )?;
-                let notice =
-                    letters::password_changed(from, &u.email, now, how).map_err(|e| Abort(internal("letter", e)))?;
-                enqueue_tx(outbox, &notice, MailKind::PasswordChanged, now, None)?;
-                AuditEvent::new(now, "password_reset", Some(&u.id), Some(client), how).append_tx(audit)?;
-                Ok(())
-            },
-        ))?;
+        self.set_password(&user.id, &user.stamp, hash, Some(&live), client, "password_reset", how)?;
         self.store.flush().await?;
         self.outbox.wake.notify_one();
         tracing::info!(user = %user.id, "password reset");
