@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use url::Url;
@@ -125,6 +125,16 @@ pub struct Config {
     pub public_url: Option<Url>,
     /// Where `rekeyd serve` listens.
     pub listen: SocketAddr,
+    /// Whether `rekeyd serve` lets anyone create an account (`POST /users`).
+    pub registration: bool,
+    /// PEM certificate chain for `rekeyd serve` to speak HTTPS; needs `tls_key_file` too.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// Proxies whose `X-Forwarded-For` is believed; from anyone else the socket's address counts.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Longest time `rekeyd serve` spends on one request, in seconds.
+    pub request_timeout_secs: u64,
     /// How long a reset link and code live, in seconds (5 min – 24 h).
     pub reset_ttl_secs: i64,
     /// Reset requests per target address.
@@ -160,6 +170,11 @@ pub const KEYS: &[&str] = &[
     "mail_from",
     "public_url",
     "listen",
+    "registration",
+    "tls_cert_file",
+    "tls_key_file",
+    "trusted_proxies",
+    "request_timeout",
     "reset_ttl",
     "limit_address",
     "limit_client",
@@ -302,7 +317,7 @@ impl Parser<'_> {
 
     fn build(&self) -> Result<Config, ConfigError> {
         let limit = |s: &str| s.parse::<RateLimit>();
-        Ok(Config {
+        let config = Config {
             data_dir: self.get("data_dir", Config::default_data_dir(), |s| {
                 nonempty(s).map(PathBuf::from)
             })?,
@@ -313,11 +328,7 @@ impl Parser<'_> {
                 crate::mailer::SmtpTarget::parse(s, true).map_err(|e| e.to_string())?;
                 Ok(Some(Secret::new(s)))
             })?,
-            smtp_ca_file: self.get("smtp_ca_file", None, |s| {
-                let p = PathBuf::from(nonempty(s)?);
-                std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-                Ok(Some(p))
-            })?,
+            smtp_ca_file: self.get("smtp_ca_file", None, readable_file)?,
             smtp_allow_plain: self.get("smtp_allow_plain", false, boolean)?,
             smtp_timeout_secs: self.get("smtp_timeout", 30, |s| {
                 let secs = duration(s)?;
@@ -346,6 +357,26 @@ impl Parser<'_> {
                 s.parse()
                     .map_err(|_| format!("'{s}' is not an address like 127.0.0.1:8080"))
             })?,
+            registration: self.get("registration", true, boolean)?,
+            tls_cert_file: self.get("tls_cert_file", None, readable_file)?,
+            tls_key_file: self.get("tls_key_file", None, readable_file)?,
+            trusted_proxies: self.get("trusted_proxies", Vec::new(), |s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| {
+                        p.parse()
+                            .map_err(|_| format!("'{p}' is not an IP address like 10.0.0.2"))
+                    })
+                    .collect()
+            })?,
+            request_timeout_secs: self.get("request_timeout", 30, |s| {
+                let secs = duration(s)?;
+                if !(1..=600).contains(&secs) {
+                    return Err("must be between 1s and 10m".into());
+                }
+                Ok(secs as u64)
+            })?,
             reset_ttl_secs: self.get("reset_ttl", 30 * 60, |s| {
                 let secs = duration(s)?;
                 if !(5 * 60..=24 * 3600).contains(&secs) {
@@ -373,8 +404,28 @@ impl Parser<'_> {
                 std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
                 |s| number(s, 1, 256).map(|n| n as usize),
             )?,
-        })
+        };
+        if config.tls_cert_file.is_some() != config.tls_key_file.is_some() {
+            let (missing, given) = if config.tls_cert_file.is_some() {
+                ("tls_key_file", "tls_cert_file")
+            } else {
+                ("tls_cert_file", "tls_key_file")
+            };
+            let source = self.layer.get(given).map(|(_, s)| *s).unwrap_or(Source::File);
+            return Err(ConfigError::Invalid {
+                key: source.spell(missing),
+                origin: source.name(self.file),
+                reason: format!("is needed when {} is set (HTTPS needs both)", source.spell(given)),
+            });
+        }
+        Ok(config)
     }
+}
+
+fn readable_file(s: &str) -> Result<Option<PathBuf>, String> {
+    let p = PathBuf::from(nonempty(s)?);
+    std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+    Ok(Some(p))
 }
 
 fn nonempty(s: &str) -> Result<&str, String> {

@@ -79,6 +79,8 @@ pub struct OutboxStatus {
     pub dead: usize,
     /// Mails delivered since the data directory was made.
     pub delivered: u64,
+    /// Failed delivery attempts since the data directory was made (deferred or refused).
+    pub failures: u64,
     /// Where mail goes, in words.
     pub destination: String,
 }
@@ -230,6 +232,7 @@ impl Outbox {
             last_error,
             dead: self.store.dead.len(),
             delivered: self.store.counter("outbox.delivered"),
+            failures: self.store.counter("outbox.failures"),
             destination: self.mailer.describe(),
         })
     }
@@ -294,6 +297,7 @@ impl Outbox {
                     Err(SendError::Rejected(why)) => {
                         tracing::warn!(id = item.id, reason = %why, "mail refused for good");
                         self.store.meta.insert("outbox.last_error", why.as_bytes())?;
+                        self.store.bump("outbox.failures")?;
                         self.bury(item, &why, now)?;
                         report.rejected += 1;
                         progressed = true;
@@ -306,6 +310,7 @@ impl Outbox {
                         tracing::warn!(id = item.id, attempts = item.attempts, retry_in = wait, reason = %why, "mail deferred");
                         item.last_error = Some(why.clone());
                         self.store.meta.insert("outbox.last_error", why.as_bytes())?;
+                        self.store.bump("outbox.failures")?;
                         // Only update it if it is still queued: never bring back a removed mail.
                         let key = seq_key(item.id);
                         if let Some(current) = self.store.outbox.get(key)? {

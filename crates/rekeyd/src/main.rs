@@ -1,8 +1,9 @@
-//! `rekeyd`: Rekey's headless side. Admin subcommands over a data directory now; the HTTP
-//! service (`rekeyd serve`) comes with its own issue.
+//! `rekeyd`: Rekey's headless side: the HTTP service (`rekeyd serve`) and the admin
+//! subcommands over a data directory.
 
 mod admin;
 mod demo;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +27,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the reset flow over HTTP (on $REKEY_LISTEN, default 127.0.0.1:8080).
+    Serve {
+        /// Where to listen, like 0.0.0.0:8080 (overrides the config's `listen`).
+        #[arg(long)]
+        listen: Option<String>,
+    },
     /// Try the whole reset flow on this machine, with mail in the local mailbox.
     Demo,
     /// Accounts.
@@ -61,6 +68,9 @@ fn main() -> ExitCode {
     if let Some(dir) = &cli.data_dir {
         flags.push(("data_dir", dir.display().to_string()));
     }
+    if let Command::Serve { listen: Some(listen) } = &cli.command {
+        flags.push(("listen", listen.clone()));
+    }
     let config = match Config::load(cli.config.as_deref(), &flags) {
         Ok(c) => c,
         Err(e) => {
@@ -71,6 +81,7 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let result = runtime.block_on(async move {
         match cli.command {
+            Command::Serve { .. } => serve::run(config).await,
             Command::Demo => demo::run(config).await,
             Command::Users(c) => admin::users(config, c).await,
             Command::Reset(c) => admin::reset(config, c).await,

@@ -1,0 +1,234 @@
+//! The JSON endpoints. Each parses, calls the core, and answers; no rule lives here.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json as Reply;
+use rekey_core::service::ResetProof;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::body::{ApiError, Fields, Json};
+use super::client::{client_ip, client_key};
+use super::App;
+
+type Shared = State<Arc<App>>;
+type Peer = ConnectInfo<SocketAddr>;
+
+#[derive(Deserialize)]
+pub struct Credentials {
+    email: String,
+    password: String,
+}
+impl Fields for Credentials {
+    const FIELDS: &'static str = "\"email\" and \"password\" (text)";
+}
+
+#[derive(Deserialize)]
+pub struct Forgot {
+    email: String,
+}
+impl Fields for Forgot {
+    const FIELDS: &'static str = "\"email\" (text)";
+}
+
+#[derive(Deserialize)]
+pub struct ResetBody {
+    new_password: String,
+    token: Option<String>,
+    email: Option<String>,
+    code: Option<String>,
+}
+impl Fields for ResetBody {
+    const FIELDS: &'static str =
+        "\"new_password\" and either \"token\" (or the token as Authorization: Bearer) or \"email\" and \"code\"";
+}
+
+#[derive(Deserialize)]
+pub struct TokenBody {
+    token: String,
+}
+impl Fields for TokenBody {
+    const FIELDS: &'static str = "\"token\" (text)";
+}
+
+#[derive(Deserialize)]
+pub struct StrengthBody {
+    password: String,
+    email: Option<String>,
+}
+impl Fields for StrengthBody {
+    const FIELDS: &'static str = "\"password\" and, optionally, \"email\" (text)";
+}
+
+fn client(app: &App, peer: SocketAddr, headers: &HeaderMap) -> String {
+    client_key(client_ip(peer, headers, &app.trusted_proxies))
+}
+
+/// The credential after `Bearer `, if the request carries one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// `POST /users`: create an account.
+pub async fn register(
+    State(app): Shared,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Json(body): Json<Credentials>,
+) -> Result<Response, ApiError> {
+    if !app.registration {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "registration_closed",
+            "This server does not let new accounts be created; ask its administrator.",
+        ));
+    }
+    let user = app
+        .rekey
+        .register(&body.email, &body.password, &client(&app, peer, &headers))
+        .await?;
+    Ok((StatusCode::CREATED, Reply(json!({"id": user.id, "email": user.email}))).into_response())
+}
+
+/// `POST /sessions`: sign in.
+pub async fn sign_in(
+    State(app): Shared,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Json(body): Json<Credentials>,
+) -> Result<Response, ApiError> {
+    let session = app
+        .rekey
+        .sign_in(&body.email, &body.password, &client(&app, peer, &headers))
+        .await?;
+    let ttl = app.rekey.config().session_ttl_secs;
+    Ok(Reply(json!({"token": session.0, "expires_in": ttl})).into_response())
+}
+
+fn session(headers: &HeaderMap) -> Result<&str, ApiError> {
+    bearer(headers).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "session_missing",
+            "Send the session as Authorization: Bearer <token>.",
+        )
+    })
+}
+
+/// `GET /sessions/current`: whose session this is, if it still holds.
+pub async fn whoami(State(app): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
+    let user = app.rekey.session_user(session(&headers)?)?;
+    Ok(Reply(json!({"id": user.id, "email": user.email})).into_response())
+}
+
+/// `DELETE /sessions/current`: sign out the session in the Bearer header (idempotent).
+pub async fn sign_out(State(app): Shared, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    app.rekey.sign_out(session(&headers)?)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /users/password/forgot`: the same 202 for every well-formed address.
+pub async fn forgot(
+    State(app): Shared,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Json(body): Json<Forgot>,
+) -> Result<Response, ApiError> {
+    app.rekey
+        .request_reset(&body.email, &client(&app, peer, &headers))
+        .await?;
+    let minutes = app.rekey.config().reset_ttl_secs / 60;
+    let message = format!(
+        "If an account uses that address, a reset link and code are on their way. They work for {minutes} minutes."
+    );
+    Ok((StatusCode::ACCEPTED, Reply(json!({ "message": message }))).into_response())
+}
+
+/// `POST /users/password/reset`: the token as Bearer or in the body, or the email and code.
+pub async fn reset(
+    State(app): Shared,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Json(body): Json<ResetBody>,
+) -> Result<StatusCode, ApiError> {
+    let proof = match (bearer(&headers), body.token, body.email, body.code) {
+        (Some(a), Some(b), _, _) if a != b => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "proof_ambiguous",
+                "The request carries two different tokens; send one.",
+            ))
+        }
+        (Some(t), _, _, _) => ResetProof::Token(t.to_string()),
+        (None, Some(t), _, _) => ResetProof::Token(t),
+        (None, None, Some(email), Some(code)) => ResetProof::Code { email, code },
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "proof_missing",
+                "Send the reset token (as Authorization: Bearer <token>, or \"token\" in the body), or \"email\" and \"code\" from the mail.",
+            ))
+        }
+    };
+    app.rekey
+        .confirm_reset(proof, &body.new_password, &client(&app, peer, &headers))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /users/password/inspect`: whose link this is and until when; consumes nothing.
+pub async fn inspect(State(app): Shared, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
+    let target = app.rekey.inspect_reset_link(&body.token)?;
+    Ok(Reply(target).into_response())
+}
+
+/// `POST /users/password/strength`: the policy's verdict, for a live meter.
+pub async fn strength(State(app): Shared, Json(body): Json<StrengthBody>) -> Response {
+    Reply(app.rekey.policy().strength(&body.password, body.email.as_deref())).into_response()
+}
+
+/// `GET /healthz`: the store answers.
+pub async fn health(State(app): Shared) -> Result<Response, ApiError> {
+    app.rekey.outbox().status().map_err(rekey_core::Error::from)?;
+    Ok(Reply(json!({"status": "ok"})).into_response())
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is nothing at this address.")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This address does not take that method.",
+    )
+}
+
+/// Stops a request that runs past the configured limit (a hash queue that is too long, a
+/// stuck disk) so it cannot hold a connection for ever.
+pub async fn deadline(limit: Duration, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request_timeout",
+            format!(
+                "The request took longer than {} seconds and was stopped; try again.",
+                limit.as_secs()
+            ),
+        )
+        .into_response(),
+    }
+}

@@ -1,0 +1,141 @@
+//! Request bodies and error answers. Every refusal is JSON `{code, message}`; serde's own
+//! text never reaches the client, because it can quote the input (a password, say).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The largest body any endpoint takes; the biggest real one (a 1024-byte password and a
+/// token) is a few KiB.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A refusal as the client sees it.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+impl From<rekey_core::Error> for ApiError {
+    fn from(e: rekey_core::Error) -> Self {
+        use rekey_core::Error as E;
+        let status = match &e {
+            E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            E::BadCredentials | E::SessionInvalid => StatusCode::UNAUTHORIZED,
+            E::EmailTaken => StatusCode::CONFLICT,
+            E::Locked(_) | E::Setup(_) => StatusCode::SERVICE_UNAVAILABLE,
+            E::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let retry_after = match &e {
+            E::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        };
+        ApiError {
+            status,
+            code: e.code(),
+            message: e.message(),
+            retry_after,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&ErrorBody {
+            code: self.code,
+            message: &self.message,
+        })
+        .unwrap_or_default();
+        let mut response = (self.status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        response
+    }
+}
+
+/// A JSON body of type `T`. `T::FIELDS` names what the endpoint expects, for the error.
+pub struct Json<T>(pub T);
+
+/// The fields an endpoint's body has, in words for the error message.
+pub trait Fields {
+    const FIELDS: &'static str;
+}
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned + Fields,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+            });
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "body_not_json",
+                "Send the body as JSON, with Content-Type: application/json.",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "body_unreadable",
+                    "The request body could not be read.",
+                )
+            }
+        })?;
+        serde_json::from_slice(&bytes).map(Json).map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "body_invalid",
+                format!("The body must be a JSON object with {}.", T::FIELDS),
+            )
+        })
+    }
+}
+
+pub fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("The request body is larger than {} KiB.", MAX_BODY_BYTES / 1024),
+    )
+}

@@ -1,0 +1,41 @@
+//! `GET /reset`: the page behind the mailed https link. The token rides in the URL fragment,
+//! which browsers never send, so this page is the same for everyone and consumes nothing
+//! (mail scanners fetch links); its script reads the fragment and talks to the JSON API.
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+const PAGE: &str = include_str!("landing/reset.html");
+const SCRIPT: &str = include_str!("landing/reset.js");
+const STYLE: &str = include_str!("landing/reset.css");
+
+/// Only our own script and style; no frames, no forms posting elsewhere, no referrer.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; \
+                   form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub async fn page() -> Response {
+    asset("text/html; charset=utf-8", PAGE)
+}
+
+pub async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+pub async fn style() -> Response {
+    asset("text/css; charset=utf-8", STYLE)
+}

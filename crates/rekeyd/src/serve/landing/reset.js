@@ -1,0 +1,99 @@
+// The landing page behind the mailed https link. The token is in the URL fragment (never
+// sent to any server by the browser); we read it, take it out of the address bar, ask the
+// API whose link it is (which consumes nothing), and reset through the JSON API.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let token = null;
+let strengthAsked = 0;
+
+function say(text, ok) {
+  const m = $("message");
+  m.textContent = text;
+  m.classList.toggle("ok", !!ok);
+}
+
+async function api(path, body, bearer) {
+  const headers = { "Content-Type": "application/json" };
+  if (bearer) headers.Authorization = "Bearer " + bearer;
+  const res = await fetch(path, { method: "POST", headers, body: JSON.stringify(body), referrerPolicy: "no-referrer", cache: "no-store" });
+  if (res.status === 204) return null;
+  let data = null;
+  try { data = await res.json(); } catch (_) { /* an empty or non-JSON answer */ }
+  if (!res.ok) throw (data && data.message) ? data : { code: "http_" + res.status, message: "The server could not be reached properly; try again." };
+  return data;
+}
+
+function readToken() {
+  const params = new URLSearchParams(location.hash.replace(/^#/, ""));
+  const t = params.get("token");
+  // Keep the token out of the history and out of anything copied from the address bar.
+  if (location.hash) history.replaceState(null, "", location.pathname);
+  return t && /^[A-Za-z0-9_\-.]{20,4096}$/.test(t) ? t : null;
+}
+
+async function showTarget() {
+  try {
+    const target = await api("/users/password/inspect", { token });
+    const until = new Date(target.expires_at * 1000).toLocaleString();
+    $("target").textContent = "Choose a new password for " + target.email + ". This link works until " + until + ".";
+    $("open-app").href = "rekey://reset?token=" + encodeURIComponent(token);
+    $("open-row").hidden = false;
+    $("reset-form").hidden = false;
+  } catch (e) {
+    $("target").textContent = e.message + " You can ask for a new link in the app.";
+  }
+}
+
+function showCodeForm() {
+  $("target").textContent = "Enter your email, the code from the mail, and a new password.";
+  $("code-fields").hidden = false;
+  $("reset-form").hidden = false;
+}
+
+async function rateStrength() {
+  const asked = ++strengthAsked;
+  const password = $("password").value;
+  if (!password) { $("strength").textContent = ""; $("meter").value = 0; return; }
+  try {
+    const s = await api("/users/password/strength", { password, email: $("email").value || null });
+    if (asked !== strengthAsked) return; // a newer keystroke has its own answer coming
+    $("meter").value = s.score;
+    const words = ["Very weak", "Weak", "Fair", "Strong", "Very strong"][s.score] || "";
+    $("strength").textContent = words + (s.problem ? ": " + s.problem : "") + (s.suggestions.length ? " " + s.suggestions.join(" ") : "");
+  } catch (_) { /* the meter is a hint; the real check happens on submit */ }
+}
+
+async function submit(event) {
+  event.preventDefault();
+  say("");
+  if ($("password").value !== $("confirm").value) { say("The two passwords are not the same."); return; }
+  const body = { new_password: $("password").value };
+  if (!token) { body.email = $("email").value; body.code = $("code").value; }
+  $("submit").disabled = true;
+  try {
+    await api("/users/password/reset", body, token);
+    $("reset-form").hidden = true;
+    $("open-row").hidden = true;
+    $("target").textContent = "";
+    say("Your password was changed. Sign in with the new password.", true);
+    $("title").focus();
+  } catch (e) {
+    say(e.message);
+  } finally {
+    $("submit").disabled = false;
+  }
+}
+
+let timer = null;
+document.addEventListener("DOMContentLoaded", () => {
+  token = readToken();
+  $("reset-form").addEventListener("submit", submit);
+  $("password").addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(rateStrength, 150); });
+  $("show").addEventListener("change", () => {
+    const type = $("show").checked ? "text" : "password";
+    $("password").type = type;
+    $("confirm").type = type;
+  });
+  if (token) showTarget(); else showCodeForm();
+});

@@ -1,0 +1,144 @@
+//! `rekeyd serve`: the reset flow over HTTP. A thin front: every handler parses its input,
+//! calls `rekey-core`, and maps the core's error to a status and `{code, message}`.
+
+mod api;
+mod body;
+mod client;
+mod landing;
+mod metrics;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use axum_server::tls_rustls::RustlsConfig;
+use rekey_core::{Config, Rekey};
+use tokio::sync::watch;
+
+pub use body::MAX_BODY_BYTES;
+
+/// How long requests in flight may take to finish once shutdown starts.
+const DRAIN: Duration = Duration::from_secs(20);
+
+/// What every handler shares.
+pub struct App {
+    rekey: Arc<Rekey>,
+    metrics: metrics::Metrics,
+    trusted_proxies: Vec<std::net::IpAddr>,
+    registration: bool,
+}
+
+/// The routes, with limits and metrics around them.
+fn router(app: Arc<App>, request_timeout: Duration) -> Router {
+    Router::new()
+        .route("/users", post(api::register))
+        .route("/sessions", post(api::sign_in))
+        .route("/sessions/current", get(api::whoami).delete(api::sign_out))
+        .route("/users/password/forgot", post(api::forgot))
+        .route("/users/password/reset", post(api::reset))
+        .route("/users/password/inspect", post(api::inspect))
+        .route("/users/password/strength", post(api::strength))
+        .route("/reset", get(landing::page))
+        .route("/reset.js", get(landing::script))
+        .route("/reset.css", get(landing::style))
+        .route("/healthz", get(api::health))
+        .route("/metrics", get(metrics::render))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), metrics::count))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            api::deadline(request_timeout, req, next)
+        }))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(app)
+}
+
+/// Serves until SIGTERM or Ctrl-C: then stops accepting, lets requests in flight finish,
+/// stops the workers between mails, and flushes the store.
+pub async fn run(config: Config) -> Result<(), String> {
+    let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
+        _ => None,
+    };
+    let listen = config.listen;
+    let request_timeout = Duration::from_secs(config.request_timeout_secs);
+    let registration = config.registration;
+    let trusted_proxies = config.trusted_proxies.clone();
+    let rekey = Arc::new(Rekey::open(config, "rekeyd serve").map_err(|e| e.message())?);
+    let app = Arc::new(App {
+        rekey: rekey.clone(),
+        metrics: metrics::Metrics::default(),
+        trusted_proxies,
+        registration,
+    });
+
+    let (stop_workers, workers_stopped) = watch::channel(false);
+    let workers = tokio::spawn(rekey.clone().run_workers(workers_stopped));
+
+    let handle = axum_server::Handle::new();
+    tokio::spawn(shutdown_on_signal(handle.clone()));
+    let service = router(app, request_timeout).into_make_service_with_connect_info::<SocketAddr>();
+    let listener = std::net::TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%listen, scheme, "serving");
+    eprintln!(
+        "rekeyd: serving {scheme}://{listen} (mail to {})",
+        rekey.outbox().mailer().describe()
+    );
+    let served = match tls {
+        Some(tls) => {
+            axum_server::from_tcp_rustls(listener, tls)
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+        None => axum_server::from_tcp(listener).handle(handle).serve(service).await,
+    };
+    let _ = stop_workers.send(true);
+    let _ = workers.await;
+    rekey
+        .store()
+        .flush()
+        .await
+        .map_err(|e| rekey_core::Error::from(e).message())?;
+    eprintln!("rekeyd: stopped; every answered request is on disk");
+    served.map_err(|e| format!("the server failed: {e}"))
+}
+
+async fn shutdown_on_signal(handle: axum_server::Handle) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    eprintln!("rekeyd: stopping: finishing requests in flight");
+    handle.graceful_shutdown(Some(DRAIN));
+}
+
+fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> Result<RustlsConfig, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("tls_cert_file {}: not a PEM certificate chain: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("tls_cert_file {}: holds no certificate", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("tls_key_file {}: not a PEM private key: {e}", key.display()))?;
+    let mut server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup failed: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("tls_cert_file and tls_key_file do not go together: {e}"))?;
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(RustlsConfig::from_config(Arc::new(server)))
+}

@@ -1,0 +1,148 @@
+//! A real `rekeyd serve` process on a free loopback port, for tests and benchmarks.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use rekey_testkit::{free_port, SmtpCapture};
+
+/// A running `rekeyd serve`. Killed when dropped.
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    pub data: PathBuf,
+    pub log: PathBuf,
+    scheme: &'static str,
+}
+
+/// How to start one.
+#[derive(Clone, Default)]
+pub struct Setup {
+    /// Extra `REKEY_*` settings.
+    pub env: Vec<(String, String)>,
+    /// The binary (default: the one cargo built for these tests).
+    pub binary: Option<PathBuf>,
+    /// Serve HTTPS with these (certificate, key).
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+impl Setup {
+    pub fn with(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.push((key.to_string(), value.into()));
+        self
+    }
+}
+
+/// The environment for a test instance: cheap argon2, mail to `smtp` (implicit TLS with the
+/// test CA) or to the local mailbox.
+pub fn command(binary: &Path, data: &Path, port: u16, smtp: Option<&SmtpCapture>, setup: &Setup) -> Command {
+    let mut c = Command::new(binary);
+    c.arg("--data-dir")
+        .arg(data)
+        .arg("serve")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("REKEY_") && !k.starts_with("REKEY_TEST")) {
+        c.env_remove(k);
+    }
+    c.env("REKEY_ARGON2_MEMORY_KIB", "8192")
+        .env("REKEY_ARGON2_ITERATIONS", "1")
+        .env("REKEY_MAIL_FROM", "Rekey <no-reply@rekey.test>")
+        .env("REKEY_PUBLIC_URL", format!("http://127.0.0.1:{port}"));
+    if let Some(smtp) = smtp {
+        c.env("REKEY_SMTP_URL", smtp.implicit_url())
+            .env("REKEY_SMTP_CA_FILE", smtp.ca_pem())
+            .env("REKEY_SMTP_TIMEOUT", "5s");
+    }
+    if let Some((cert, key)) = &setup.tls {
+        c.env("REKEY_TLS_CERT_FILE", cert).env("REKEY_TLS_KEY_FILE", key);
+    }
+    for (k, v) in &setup.env {
+        c.env(k, v);
+    }
+    c
+}
+
+impl Server {
+    /// Starts `rekeyd serve` over `data` and waits until `/healthz` answers.
+    pub fn start(data: &Path, smtp: Option<&SmtpCapture>, setup: Setup) -> Server {
+        let port = free_port();
+        let binary = setup
+            .binary
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rekeyd")));
+        let log = data.with_extension(format!("{port}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = command(&binary, data, port, smtp, &setup)
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("rekeyd serve starts");
+        let mut server = Server {
+            child: Some(child),
+            port,
+            data: data.to_path_buf(),
+            log,
+            scheme: if setup.tls.is_some() { "https" } else { "http" },
+        };
+        server.wait_until_up();
+        server
+    }
+
+    fn wait_until_up(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("rekeyd serve exited ({status}): {}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("rekeyd serve did not start listening: {}", self.log_text());
+    }
+
+    /// `http://127.0.0.1:PORT` (or `https://localhost:PORT`).
+    pub fn url(&self, path: &str) -> String {
+        match self.scheme {
+            "https" => format!("https://localhost:{}{path}", self.port),
+            _ => format!("http://127.0.0.1:{}{path}", self.port),
+        }
+    }
+
+    /// What the server wrote to stderr so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the process to end.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "rekeyd did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, no goodbye.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,645 @@
+//! `rekeyd serve` end to end: the real binary on a loopback port, the real SMTP capture
+//! server, an HTTP client doing what a user's client would.
+
+mod common;
+
+use std::time::Duration;
+
+use common::server::{Server, Setup};
+use rekey_testkit::{CapturedMail, SmtpCapture};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "quiet river under the old mill";
+const NEW_PASSWORD: &str = "a brand new passphrase for zoe";
+
+struct Scene {
+    smtp: SmtpCapture,
+    _dir: tempfile::TempDir,
+    server: Server,
+    http: Client,
+}
+
+impl Scene {
+    fn new(setup: Setup) -> Scene {
+        let smtp = SmtpCapture::start();
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(&dir.path().join("data"), Some(&smtp), setup);
+        Scene {
+            smtp,
+            _dir: dir,
+            server,
+            http: Client::new(),
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let r = self.http.post(self.server.url(path)).json(&body).send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post_bearer(&self, path: &str, bearer: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.server.url(path))
+            .bearer_auth(bearer)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn register(&self, email: &str) {
+        let (status, body) = self.post("/users", json!({"email": email, "password": PASSWORD})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    async fn sign_in(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        self.post("/sessions", json!({"email": email, "password": password}))
+            .await
+    }
+
+    /// Asks for a reset and returns the mail that arrives for it (the `n`th mail overall).
+    async fn forgot(&self, email: &str, n: usize) -> CapturedMail {
+        let (status, body) = self.post("/users/password/forgot", json!({ "email": email })).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let smtp = &self.smtp;
+        let mails = tokio::task::block_in_place(|| smtp.wait_for_messages(n, Duration::from_secs(15)));
+        mails.into_iter().nth(n - 1).unwrap()
+    }
+}
+
+/// The token from the mail's deep link, as a person's mail client would show it.
+fn token_in(mail: &CapturedMail) -> String {
+    let text = mail.text.as_deref().unwrap();
+    let at = text.find("rekey://reset?token=").expect("a deep link") + "rekey://reset?token=".len();
+    text[at..].split_whitespace().next().unwrap().to_string()
+}
+
+/// The landing link (`http://…/reset#token=…`).
+fn landing_in(mail: &CapturedMail) -> String {
+    let text = mail.text.as_deref().unwrap();
+    text.split_whitespace()
+        .find(|w| w.contains("/reset#token="))
+        .expect("a landing link")
+        .to_string()
+}
+
+fn code_in(mail: &CapturedMail) -> String {
+    let text = mail.text.as_deref().unwrap();
+    text.split_whitespace()
+        .find(|w| w.len() == 9 && w.as_bytes()[4] == b'-')
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_whole_flow_through_the_bearer_header() {
+    let s = Scene::new(Setup::default());
+    s.register("Zoe@Example.com").await;
+    let (status, body) = s.sign_in("zoe@example.com", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK);
+    let session = body["token"].as_str().unwrap().to_string();
+
+    let mail = s.forgot("zoe@example.com", 1).await;
+    assert_eq!(mail.rcpt_to, vec!["zoe@example.com"]);
+    let token = token_in(&mail);
+    let (status, body) = s
+        .post_bearer("/users/password/reset", &token, json!({ "new_password": NEW_PASSWORD }))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    let (status, body) = s.sign_in("zoe@example.com", PASSWORD).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("bad_credentials"))
+    );
+    assert_eq!(s.sign_in("zoe@example.com", NEW_PASSWORD).await.0, StatusCode::OK);
+
+    // The old session ended with the reset; the link works once.
+    let r = s
+        .http
+        .get(s.server.url("/sessions/current"))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "session_invalid");
+    let (status, body) = s
+        .post_bearer(
+            "/users/password/reset",
+            &token,
+            json!({ "new_password": "yet another long passphrase" }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("token_used"))
+    );
+    // The "password changed" notice arrived.
+    let smtp = &s.smtp;
+    let mails = tokio::task::block_in_place(|| smtp.wait_for_messages(2, Duration::from_secs(15)));
+    assert!(
+        mails[1].header("Subject").unwrap().contains("changed"),
+        "{:?}",
+        mails[1].header("Subject")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reset_through_the_body_token_and_through_the_code_then_sign_out() {
+    let s = Scene::new(Setup::default());
+    s.register("amy@example.com").await;
+    let token = token_in(&s.forgot("amy@example.com", 1).await);
+    let (status, body) = s
+        .post(
+            "/users/password/reset",
+            json!({ "token": token, "new_password": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    let code = code_in(&s.forgot("amy@example.com", 3).await); // mail 2 was the notice
+    let third = "the third passphrase amy chose";
+    let (status, body) = s
+        .post(
+            "/users/password/reset",
+            json!({ "email": "AMY@example.com", "code": code.to_lowercase(), "new_password": third }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, body) = s.sign_in("amy@example.com", third).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let session = body["token"].as_str().unwrap();
+    let whoami = || {
+        s.http
+            .get(s.server.url("/sessions/current"))
+            .bearer_auth(session)
+            .send()
+    };
+    let me = whoami().await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    assert_eq!(me.json::<Value>().await.unwrap()["email"], "amy@example.com");
+    let sign_out = || {
+        s.http
+            .delete(s.server.url("/sessions/current"))
+            .bearer_auth(session)
+            .send()
+    };
+    assert_eq!(sign_out().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(whoami().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    // Signing out twice is not an error.
+    assert_eq!(sign_out().await.unwrap().status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_landing_page_shows_the_form_and_never_consumes_the_link() {
+    let s = Scene::new(Setup::default());
+    s.register("bo@example.com").await;
+    let mail = s.forgot("bo@example.com", 1).await;
+    let landing = landing_in(&mail);
+    assert!(landing.starts_with(&s.server.url("/reset#token=")), "{landing}");
+
+    // A mail scanner fetches the link: the fragment never reaches the server.
+    for _ in 0..3 {
+        let r = s.http.get(&landing).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let h = r.headers().clone();
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["cache-control"], "no-store");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for rule in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "frame-ancestors 'none'",
+            "form-action 'none'",
+        ] {
+            assert!(csp.contains(rule), "{csp}");
+        }
+        let html = r.text().await.unwrap();
+        assert!(html.contains("id=\"reset-form\"") && html.contains("src=\"/reset.js\""));
+        assert!(
+            !html.contains("<script>") && !html.contains("style="),
+            "no inline script or style"
+        );
+    }
+    let script = s.http.get(s.server.url("/reset.js")).send().await.unwrap();
+    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    let script = script.text().await.unwrap();
+
+    // What the page's script does: read the fragment, ask whose link it is, reset with Bearer.
+    let token = landing.split("#token=").nth(1).unwrap();
+    assert!(script.contains("/users/password/inspect") && script.contains("Bearer "));
+    for _ in 0..2 {
+        let (status, target) = s.post("/users/password/inspect", json!({ "token": token })).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(target["email"], "bo@example.com");
+    }
+    let (status, strength) = s
+        .post(
+            "/users/password/strength",
+            json!({"password": "password123", "email": null}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(strength["acceptable"], false);
+    let (status, _) = s
+        .post_bearer("/users/password/reset", token, json!({ "new_password": NEW_PASSWORD }))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = s.post("/users/password/inspect", json!({ "token": token })).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("token_used"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_refusal_has_its_status_and_code() {
+    let s = Scene::new(Setup::default());
+    s.register("cy@example.com").await;
+    let expect = |got: (StatusCode, Value), status: StatusCode, code: &str| {
+        assert_eq!(got.0, status, "{}", got.1);
+        assert_eq!(got.1["code"], code, "{}", got.1);
+        assert!(got.1["message"].as_str().is_some_and(|m| m.len() > 10), "{}", got.1);
+    };
+    let bad = StatusCode::BAD_REQUEST;
+    expect(
+        s.post("/users/password/forgot", json!({"email": "not an address"}))
+            .await,
+        bad,
+        "email_invalid",
+    );
+    expect(
+        s.post("/users/password/forgot", json!({"email": ""})).await,
+        bad,
+        "email_missing",
+    );
+    expect(
+        s.post("/users/password/forgot", json!({"mail": "cy@example.com"}))
+            .await,
+        bad,
+        "body_invalid",
+    );
+    expect(
+        s.post("/users", json!({"email": "cy@example.com", "password": PASSWORD}))
+            .await,
+        StatusCode::CONFLICT,
+        "email_taken",
+    );
+    expect(
+        s.post("/users", json!({"email": "dee@example.com", "password": "short"}))
+            .await,
+        bad,
+        "password_too_short",
+    );
+    expect(
+        s.post(
+            "/sessions",
+            json!({"email": "nobody@example.com", "password": PASSWORD}),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "bad_credentials",
+    );
+
+    let first = token_in(&s.forgot("cy@example.com", 1).await);
+    let second = token_in(&s.forgot("cy@example.com", 2).await);
+    let reset = |token: String| {
+        s.post(
+            "/users/password/reset",
+            json!({"token": token, "new_password": NEW_PASSWORD}),
+        )
+    };
+    expect(reset(first.clone()).await, bad, "token_replaced");
+    expect(reset("not.a.token".into()).await, bad, "token_malformed");
+    let mut tampered = second.clone().into_bytes();
+    let last = tampered.len() - 2;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    expect(
+        reset(String::from_utf8(tampered).unwrap()).await,
+        bad,
+        "token_bad_signature",
+    );
+    expect(
+        s.post(
+            "/users/password/reset",
+            json!({"token": second, "new_password": "password"}),
+        )
+        .await,
+        bad,
+        "password_too_short",
+    );
+    expect(
+        s.post(
+            "/users/password/reset",
+            json!({"email": "cy@example.com", "code": "AAAA-AAAA", "new_password": NEW_PASSWORD}),
+        )
+        .await,
+        bad,
+        "code_invalid",
+    );
+    expect(
+        s.post("/users/password/reset", json!({"new_password": NEW_PASSWORD}))
+            .await,
+        bad,
+        "proof_missing",
+    );
+    expect(
+        s.post_bearer(
+            "/users/password/reset",
+            &first,
+            json!({"token": "other", "new_password": NEW_PASSWORD}),
+        )
+        .await,
+        bad,
+        "proof_ambiguous",
+    );
+
+    // Not JSON, wrong route, wrong method: still JSON answers.
+    let r = s
+        .http
+        .post(s.server.url("/users/password/forgot"))
+        .body("email=cy")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "body_not_json");
+    let r = s.http.get(s.server.url("/nowhere")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "not_found");
+    let r = s.http.get(s.server.url("/users/password/forgot")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "method_not_allowed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forgot_answers_alike_for_known_and_unknown_and_429s_alike() {
+    let s = Scene::new(Setup::default().with("REKEY_LIMIT_ADDRESS", "2/1h"));
+    s.register("known@example.com").await;
+    let mut answers = Vec::new();
+    for email in ["known@example.com", "unknown@example.com"] {
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let r = s
+                .http
+                .post(s.server.url("/users/password/forgot"))
+                .json(&json!({ "email": email }))
+                .send()
+                .await
+                .unwrap();
+            let mut headers: Vec<(String, String)> = r
+                .headers()
+                .iter()
+                .filter(|(k, _)| *k != "date")
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+                .collect();
+            headers.sort();
+            seen.push((r.status(), headers, r.text().await.unwrap()));
+        }
+        answers.push(seen);
+    }
+    assert_eq!(answers[0][0].0, StatusCode::ACCEPTED);
+    assert_eq!(answers[0][2].0, StatusCode::TOO_MANY_REQUESTS);
+    let retry_after = answers[0][2].1.iter().find(|(k, _)| k == "retry-after").unwrap();
+    assert!(retry_after.1.parse::<u64>().unwrap() > 0);
+    // Status, headers and body are the same for the account and the stranger, at each step
+    // (Retry-After may differ by a second between the two).
+    let strip = |a: &(StatusCode, Vec<(String, String)>, String)| {
+        let h: Vec<_> = a.1.iter().filter(|(k, _)| k != "retry-after").cloned().collect();
+        (a.0, h, a.2.clone())
+    };
+    for (step, (known, unknown)) in answers[0].iter().zip(&answers[1]).enumerate() {
+        assert_eq!(strip(known), strip(unknown), "step {step}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_two_megabyte_body_gets_413_and_the_server_carries_on() {
+    let s = Scene::new(Setup::default());
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let r = s
+        .http
+        .post(s.server.url("/users/password/forgot"))
+        .header("content-type", "application/json")
+        .body(format!("{{\"email\": \"{huge}\"}}"))
+        .send()
+        .await;
+    match r {
+        Ok(r) => {
+            assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+            assert_eq!(r.json::<Value>().await.unwrap()["code"], "body_too_large");
+        }
+        // The server may answer and close before the client has written all 2 MB.
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+    }
+    let (status, _) = s
+        .post("/users/password/forgot", json!({"email": "fine@example.com"}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let health = s.http.get(s.server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_keeps_queued_mail_which_goes_out_after_restart() {
+    let mut smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let http = Client::new();
+    let mut server = Server::start(&data, Some(&smtp), Setup::default());
+    let post = |server: &Server, path: &str, body: Value| http.post(server.url(path)).json(&body).send();
+    let r = post(
+        &server,
+        "/users",
+        json!({"email": "eve@example.com", "password": PASSWORD}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    smtp.stop();
+    let r = post(&server, "/users/password/forgot", json!({"email": "eve@example.com"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    // Wait until the worker has tried and queued it.
+    let mut depth = 0;
+    for _ in 0..100 {
+        let metrics = http
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        depth = gauge(&metrics, "rekey_outbox_depth");
+        if depth == 1 && gauge(&metrics, "rekey_mail_failures_total") >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(depth, 1);
+    let status = tokio::task::block_in_place(|| server.terminate());
+    assert!(status.success(), "{status}: {}", server.log_text());
+    assert!(server.log_text().contains("stopped"), "{}", server.log_text());
+
+    smtp.restart();
+    let server = Server::start(&data, Some(&smtp), Setup::default());
+    let mails = tokio::task::block_in_place(|| smtp.wait_for_messages(1, Duration::from_secs(45)));
+    assert_eq!(mails[0].rcpt_to, vec!["eve@example.com"]);
+    let token = token_in(&mails[0]);
+    let r = http
+        .post(server.url("/users/password/reset"))
+        .bearer_auth(token)
+        .json(&json!({"new_password": NEW_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+fn gauge(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_routes_statuses_and_refusals() {
+    let s = Scene::new(Setup::default().with("REKEY_LIMIT_ADDRESS", "1/1h"));
+    for _ in 0..3 {
+        s.post("/users/password/forgot", json!({"email": "fay@example.com"}))
+            .await;
+    }
+    let text = s
+        .http
+        .get(s.server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("rekey_http_requests_total{route=\"/users/password/forgot\",status=\"202\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rekey_http_requests_total{route=\"/users/password/forgot\",status=\"429\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rekey_rate_limited_total{route=\"/users/password/forgot\"} 2"),
+        "{text}"
+    );
+    for family in [
+        "rekey_outbox_depth",
+        "rekey_outbox_oldest_age_seconds",
+        "rekey_mail_delivered_total",
+        "rekey_mail_failures_total",
+    ] {
+        assert!(text.contains(&format!("# TYPE {family} ")), "{family}: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registration_can_be_switched_off() {
+    let s = Scene::new(Setup::default().with("REKEY_REGISTRATION", "false"));
+    let (status, body) = s
+        .post("/users", json!({"email": "gus@example.com", "password": PASSWORD}))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("registration_closed"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
+    let s = Scene::new(
+        Setup::default()
+            .with("REKEY_TRUSTED_PROXIES", "127.0.0.1")
+            .with("REKEY_LIMIT_CLIENT", "2/1h"),
+    );
+    let forgot = |client: &'static str, n: u32| {
+        s.http
+            .post(s.server.url("/users/password/forgot"))
+            .header("x-forwarded-for", client)
+            .json(&json!({ "email": format!("person{n}@example.com") }))
+            .send()
+    };
+    assert_eq!(forgot("198.51.100.1", 1).await.unwrap().status(), StatusCode::ACCEPTED);
+    assert_eq!(forgot("198.51.100.1", 2).await.unwrap().status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        forgot("198.51.100.1", 3).await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // A spoofed hop on the left does not buy a fresh limit.
+    assert_eq!(
+        forgot("203.0.113.5, 198.51.100.1", 4).await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(forgot("198.51.100.2", 5).await.unwrap().status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_with_the_configured_certificate_and_logs_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = rekey_testkit::TestCa::new(&dir.path().join("tls"));
+    let smtp = SmtpCapture::start();
+    let setup = Setup {
+        tls: Some((ca.server_cert().to_path_buf(), ca.server_key().to_path_buf())),
+        ..Setup::default()
+    }
+    .with("REKEY_LOG", "info,rekeyd=debug,rekey_core=debug");
+    let server = Server::start(&dir.path().join("data"), Some(&smtp), setup);
+    let root = reqwest::Certificate::from_pem(&std::fs::read(ca.ca_pem()).unwrap()).unwrap();
+    let http = Client::builder().add_root_certificate(root).build().unwrap();
+    let post = |path: &str, body: Value| http.post(server.url(path)).json(&body).send();
+    assert_eq!(
+        post("/users", json!({"email": "hal@example.com", "password": PASSWORD}))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        post("/users/password/forgot", json!({"email": "hal@example.com"}))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    let mail = tokio::task::block_in_place(|| smtp.wait_for_messages(1, Duration::from_secs(15))).remove(0);
+    let (token, code) = (token_in(&mail), code_in(&mail));
+    let r = http
+        .post(server.url("/users/password/reset"))
+        .bearer_auth(&token)
+        .json(&json!({"new_password": NEW_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // Plain HTTP to the TLS port gets nowhere.
+    assert!(Client::new()
+        .get(format!("http://127.0.0.1:{}/healthz", server.port))
+        .send()
+        .await
+        .is_err());
+
+    let log = server.log_text();
+    assert!(log.contains("request"), "debug logging is on: {log}");
+    for secret in [PASSWORD, NEW_PASSWORD, token.as_str(), code.as_str(), "hal@example.com"] {
+        assert!(!log.contains(secret), "the log holds a secret: {log}");
+    }
+}

@@ -1,0 +1,275 @@
+//! The commands the window calls. Each parses its input, calls `rekey-core`, and maps a
+//! refusal to `{code, message}`; library error text never reaches the page.
+
+use serde::Serialize;
+use tauri::{AppHandle, Runtime, State};
+
+use crate::link::{self, LinkError};
+use crate::mailbox;
+use crate::shell::{Pending, Shell};
+use rekey_core::mailer::Mailer;
+use rekey_core::service::ResetProof;
+
+/// How long "send again" waits on the "check your mail" page.
+pub const RESEND_AFTER_SECS: u64 = 60;
+
+/// A refusal as the page sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UiError {
+    pub code: String,
+    pub message: String,
+}
+
+impl From<rekey_core::Error> for UiError {
+    fn from(e: rekey_core::Error) -> Self {
+        UiError {
+            code: e.code().to_string(),
+            message: e.message(),
+        }
+    }
+}
+
+impl From<LinkError> for UiError {
+    fn from(e: LinkError) -> Self {
+        UiError {
+            code: e.code.to_string(),
+            message: e.message,
+        }
+    }
+}
+
+type Answer<T> = Result<T, UiError>;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MailInfo {
+    mode: &'static str,
+    #[serde(rename = "where")]
+    place: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppInfo {
+    version: &'static str,
+    mail: MailInfo,
+    signed_in: Option<Account>,
+    min_length: usize,
+}
+
+#[derive(Serialize, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub email: String,
+}
+
+#[derive(Serialize)]
+pub struct TokenOnly {
+    token: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetTarget {
+    email: String,
+    expires_at: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Requested {
+    resend_after_secs: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MailStatus {
+    mode: &'static str,
+    #[serde(rename = "where")]
+    place: String,
+    depth: usize,
+    oldest_age_secs: Option<i64>,
+    last_error: Option<String>,
+    dead: usize,
+    delivered: u64,
+}
+
+fn mail_info(shell: &Shell) -> Answer<MailInfo> {
+    let mailer = shell.core()?.outbox().mailer();
+    Ok(MailInfo {
+        mode: match mailer {
+            Mailer::Mailbox(_) => "mailbox",
+            Mailer::Smtp { .. } => "smtp",
+        },
+        place: mailer.describe(),
+    })
+}
+
+#[tauri::command]
+pub fn app_info(shell: State<'_, Shell>) -> Answer<AppInfo> {
+    let core = shell.core()?;
+    Ok(AppInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        mail: mail_info(&shell)?,
+        signed_in: shell.signed_in(),
+        min_length: core.config().password_min_length,
+    })
+}
+
+#[tauri::command]
+pub async fn register(shell: State<'_, Shell>, email: String, password: String) -> Answer<Account> {
+    let user = shell.core()?.register(&email, &password, &shell.client()?).await?;
+    Ok(Account { email: user.email })
+}
+
+#[tauri::command]
+pub async fn sign_in(shell: State<'_, Shell>, email: String, password: String) -> Answer<Account> {
+    let core = shell.core()?;
+    let session = core.sign_in(&email, &password, &shell.client()?).await?;
+    let user = core.session_user(&session.0)?;
+    shell.set_session(Some(session));
+    Ok(Account { email: user.email })
+}
+
+#[tauri::command]
+pub fn sign_out(shell: State<'_, Shell>) -> Answer<()> {
+    if let Some(session) = shell.take_session() {
+        // Already ended (say, by a reset elsewhere) is as good as signed out.
+        match shell.core()?.sign_out(&session.0) {
+            Ok(()) | Err(rekey_core::Error::SessionInvalid) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn change_password(shell: State<'_, Shell>, current: String, new_password: String) -> Answer<()> {
+    let session = shell
+        .session()
+        .ok_or_else(|| UiError::from(rekey_core::Error::SessionInvalid))?;
+    let fresh = shell
+        .core()?
+        .change_password(&session.0, &current, &new_password, &shell.client()?)
+        .await?;
+    shell.set_session(Some(fresh));
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn request_reset(shell: State<'_, Shell>, email: String) -> Answer<Requested> {
+    shell.core()?.request_reset(&email, &shell.client()?).await?;
+    Ok(Requested {
+        resend_after_secs: RESEND_AFTER_SECS,
+    })
+}
+
+/// The link the app was started with, once.
+#[tauri::command]
+pub fn take_pending_link(shell: State<'_, Shell>) -> Answer<Option<TokenOnly>> {
+    match shell.take_pending() {
+        None => Ok(None),
+        Some(Pending::Token(token)) => Ok(Some(TokenOnly { token })),
+        Some(Pending::Rejected(e)) => Err(e.into()),
+    }
+}
+
+/// Whose link this is and until when; says "used", "replaced" or "expired" before the
+/// person types anything. Consumes nothing.
+#[tauri::command]
+pub fn inspect_link(shell: State<'_, Shell>, token: String) -> Answer<ResetTarget> {
+    let target = shell.core()?.inspect_reset_link(&token)?;
+    Ok(ResetTarget {
+        email: target.email,
+        expires_at: target.expires_at,
+    })
+}
+
+#[tauri::command]
+pub async fn confirm_reset(
+    shell: State<'_, Shell>,
+    token: Option<String>,
+    email: Option<String>,
+    code: Option<String>,
+    new_password: String,
+) -> Answer<()> {
+    let proof = match (token, email, code) {
+        (Some(token), _, _) => ResetProof::Token(token),
+        (None, Some(email), Some(code)) => ResetProof::Code { email, code },
+        _ => {
+            return Err(UiError {
+                code: "proof_missing".into(),
+                message: "Open the link from the mail, or enter your email and the code.".into(),
+            })
+        }
+    };
+    shell
+        .core()?
+        .confirm_reset(proof, &new_password, &shell.client()?)
+        .await?;
+    Ok(())
+}
+
+#[tauri::command]
+pub fn password_strength(
+    shell: State<'_, Shell>,
+    password: String,
+    email: Option<String>,
+) -> Answer<rekey_core::password::Strength> {
+    Ok(shell.core()?.policy().strength(&password, email.as_deref()))
+}
+
+#[tauri::command]
+pub fn mail_status(shell: State<'_, Shell>) -> Answer<MailStatus> {
+    let status = shell
+        .core()?
+        .outbox()
+        .status()
+        .map_err(|e| UiError::from(rekey_core::Error::from(e)))?;
+    let info = mail_info(&shell)?;
+    Ok(MailStatus {
+        mode: info.mode,
+        place: info.place,
+        depth: status.depth,
+        oldest_age_secs: status.oldest_age_secs,
+        last_error: status.last_error,
+        dead: status.dead,
+        delivered: status.delivered,
+    })
+}
+
+fn mailbox_dir(shell: &Shell) -> Answer<std::path::PathBuf> {
+    match shell.core()?.outbox().mailer() {
+        Mailer::Mailbox(dir) => Ok(dir.clone()),
+        Mailer::Smtp { .. } => Err(UiError {
+            code: "mailbox_off".into(),
+            message: "Mail goes to a mail server, not the local mailbox; check your mail program.".into(),
+        }),
+    }
+}
+
+fn mailbox_error(message: String) -> UiError {
+    UiError {
+        code: "mailbox_unreadable".into(),
+        message,
+    }
+}
+
+#[tauri::command]
+pub fn mailbox_list(shell: State<'_, Shell>) -> Answer<Vec<mailbox::Summary>> {
+    let dir = mailbox_dir(&shell)?;
+    mailbox::list(&dir).map_err(|e| mailbox_error(format!("The local mailbox {} cannot be read: {e}", dir.display())))
+}
+
+#[tauri::command]
+pub fn mailbox_open(shell: State<'_, Shell>, id: String) -> Answer<mailbox::Letter> {
+    mailbox::open(&mailbox_dir(&shell)?, &id).map_err(mailbox_error)
+}
+
+/// A `rekey://` link clicked inside the app (the local mailbox): handled like one from
+/// the system.
+#[tauri::command]
+pub fn open_link<R: Runtime>(app: AppHandle<R>, url: String) -> Answer<()> {
+    link::reset_token(&url)?;
+    crate::shell::deliver_link(&app, &url, false);
+    Ok(())
+}

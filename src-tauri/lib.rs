@@ -1,0 +1,88 @@
+//! Rekey's desktop shell: Tauri 2 around `rekey-core`. Thin by design: commands parse and
+//! call the core; deep links are parsed here and handed to the page; the workers that
+//! mint resets and deliver mail run while the app is open.
+
+mod commands;
+mod link;
+mod mailbox;
+mod shell;
+
+pub use commands::UiError;
+pub use link::{is_rekey_url, reset_token, LinkError};
+pub use shell::Shell;
+
+use tauri::{Manager, RunEvent, Runtime};
+
+/// Registers the commands on a builder (the app's own, or a test's mock builder).
+pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+    builder.invoke_handler(tauri::generate_handler![
+        commands::app_info,
+        commands::register,
+        commands::sign_in,
+        commands::sign_out,
+        commands::change_password,
+        commands::request_reset,
+        commands::take_pending_link,
+        commands::inspect_link,
+        commands::confirm_reset,
+        commands::password_strength,
+        commands::mail_status,
+        commands::mailbox_list,
+        commands::mailbox_open,
+        commands::open_link,
+    ])
+}
+
+/// Starts the app: one instance per user (a second launch hands its link over and exits),
+/// the `rekey://` scheme registered, the core opened from the usual config layers.
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("REKEY_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let config = rekey_core::Config::load(None, &[]).map_err(|e| e.to_string());
+    let app = with_commands(
+        tauri::Builder::default()
+            // First, so a second launch is caught before anything else starts.
+            .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+                match argv.iter().find(|a| is_rekey_url(a)) {
+                    Some(url) => shell::deliver_link(app, url, false),
+                    None => shell::focus(app),
+                }
+            }))
+            .plugin(tauri_plugin_deep_link::init()),
+    )
+    .setup(move |app| {
+        let shell = Shell::open(config);
+        shell.start_workers();
+        app.manage(shell);
+        setup_links(app.handle());
+        Ok(())
+    })
+    .build(tauri::generate_context!())
+    .expect("the Rekey window could not be created");
+    app.run(|app, event| {
+        if let RunEvent::Exit = event {
+            app.state::<Shell>().stop();
+        }
+    });
+}
+
+/// Registers the scheme (Linux: a desktop file in the user's data dir, at every start so it
+/// follows the binary) and takes the link this launch carries, if any.
+fn setup_links(app: &tauri::AppHandle) {
+    use tauri_plugin_deep_link::DeepLinkExt;
+    #[cfg(any(target_os = "linux", windows))]
+    if let Err(e) = app.deep_link().register_all() {
+        tracing::warn!(error = %e, "could not register the rekey:// scheme");
+    }
+    if let Some(url) = std::env::args().skip(1).find(|a| is_rekey_url(a)) {
+        shell::deliver_link(app, &url, true);
+    }
+    let handle = app.clone();
+    app.deep_link().on_open_url(move |event| {
+        for url in event.urls() {
+            shell::deliver_link(&handle, url.as_str(), false);
+        }
+    });
+}

@@ -1,0 +1,102 @@
+//! Reading a `rekey://reset?token=…` link. The URL comes from outside (a mail, another
+//! program, the command line), so it is parsed strictly: the scheme, the action, one token
+//! of the shape a JWT has, nothing else. Whether the token is good is the core's call.
+
+use serde::Serialize;
+
+/// Longest URL we look at; a real link is well under 1 KiB.
+const MAX_URL: usize = 4096;
+
+/// Why a link was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn refuse(message: &str) -> LinkError {
+    LinkError {
+        code: "link_invalid",
+        message: format!("{message} Use the link from the most recent reset mail, or type the code instead."),
+    }
+}
+
+/// Whether `arg` looks like one of our links at all (the rest of a command line is not).
+pub fn is_rekey_url(arg: &str) -> bool {
+    arg.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("rekey://"))
+}
+
+/// The reset token in a `rekey://reset?token=…` link.
+pub fn reset_token(raw: &str) -> Result<String, LinkError> {
+    if raw.len() > MAX_URL {
+        return Err(refuse("That link is far too long to be a Rekey link."));
+    }
+    let url = url::Url::parse(raw.trim()).map_err(|_| refuse("That link could not be read."))?;
+    if url.scheme() != "rekey" {
+        return Err(refuse("That is not a Rekey link."));
+    }
+    if url.host_str() != Some("reset") || !matches!(url.path(), "" | "/") {
+        return Err(refuse("That Rekey link does not lead to a password reset."));
+    }
+    if url.username() != "" || url.password().is_some() || url.port().is_some() || url.fragment().is_some() {
+        return Err(refuse("That Rekey link has parts a reset link never has."));
+    }
+    let mut token = None;
+    for (key, value) in url.query_pairs() {
+        match key.as_ref() {
+            "token" if token.is_none() => token = Some(value.into_owned()),
+            "token" => return Err(refuse("That link carries two tokens.")),
+            _ => return Err(refuse("That Rekey link has parts a reset link never has.")),
+        }
+    }
+    let token = token.ok_or_else(|| refuse("That link has no reset token in it."))?;
+    let shaped = token.split('.').count() == 3
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !shaped {
+        return Err(refuse(
+            "The token in that link is damaged; it may have been cut off by the mail program.",
+        ));
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+
+    #[test]
+    fn a_reset_link_gives_its_token() {
+        assert_eq!(reset_token(&format!("rekey://reset?token={T}")).unwrap(), T);
+        assert_eq!(reset_token(&format!("REKEY://reset/?token={T}")).unwrap(), T);
+        assert!(is_rekey_url("Rekey://reset") && !is_rekey_url("--flag"));
+    }
+
+    #[test]
+    fn anything_else_is_refused_in_plain_words() {
+        let cases = [
+            format!("https://reset?token={T}"),
+            format!("rekey://other?token={T}"),
+            format!("rekey://reset/../x?token={T}"),
+            format!("rekey://user@reset?token={T}"),
+            format!("rekey://reset:99?token={T}"),
+            format!("rekey://reset?token={T}&token={T}"),
+            format!("rekey://reset?token={T}&next=https://evil.example"),
+            format!("rekey://reset?token={T}#frag"),
+            "rekey://reset?token=".to_string(),
+            "rekey://reset".to_string(),
+            "rekey://reset?token=abc".to_string(),
+            "rekey://reset?token=a.b.<script>".to_string(),
+            format!("rekey://reset?token={}", "a.".repeat(3000)),
+            "not a url".to_string(),
+        ];
+        for case in cases {
+            let e = reset_token(&case).expect_err(&case);
+            assert_eq!(e.code, "link_invalid");
+            assert!(e.message.ends_with("type the code instead."), "{}", e.message);
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The `rekey` desktop app. Everything lives in the library so tests can drive it.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+fn main() {
+    rekey_desktop::run()
+}
