@@ -79,10 +79,16 @@ fn setup_links(app: &tauri::AppHandle) {
     if let Some(url) = std::env::args().skip(1).find(|a| is_rekey_url(a)) {
         shell::deliver_link(app, &url, true);
     }
-    let handle = app.clone();
-    app.deep_link().on_open_url(move |event| {
-        for url in event.urls() {
-            shell::deliver_link(&handle, url.as_str(), false);
-        }
-    });
+    // On Linux and Windows a link arrives as a launch argument, which the single-instance
+    // callback reads (it sees malformed links too, so they get an answer). macOS delivers
+    // links as events instead.
+    #[cfg(target_os = "macos")]
+    {
+        let handle = app.clone();
+        app.deep_link().on_open_url(move |event| {
+            for url in event.urls() {
+                shell::deliver_link(&handle, url.as_str(), false);
+            }
+        });
+    }
 }

@@ -1,7 +1,6 @@
 //! The app's state: the opened core, the signed-in session, a link waiting for the page.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use rekey_core::service::SessionToken;
 use rekey_core::{Config, Rekey};
@@ -24,8 +23,6 @@ pub struct Shell {
     core: Result<Arc<Rekey>, UiError>,
     session: Mutex<Option<SessionToken>>,
     pending: Mutex<Option<Pending>>,
-    /// The last link handed over, to drop the copy a second route delivers.
-    last_link: Mutex<Option<(String, Instant)>>,
     stop: watch::Sender<bool>,
 }
 
@@ -38,7 +35,12 @@ impl Shell {
                 code: "setup_error".into(),
                 message: format!("Rekey's configuration cannot be used: {message}"),
             })
-            .and_then(|c| Rekey::open(c, "the Rekey app").map(Arc::new).map_err(UiError::from));
+            .and_then(|c| {
+                // The pooled SMTP transport starts its tasks on the runtime it is built in.
+                let tauri::async_runtime::RuntimeHandle::Tokio(runtime) = tauri::async_runtime::handle();
+                let _inside = runtime.enter();
+                Rekey::open(c, "the Rekey app").map(Arc::new).map_err(UiError::from)
+            });
         if let Err(e) = &core {
             tracing::error!(code = %e.code, "the core did not open");
         }
@@ -46,7 +48,6 @@ impl Shell {
             core,
             session: Mutex::new(None),
             pending: Mutex::new(None),
-            last_link: Mutex::new(None),
             stop: watch::channel(false).0,
         }
     }
@@ -111,29 +112,12 @@ impl Shell {
             *p = Some(pending);
         }
     }
-
-    /// True when `url` was just delivered (the single-instance and deep-link plugins can
-    /// both hand over the same launch).
-    fn repeated(&self, url: &str) -> bool {
-        let Ok(mut last) = self.last_link.lock() else {
-            return false;
-        };
-        let now = Instant::now();
-        let again = last
-            .as_ref()
-            .is_some_and(|(u, at)| u == url && now.duration_since(*at) < Duration::from_secs(2));
-        *last = Some((url.to_string(), now));
-        again
-    }
 }
 
 /// Hands a `rekey://` link to the page: at a cold start it waits in the state for the page
 /// to take; while running it is sent as an event and the window comes to the front.
 pub fn deliver_link<R: Runtime>(app: &AppHandle<R>, url: &str, cold_start: bool) {
     let shell = app.state::<Shell>();
-    if shell.repeated(url) {
-        return;
-    }
     let parsed = link::reset_token(url);
     if let Err(e) = &parsed {
         tracing::warn!(code = e.code, "a link was refused");

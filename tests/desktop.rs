@@ -1,0 +1,201 @@
+//! The desktop app end to end: the real window under Xvfb through tauri-driver and
+//! WebKitWebDriver, mail through the real SMTP capture server (or the local mailbox), and
+//! links handed over the way the system does it. Screenshots land in target/screenshots/.
+
+mod common;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::desktop::{Desktop, Window};
+use rekey_testkit::{CapturedMail, Fault, SmtpCapture};
+
+const PASSWORD: &str = "quiet river under the old mill";
+const NEW_PASSWORD: &str = "lanterns drift past the harbour wall";
+
+/// One window at a time: each brings its own X server and WebKit, and this machine has two cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn with_smtp(desktop: &mut Desktop, smtp: &SmtpCapture) {
+    desktop.set("REKEY_SMTP_URL", smtp.implicit_url());
+    desktop.set("REKEY_SMTP_CA_FILE", smtp.ca_pem().display().to_string());
+}
+
+fn token_in(mail: &CapturedMail) -> String {
+    let text = mail.text.as_deref().unwrap();
+    let at = text.find("rekey://reset?token=").expect("a deep link") + "rekey://reset?token=".len();
+    text[at..].split_whitespace().next().unwrap().to_string()
+}
+
+fn code_in(mail: &CapturedMail) -> String {
+    let text = mail.text.as_deref().unwrap();
+    text.split_whitespace()
+        .find(|w| w.len() == 9 && w.as_bytes()[4] == b'-')
+        .unwrap()
+        .to_string()
+}
+
+fn create_account(w: &Window, email: &str) {
+    w.wait_page("page-signin");
+    w.click("#to-register");
+    w.wait_page("page-register");
+    w.type_into("#register-email", email);
+    w.type_into("#register-password", PASSWORD);
+    w.wait_text("#register-strength", "strong");
+    w.screenshot("create-account");
+    w.click("#register-submit");
+    w.wait_page("page-signin");
+    w.wait_text("#status", "Account created");
+}
+
+fn ask_for_reset(w: &Window, email: &str) {
+    w.click("#to-forgot");
+    w.wait_page("page-forgot");
+    w.screenshot("forgot-password");
+    w.type_into("#forgot-email", email);
+    w.click("#forgot-submit");
+    w.wait_page("page-check");
+}
+
+fn sign_in(w: &Window, email: &str, password: &str) {
+    w.wait_page("page-signin");
+    w.type_into("#signin-email", email);
+    w.type_into("#signin-password", password);
+    w.click("#signin-submit");
+}
+
+fn set_new_password(w: &Window, prefix: &str) {
+    w.type_into(&format!("#{prefix}-password"), NEW_PASSWORD);
+    w.type_into(&format!("#{prefix}-confirm"), NEW_PASSWORD);
+    w.click(&format!("#{prefix}-submit"));
+    w.wait_page("page-done");
+}
+
+#[test]
+fn a_link_opened_while_the_app_runs_fills_in_the_reset_page() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let smtp = SmtpCapture::start();
+    let mut desktop = Desktop::start();
+    with_smtp(&mut desktop, &smtp);
+    let w = desktop.open_app(&[]);
+    w.wait_page("page-signin");
+    w.screenshot("sign-in");
+    create_account(&w, "zoe@example.com");
+    ask_for_reset(&w, "zoe@example.com");
+    w.screenshot("check-your-mail");
+    let mail = smtp.wait_for_messages(1, Duration::from_secs(20)).remove(0);
+    let link = format!("rekey://reset?token={}", token_in(&mail));
+
+    // The system opens the link: the scheme was registered at first run, and the second
+    // launch hands the URL to the running window over D-Bus, then exits.
+    let apps = desktop.home.path().join("data/applications");
+    let registered = std::fs::read_dir(&apps)
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+                .any(|t| t.contains("x-scheme-handler/rekey"))
+        })
+        .unwrap_or(false);
+    assert!(registered, "no desktop file for rekey:// in {}", apps.display());
+    let second = desktop.launch(&[&link]);
+    assert!(second.status.success(), "{second:?}");
+    w.wait_page("page-reset");
+    w.wait_text("#reset-target", "zoe@example.com");
+    w.screenshot("reset");
+    set_new_password(&w, "reset");
+    w.screenshot("done");
+
+    w.click("#done-signin");
+    sign_in(&w, "zoe@example.com", PASSWORD);
+    w.wait_text("#signin-error", "do not match");
+    sign_in(&w, "zoe@example.com", NEW_PASSWORD);
+    w.wait_page("page-home");
+    w.wait_text("#home-email", "zoe@example.com");
+    w.screenshot("signed-in");
+
+    // The same link again: the page says so before anyone types a password.
+    let again = desktop.launch(&[&link]);
+    assert!(again.status.success());
+    w.wait_page("page-reset");
+    w.wait_text("#reset-target", "already used");
+    w.screenshot("reset-link-used");
+    assert!(
+        w.js(
+            "return document.querySelector('#reset-fields').disabled || document.querySelector('#reset-fields').hidden",
+            serde_json::json!([])
+        ) == serde_json::json!(true)
+    );
+}
+
+#[test]
+fn a_cold_start_with_a_link_opens_the_reset_page() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let smtp = SmtpCapture::start();
+    let mut desktop = Desktop::start();
+    with_smtp(&mut desktop, &smtp);
+    {
+        let w = desktop.open_app(&[]);
+        create_account(&w, "amy@example.com");
+        ask_for_reset(&w, "amy@example.com");
+        smtp.wait_for_messages(1, Duration::from_secs(20));
+    }
+    let token = token_in(&smtp.messages()[0]);
+    // The first window is gone; the app starts with the link on its command line.
+    let w = desktop.open_app(&[&format!("rekey://reset?token={token}")]);
+    w.wait_page("page-reset");
+    w.wait_text("#reset-target", "amy@example.com");
+    set_new_password(&w, "reset");
+    w.click("#done-signin");
+    sign_in(&w, "amy@example.com", NEW_PASSWORD);
+    w.wait_page("page-home");
+}
+
+#[test]
+fn the_typed_code_works_and_stuck_mail_is_explained() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let smtp = SmtpCapture::start();
+    let mut desktop = Desktop::start();
+    with_smtp(&mut desktop, &smtp);
+    let w = desktop.open_app(&[]);
+    create_account(&w, "bo@example.com");
+    smtp.set_fault(Fault::Reject(451, "4.3.0 mailbox busy, try later".into()));
+    ask_for_reset(&w, "bo@example.com");
+    w.wait_text("#check-mail-status", "451");
+    w.screenshot("check-your-mail-stuck");
+    smtp.set_fault(Fault::Accept);
+    // The outbox retries after its backoff (10 s with jitter).
+    let mail = smtp.wait_for_messages(1, Duration::from_secs(40)).remove(0);
+    w.click("#check-enter-code");
+    w.wait_page("page-code");
+    w.type_into("#code-email", "bo@example.com");
+    w.type_into("#code-value", &code_in(&mail).to_lowercase().replace('-', " "));
+    w.type_into("#code-password", NEW_PASSWORD);
+    w.type_into("#code-confirm", NEW_PASSWORD);
+    w.screenshot("enter-code");
+    w.click("#code-submit");
+    w.wait_page("page-done");
+    w.click("#done-signin");
+    sign_in(&w, "bo@example.com", NEW_PASSWORD);
+    w.wait_page("page-home");
+}
+
+#[test]
+fn with_no_mail_server_the_local_mailbox_carries_the_link() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let desktop = Desktop::start();
+    let w = desktop.open_app(&[]);
+    create_account(&w, "cy@example.com");
+    ask_for_reset(&w, "cy@example.com");
+    w.click("#check-open-mailbox");
+    w.wait_page("page-mailbox");
+    w.wait_visible("#mailbox-list .mailbox-item");
+    w.click("#mailbox-list .mailbox-item");
+    w.wait_text("#mailbox-message", "Reset your Rekey password");
+    w.screenshot("local-mailbox");
+    w.click("#mailbox-message a.mailbox-link[href^='rekey:']");
+    w.wait_page("page-reset");
+    w.wait_text("#reset-target", "cy@example.com");
+    set_new_password(&w, "reset");
+    w.click("#done-signin");
+    sign_in(&w, "cy@example.com", NEW_PASSWORD);
+    w.wait_page("page-home");
+}
