@@ -9,7 +9,7 @@ use rekey_testkit::{Fault, SmtpCapture};
 use serde_json::{json, Value};
 use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
-use tauri::{Listener, Manager, WebviewWindow};
+use tauri::{Listener, WebviewWindow};
 
 const PASSWORD: &str = "quiet river under the old mill";
 const NEW_PASSWORD: &str = "lanterns drift past the harbour wall";
