@@ -306,3 +306,19 @@ fn a_data_directory_held_by_another_program_is_explained() {
     assert_eq!(e["code"], "setup_error");
     assert!(e["message"].as_str().unwrap().contains("REKEY_LISTEN"), "{e}");
 }
+
+#[test]
+fn the_bundle_and_the_first_run_register_the_scheme_the_app_reads() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let conf: Value = serde_json::from_str(&std::fs::read_to_string(root.join("tauri.conf.json")).unwrap()).unwrap();
+    assert_eq!(conf["plugins"]["deep-link"]["desktop"]["schemes"], json!(["rekey"]));
+    let template = conf["bundle"]["linux"]["deb"]["desktopTemplate"].as_str().unwrap();
+    let desktop_file = std::fs::read_to_string(root.join(template)).unwrap();
+    assert!(
+        desktop_file.contains("MimeType=x-scheme-handler/rekey;"),
+        "{desktop_file}"
+    );
+    // The URL is passed as the argument the app looks for.
+    assert!(desktop_file.contains("Exec={{exec}} %u"), "{desktop_file}");
+    assert!(rekey_desktop::is_rekey_url("rekey://reset?token=a.b.c"));
+}

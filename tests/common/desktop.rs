@@ -284,6 +284,16 @@ impl Window {
 
     /// Saves a screenshot of the window as `target/screenshots/<name>.png`, the tests' artifact.
     pub fn screenshot(&self, name: &str) -> PathBuf {
+        // WebKit hands back the last painted frame: let the page paint what it just changed.
+        self.call(
+            reqwest::Method::POST,
+            "/execute/async",
+            Some(json!({
+                "script": "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                "args": [],
+            })),
+        );
+        std::thread::sleep(Duration::from_millis(150));
         let b64 = self.call(reqwest::Method::GET, "/screenshot", None);
         let png = base64::engine::general_purpose::STANDARD
             .decode(b64.as_str().expect("a screenshot"))

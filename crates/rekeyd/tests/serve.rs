@@ -643,3 +643,51 @@ async fn https_with_the_configured_certificate_and_logs_without_secrets() {
         assert!(!log.contains(secret), "the log holds a secret: {log}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_trickles_its_headers_is_cut_off() {
+    use std::io::{Read, Write};
+    let s = Scene::new(Setup::default().with("REKEY_REQUEST_TIMEOUT", "2s"));
+    let port = s.server.port;
+    let read = tokio::task::spawn_blocking(move || {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        c.write_all(b"POST /users/password/forgot HTTP/1.1\r\nHost: rekey\r\n")
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut rest = Vec::new();
+        let result = c.read_to_end(&mut rest);
+        (result.is_ok(), started.elapsed())
+    });
+    let (closed, after) = read.await.unwrap();
+    assert!(closed, "the server closed the connection");
+    assert!(after < Duration::from_secs(10), "cut off after {after:?}");
+    let health = s.http.get(s.server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_a_request_in_flight_finish() {
+    // Expensive hashing, so a sign-in is still running when the signal comes.
+    let setup = Setup::default()
+        .with("REKEY_ARGON2_MEMORY_KIB", "262144")
+        .with("REKEY_ARGON2_ITERATIONS", "3");
+    let mut s = Scene::new(setup);
+    s.register("ian@example.com").await;
+    let started = std::time::Instant::now();
+    let http = s.http.clone();
+    let url = s.server.url("/sessions");
+    let sign_in = tokio::spawn(async move {
+        http.post(url)
+            .json(&json!({"email": "ian@example.com", "password": PASSWORD}))
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let status = tokio::task::block_in_place(|| s.server.terminate());
+    let answer = sign_in.await.unwrap().expect("the request in flight got its answer");
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert!(answer.json::<Value>().await.unwrap()["token"].is_string());
+    assert!(status.success(), "{status}");
+    eprintln!("sign-in answered and server stopped within {:?}", started.elapsed());
+}

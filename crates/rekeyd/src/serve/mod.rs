@@ -91,14 +91,19 @@ pub async fn run(config: Config) -> Result<(), String> {
         "rekeyd: serving {scheme}://{listen} (mail to {})",
         rekey.outbox().mailer().describe()
     );
+    // A client that trickles its headers (slowloris) is cut off; hyper needs a timer for that.
+    let header_timeout = request_timeout.min(Duration::from_secs(10));
     let served = match tls {
         Some(tls) => {
-            axum_server::from_tcp_rustls(listener, tls)
-                .handle(handle)
-                .serve(service)
-                .await
+            let mut server = axum_server::from_tcp_rustls(listener, tls).handle(handle);
+            http1_limits(server.http_builder(), header_timeout);
+            server.serve(service).await
         }
-        None => axum_server::from_tcp(listener).handle(handle).serve(service).await,
+        None => {
+            let mut server = axum_server::from_tcp(listener).handle(handle);
+            http1_limits(server.http_builder(), header_timeout);
+            server.serve(service).await
+        }
     };
     let _ = stop_workers.send(true);
     let _ = workers.await;
@@ -109,6 +114,17 @@ pub async fn run(config: Config) -> Result<(), String> {
         .map_err(|e| rekey_core::Error::from(e).message())?;
     eprintln!("rekeyd: stopped; every answered request is on disk");
     served.map_err(|e| format!("the server failed: {e}"))
+}
+
+fn http1_limits(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    headers: Duration,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(headers)
+        .max_buf_size(64 * 1024);
 }
 
 async fn shutdown_on_signal(handle: axum_server::Handle) {

@@ -1,0 +1,233 @@
+//! Desktop figures for the release app under Xvfb: cold start to a ready window, idle
+//! memory of the app with its WebKit processes, the time from a second launch with a link
+//! to the reset page checking that link, and the binary's size.
+//!
+//! `cargo bench --bench desktop`. "Ready" is when the page's script asks the shell for
+//! `app_info`, the first thing it does before it draws the sign-in page; "reset page shown"
+//! is when the page asks about the link it was handed. Both are lines the app logs at
+//! `info`, read from its stderr as they arrive.
+
+#[path = "../tests/common/desktop.rs"]
+mod desktop;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use desktop::{app_binary, Desktop};
+
+const RUNS: usize = 5;
+
+/// The app, started with `args`, and a channel of (line, arrival time) from its stderr.
+fn start(desktop: &Desktop, args: &[&str]) -> (Child, mpsc::Receiver<(String, Instant)>) {
+    let mut child = desktop
+        .command(app_binary())
+        .args(args)
+        .env("REKEY_LOG", "rekey_desktop=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the app starts");
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send((line, Instant::now())).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+fn wait_for(rx: &mpsc::Receiver<(String, Instant)>, needle: &str) -> Instant {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((line, at)) if line.contains(needle) => return at,
+            Ok(_) => {}
+            Err(_) => panic!("the app never logged '{needle}'"),
+        }
+    }
+}
+
+fn stop(mut child: Child) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The process and all its descendants (WebKit's web and network processes).
+fn family(root: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The command name may hold spaces; the fields after its closing parenthesis do not.
+        let after = &stat[stat.rfind(')').unwrap_or(0) + 2..];
+        if let Some(ppid) = after.split_whitespace().nth(1).and_then(|p| p.parse().ok()) {
+            parents.push((pid, ppid));
+        }
+    }
+    let mut all = vec![root];
+    let mut i = 0;
+    while i < all.len() {
+        let p = all[i];
+        all.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    all
+}
+
+/// (RSS, PSS) in MiB, summed over the processes. PSS shares shared pages out fairly.
+fn memory(pids: &[u32]) -> (f64, f64) {
+    let mut rss = 0u64;
+    let mut pss = 0u64;
+    for pid in pids {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) else {
+            continue;
+        };
+        for line in text.lines() {
+            let kib = |l: &str| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            if line.starts_with("Rss:") {
+                rss += kib(line);
+            } else if line.starts_with("Pss:") {
+                pss += kib(line);
+            }
+        }
+    }
+    (rss as f64 / 1024.0, pss as f64 / 1024.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// A reset link for a fresh account in `desktop`'s data directory, made with the core
+/// itself (mail into the local mailbox), which is closed again before the app starts.
+fn fresh_link(desktop: &Desktop, n: usize) -> String {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let flags = [
+            ("data_dir", desktop.data_dir().display().to_string()),
+            ("argon2_memory_kib", "8192".to_string()),
+            ("argon2_iterations", "1".to_string()),
+            ("limit_client", "off".to_string()),
+        ];
+        let config = rekey_core::Config::from_layers(None, None, &[], &flags).unwrap();
+        let core = rekey_core::Rekey::open(config, "the desktop benchmark").unwrap();
+        let email = format!("bench{n}@example.com");
+        core.register(&email, "quiet river under the old mill", "bench")
+            .await
+            .unwrap();
+        core.request_reset(&email, "bench").await.unwrap();
+        core.drain().await.unwrap();
+        core.store().flush().await.unwrap();
+    });
+    let mailbox = desktop.data_dir().join("mailbox");
+    let mut names: Vec<_> = std::fs::read_dir(&mailbox)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    names.sort();
+    // The file is MIME (quoted-printable): read its text part as a mail program would.
+    let raw = std::fs::read(names.last().unwrap()).unwrap();
+    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let text = message.body_text(0).unwrap().into_owned();
+    let at = text.find("rekey://reset?token=").unwrap();
+    text[at..].split_whitespace().next().unwrap().to_string()
+}
+
+fn main() {
+    let binary = app_binary();
+    let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0) as f64 / 1_048_576.0;
+    let mut desktop = Desktop::start();
+    desktop.set("REKEY_LIMIT_CLIENT", "off");
+
+    let mut cold = Vec::new();
+    let mut handover = Vec::new();
+    let mut idle = Vec::new();
+    // One start to warm the disk cache and register the scheme; not counted.
+    let (child, rx) = start(&desktop, &[]);
+    wait_for(&rx, "window ready");
+    stop(child);
+
+    for run in 0..RUNS {
+        let link = fresh_link(&desktop, run);
+        let spawned = Instant::now();
+        let (child, rx) = start(&desktop, &[]);
+        cold.push(wait_for(&rx, "window ready").duration_since(spawned).as_secs_f64() * 1000.0);
+
+        std::thread::sleep(Duration::from_secs(5));
+        idle.push(memory(&family(child.id())));
+
+        let launched = Instant::now();
+        let second = desktop.launch(&[&link]);
+        assert!(second.status.success(), "{second:?}");
+        handover.push(
+            wait_for(&rx, "reset page checks its link")
+                .duration_since(launched)
+                .as_secs_f64()
+                * 1000.0,
+        );
+        stop(child);
+    }
+
+    println!("\nRekey desktop, release build, under Xvfb; medians of {RUNS} runs\n");
+    println!("| figure | median | runs |");
+    println!("|---|---|---|");
+    let list = |v: &[f64]| v.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(", ");
+    println!(
+        "| cold start to ready window (ms) | {:.0} | {} |",
+        median(cold.clone()),
+        list(&cold)
+    );
+    let rss: Vec<f64> = idle.iter().map(|m| m.0).collect();
+    let pss: Vec<f64> = idle.iter().map(|m| m.1).collect();
+    println!(
+        "| idle memory, app + WebKit processes, RSS (MiB) | {:.0} | {} |",
+        median(rss.clone()),
+        list(&rss)
+    );
+    println!(
+        "| idle memory, app + WebKit processes, PSS (MiB) | {:.0} | {} |",
+        median(pss.clone()),
+        list(&pss)
+    );
+    println!(
+        "| second launch with a link to the reset page checking it (ms) | {:.0} | {} |",
+        median(handover.clone()),
+        list(&handover)
+    );
+    println!("| release binary size (MiB) | {size:.1} | {} |", binary.display());
+    let stripped = std::env::temp_dir().join("rekey-stripped");
+    let ok = std::process::Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(&binary)
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        let mib = std::fs::metadata(&stripped).map(|m| m.len()).unwrap_or(0) as f64 / 1_048_576.0;
+        println!("| release binary size, stripped (MiB) | {mib:.1} | strip -o |");
+    }
+}
