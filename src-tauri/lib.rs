@@ -50,7 +50,8 @@ pub fn run() {
                     None => shell::focus(app),
                 }
             }))
-            .plugin(tauri_plugin_deep_link::init()),
+            .plugin(tauri_plugin_deep_link::init())
+            .plugin(stay_home()),
     )
     .setup(move |app| {
         let shell = Shell::open(config);
@@ -66,6 +67,23 @@ pub fn run() {
             app.state::<Shell>().stop();
         }
     });
+}
+
+/// Keeps the window on the app's own pages: a link in a mail or a script can never take it
+/// to a web page, where a look-alike form could ask for a password.
+fn stay_home<R: Runtime>() -> tauri::plugin::TauriPlugin<R> {
+    tauri::plugin::Builder::new("stay-home")
+        .on_navigation(|_, url| {
+            let own = matches!(
+                (url.scheme(), url.host_str()),
+                ("tauri", Some("localhost")) | ("http" | "https", Some("tauri.localhost"))
+            );
+            if !own {
+                tracing::warn!(scheme = url.scheme(), "the window was kept from leaving the app");
+            }
+            own
+        })
+        .build()
 }
 
 /// Registers the scheme (Linux: a desktop file in the user's data dir, at every start so it

@@ -117,6 +117,16 @@ fn a_link_opened_while_the_app_runs_fills_in_the_reset_page() {
     w.wait_text("#home-email", "zoe@example.com");
     w.screenshot("signed-in");
 
+    // Nothing takes the window to a web page, not even the page's own script.
+    let home = w.js("return location.href", serde_json::json!([]));
+    w.js(
+        "location.href = 'https://example.com/login'; return true",
+        serde_json::json!([]),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(w.js("return location.href", serde_json::json!([])), home);
+    w.wait_text("#home-email", "zoe@example.com");
+
     // The same link again, launched directly: the page says so before anyone types.
     let again = desktop.launch(&[&link]);
     assert!(again.status.success());
