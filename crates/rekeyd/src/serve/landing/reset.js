@@ -85,9 +85,20 @@ async function submit(event) {
   }
 }
 
+// Shows the page for the link in the address bar (again when only its fragment changes,
+// which a browser does without reloading the page).
+function begin() {
+  token = readToken();
+  say("");
+  $("reset-form").hidden = true;
+  $("open-row").hidden = true;
+  $("code-fields").hidden = true;
+  $("target").textContent = "Checking your link…";
+  if (token) showTarget(); else showCodeForm();
+}
+
 let timer = null;
 document.addEventListener("DOMContentLoaded", () => {
-  token = readToken();
   $("reset-form").addEventListener("submit", submit);
   $("password").addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(rateStrength, 150); });
   $("show").addEventListener("change", () => {
@@ -95,5 +106,6 @@ document.addEventListener("DOMContentLoaded", () => {
     $("password").type = type;
     $("confirm").type = type;
   });
-  if (token) showTarget(); else showCodeForm();
+  window.addEventListener("hashchange", () => { if (location.hash) begin(); });
+  begin();
 });
