@@ -194,6 +194,26 @@ fn the_typed_code_works_and_stuck_mail_is_explained() {
 }
 
 #[test]
+fn mail_queued_when_the_app_closes_goes_out_at_the_next_start() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut smtp = SmtpCapture::start();
+    let mut desktop = Desktop::start();
+    with_smtp(&mut desktop, &smtp);
+    {
+        let w = desktop.open_app(&[]);
+        create_account(&w, "eve@example.com");
+        smtp.stop();
+        ask_for_reset(&w, "eve@example.com");
+        w.wait_text("#check-mail-status", "waiting");
+    } // the window closes, the app exits with the mail queued
+    smtp.restart();
+    let _w = desktop.open_app(&[]);
+    // The retry is due after the outbox's backoff (10 s with jitter).
+    let mail = smtp.wait_for_messages(1, Duration::from_secs(45)).remove(0);
+    assert_eq!(mail.rcpt_to, vec!["eve@example.com"]);
+}
+
+#[test]
 fn with_no_mail_server_the_local_mailbox_carries_the_link() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let desktop = Desktop::start();
@@ -213,4 +233,23 @@ fn with_no_mail_server_the_local_mailbox_carries_the_link() {
     w.click("#done-signin");
     sign_in(&w, "cy@example.com", NEW_PASSWORD);
     w.wait_page("page-home");
+}
+
+#[test]
+fn keyboard_alone_signs_in() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let desktop = Desktop::start();
+    let w = desktop.open_app(&[]);
+    create_account(&w, "dee@example.com");
+    // From the email field: type, Tab to the password, type, Enter submits.
+    w.type_into("#signin-email", "dee@example.com");
+    w.press("\u{E004}");
+    assert_eq!(w.focused(), "signin-password");
+    w.press(PASSWORD);
+    w.press("\u{E007}");
+    w.wait_page("page-home");
+    // The new page takes focus at its heading, and Tab goes on to its first field.
+    w.wait_until("focus on the signed-in page's heading", || w.focused() == "home-title");
+    w.press("\u{E004}");
+    assert_eq!(w.focused(), "change-current");
 }

@@ -246,6 +246,37 @@ impl Window {
         );
     }
 
+    /// Presses keys on whatever has focus, as a keyboard-only user does ("\u{E004}" is Tab,
+    /// "\u{E007}" Enter).
+    pub fn press(&self, keys: &str) {
+        let active = self.call(reqwest::Method::GET, "/element/active", None);
+        let id = active
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": keys })),
+        );
+    }
+
+    /// The id of the element with focus.
+    pub fn focused(&self) -> String {
+        self.js(
+            "return document.activeElement ? document.activeElement.id : ''",
+            json!([]),
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
     pub fn click(&self, css: &str) {
         self.wait_visible(css);
         let id = self.element(css).unwrap();
