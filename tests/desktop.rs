@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use common::desktop::{Desktop, Window};
-use rekey_testkit::{CapturedMail, Fault, SmtpCapture};
+use rekey_testkit::{Fault, SmtpCapture};
 
 const PASSWORD: &str = "quiet river under the old mill";
 const NEW_PASSWORD: &str = "lanterns drift past the harbour wall";
@@ -19,20 +19,6 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 fn with_smtp(desktop: &mut Desktop, smtp: &SmtpCapture) {
     desktop.set("REKEY_SMTP_URL", smtp.implicit_url());
     desktop.set("REKEY_SMTP_CA_FILE", smtp.ca_pem().display().to_string());
-}
-
-fn token_in(mail: &CapturedMail) -> String {
-    let text = mail.text.as_deref().unwrap();
-    let at = text.find("rekey://reset?token=").expect("a deep link") + "rekey://reset?token=".len();
-    text[at..].split_whitespace().next().unwrap().to_string()
-}
-
-fn code_in(mail: &CapturedMail) -> String {
-    let text = mail.text.as_deref().unwrap();
-    text.split_whitespace()
-        .find(|w| w.len() == 9 && w.as_bytes()[4] == b'-')
-        .unwrap()
-        .to_string()
 }
 
 fn create_account(w: &Window, email: &str) {
@@ -88,7 +74,7 @@ fn a_link_opened_while_the_app_runs_fills_in_the_reset_page() {
     ask_for_reset(&w, "zoe@example.com");
     w.screenshot("check-your-mail");
     let mail = smtp.wait_for_messages(1, Duration::from_secs(20)).remove(0);
-    let link = format!("rekey://reset?token={}", token_in(&mail));
+    let link = format!("rekey://reset?token={}", mail.reset_token());
 
     // The system opens the link: the scheme was registered at first run, and the second
     // launch hands the URL to the running window over D-Bus, then exits.
@@ -153,7 +139,7 @@ fn a_cold_start_with_a_link_opens_the_reset_page() {
         ask_for_reset(&w, "amy@example.com");
         smtp.wait_for_messages(1, Duration::from_secs(20));
     }
-    let token = token_in(&smtp.messages()[0]);
+    let token = smtp.messages()[0].reset_token();
     // The first window is gone; the app starts with the link on its command line.
     let w = desktop.open_app(&[&format!("rekey://reset?token={token}")]);
     w.wait_page("page-reset");
@@ -182,7 +168,7 @@ fn the_typed_code_works_and_stuck_mail_is_explained() {
     w.click("#check-enter-code");
     w.wait_page("page-code");
     w.type_into("#code-email", "bo@example.com");
-    w.type_into("#code-value", &code_in(&mail).to_lowercase().replace('-', " "));
+    w.type_into("#code-value", &mail.reset_code().to_lowercase().replace('-', " "));
     w.type_into("#code-password", NEW_PASSWORD);
     w.type_into("#code-confirm", NEW_PASSWORD);
     w.screenshot("enter-code");

@@ -57,7 +57,7 @@ async fn a_request_survives_the_process_stopping_before_delivery() {
     let mail = &mails_to(&smtp, "bea@example.com", RESET_SUBJECT, 1)[0];
     rekey
         .confirm_reset(
-            rekey_core::service::ResetProof::Token(link_token(mail)),
+            rekey_core::service::ResetProof::Token(mail.reset_token()),
             NEW_PASSWORD,
             "test",
         )

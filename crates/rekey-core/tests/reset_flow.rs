@@ -37,8 +37,8 @@ async fn whole_flow_over(url: String, expect_tls: bool, expect_auth: bool) {
         "{text}"
     );
     assert!(html.contains("rekey://reset?token="));
-    let token = link_token(mail);
-    let code = code(mail);
+    let token = mail.reset_token();
+    let code = mail.reset_code();
     assert!(
         text.contains(&format!("https://rekey.example.com/reset#token={token}")),
         "landing link: {text}"
@@ -105,14 +105,14 @@ async fn reset_by_typed_code_kills_the_link() {
     let scene = Scene::new(&[]);
     let rekey = &scene.rekey;
     let mail = &scene.reset_mail_for_new_account("bo@example.com").await;
-    let typed = code(mail).to_lowercase().replace('-', " ");
+    let typed = mail.reset_code().to_lowercase().replace('-', " ");
     let proof = ResetProof::Code {
         email: "BO@example.com".into(),
         code: typed,
     };
     rekey.confirm_reset(proof, NEW_PASSWORD, "test").await.unwrap();
     rekey.sign_in("bo@example.com", NEW_PASSWORD, "test").await.unwrap();
-    assert_eq!(rekey.inspect_reset_link(&link_token(mail)), Err(Error::TokenUsed));
+    assert_eq!(rekey.inspect_reset_link(&mail.reset_token()), Err(Error::TokenUsed));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -144,7 +144,7 @@ async fn a_newer_request_replaces_the_older_link() {
     rekey.request_reset("cy@example.com", "test").await.unwrap();
     rekey.drain().await.unwrap();
     let mails = mails_to(smtp, "cy@example.com", RESET_SUBJECT, 2);
-    let (first, second) = (link_token(&mails[0]), link_token(&mails[1]));
+    let (first, second) = (mails[0].reset_token(), mails[1].reset_token());
     let err = rekey
         .confirm_reset(ResetProof::Token(first), NEW_PASSWORD, "test")
         .await
@@ -154,7 +154,7 @@ async fn a_newer_request_replaces_the_older_link() {
     // The first mail's code is dead too; the second link works.
     let old_code = ResetProof::Code {
         email: "cy@example.com".into(),
-        code: code(&mails[0]),
+        code: mails[0].reset_code(),
     };
     assert_eq!(
         rekey.confirm_reset(old_code, NEW_PASSWORD, "test").await,
@@ -172,7 +172,7 @@ async fn expired_not_yet_valid_and_stale_links() {
     let rekey = &scene.rekey;
     let clock = &scene.clock;
     let mail = &scene.reset_mail_for_new_account("di@example.com").await;
-    let token = link_token(mail);
+    let token = mail.reset_token();
 
     clock.advance(-3600);
     assert_eq!(
@@ -188,7 +188,7 @@ async fn expired_not_yet_valid_and_stale_links() {
     assert_eq!(err.code(), "token_expired");
     let by_code = ResetProof::Code {
         email: "di@example.com".into(),
-        code: code(mail),
+        code: mail.reset_code(),
     };
     assert_eq!(
         rekey.confirm_reset(by_code, NEW_PASSWORD, "test").await,
@@ -218,7 +218,7 @@ async fn forged_and_damaged_tokens_are_refused_each_in_its_words() {
     let scene = Scene::new(&[]);
     let rekey = &scene.rekey;
     let mail = &scene.reset_mail_for_new_account("ed@example.com").await;
-    let token = link_token(mail);
+    let token = mail.reset_token();
     let parts: Vec<&str> = token.split('.').collect();
     let mut claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
     let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
@@ -291,7 +291,7 @@ async fn concurrent_confirms_exactly_one_wins() {
     let scene = Scene::new(&[]);
     let rekey = &scene.rekey;
     let mail = &scene.reset_mail_for_new_account("fi@example.com").await;
-    let token = link_token(mail);
+    let token = mail.reset_token();
     let mut tasks = Vec::new();
     for i in 0..8 {
         let (rekey, token) = (rekey.clone(), token.clone());
@@ -323,7 +323,7 @@ async fn five_wrong_codes_burn_the_reset() {
     let scene = Scene::new(&[]);
     let rekey = &scene.rekey;
     let mail = &scene.reset_mail_for_new_account("gu@example.com").await;
-    let right = code(mail);
+    let right = mail.reset_code();
     let wrong = if right == "AAAA-AAAA" { "BBBB-BBBB" } else { "AAAA-AAAA" };
     let proof = |c: &str| ResetProof::Code {
         email: "gu@example.com".into(),
@@ -343,7 +343,7 @@ async fn five_wrong_codes_burn_the_reset() {
         rekey.confirm_reset(proof(&right), NEW_PASSWORD, "test").await,
         Err(Error::CodeInvalid)
     );
-    assert_eq!(rekey.inspect_reset_link(&link_token(mail)), Err(Error::CodeBurned));
+    assert_eq!(rekey.inspect_reset_link(&mail.reset_token()), Err(Error::CodeBurned));
     rekey.sign_in("gu@example.com", PASSWORD, "test").await.unwrap();
 }
 
@@ -352,7 +352,7 @@ async fn weak_new_password_is_refused_without_consuming_the_link() {
     let scene = Scene::new(&[]);
     let rekey = &scene.rekey;
     let mail = &scene.reset_mail_for_new_account("hal@example.com").await;
-    let token = link_token(mail);
+    let token = mail.reset_token();
     let err = rekey
         .confirm_reset(ResetProof::Token(token.clone()), "short", "test")
         .await

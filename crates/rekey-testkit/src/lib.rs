@@ -195,6 +195,43 @@ pub struct CapturedMail {
 }
 
 impl CapturedMail {
+    fn text_part(&self) -> &str {
+        self.text.as_deref().expect("the mail has a text part")
+    }
+
+    /// The reset token in the mail's deep link (`rekey://reset?token=…`), taken from the
+    /// text part as a person would copy it.
+    pub fn reset_token(&self) -> String {
+        let text = self.text_part();
+        let start =
+            text.find("rekey://reset?token=").expect("the mail holds the deep link") + "rekey://reset?token=".len();
+        text[start..].split_whitespace().next().unwrap().to_string()
+    }
+
+    /// The https landing link (`…/reset#token=…`) from the text part.
+    pub fn landing_link(&self) -> String {
+        self.text_part()
+            .split_whitespace()
+            .find(|w| w.contains("/reset#token="))
+            .expect("the mail holds a landing link")
+            .to_string()
+    }
+
+    /// The typed code (`ABCD-EFGH`) from the text part.
+    pub fn reset_code(&self) -> String {
+        self.text_part()
+            .split_whitespace()
+            .find(|w| {
+                w.len() == 9
+                    && w.as_bytes()[4] == b'-'
+                    && w.chars()
+                        .filter(|c| *c != '-')
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            })
+            .expect("the mail holds a code like ABCD-EFGH")
+            .to_string()
+    }
+
     /// Header value by name, ignoring ASCII case.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

@@ -46,14 +46,6 @@ fn ok(c: Command, stdin: &str) -> String {
     text(&o)
 }
 
-fn code_in(mail: &rekey_testkit::CapturedMail) -> String {
-    let t = mail.text.as_deref().unwrap();
-    t.split_whitespace()
-        .find(|w| w.len() == 9 && w.as_bytes()[4] == b'-')
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn reset_from_the_command_line_over_smtp() {
     let smtp = SmtpCapture::start();
@@ -68,7 +60,7 @@ fn reset_from_the_command_line_over_smtp() {
     let mail = smtp.wait_for_messages(1, Duration::from_secs(10)).remove(0);
     assert!(mail.tls && mail.auth_user.as_deref() == Some("rekey"));
 
-    let code = code_in(&mail);
+    let code = mail.reset_code();
     let confirm_args = ["reset", "confirm", "--email", "zoe@example.com", "--code", &code];
     let weak = rekeyd(d, Some(&smtp), &confirm_args);
     let o = run(weak, "password\n");

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::server::{Server, Setup};
-use rekey_testkit::{free_port, CapturedMail, SmtpCapture};
+use rekey_testkit::{free_port, SmtpCapture};
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
@@ -148,22 +148,6 @@ impl Drop for Browser {
     }
 }
 
-fn landing_in(mail: &CapturedMail) -> String {
-    let text = mail.text.as_deref().unwrap();
-    text.split_whitespace()
-        .find(|w| w.contains("/reset#token="))
-        .expect("a landing link")
-        .to_string()
-}
-
-fn code_in(mail: &CapturedMail) -> String {
-    let text = mail.text.as_deref().unwrap();
-    text.split_whitespace()
-        .find(|w| w.len() == 9 && w.as_bytes()[4] == b'-')
-        .unwrap()
-        .to_string()
-}
-
 fn post(server: &Server, path: &str, body: Value) -> (u16, Value) {
     let r = Client::new().post(server.url(path)).json(&body).send().unwrap();
     let status = r.status().as_u16();
@@ -192,7 +176,7 @@ fn the_landing_page_resets_in_the_browser_through_the_link_and_through_the_code(
     let browser = Browser::start();
 
     // The mailed link: the page says whose link it is and takes the token out of the URL.
-    browser.go(&landing_in(&mail));
+    browser.go(&mail.landing_link());
     browser.wait_text("target", "lia@example.com");
     assert_eq!(browser.js("return location.hash", json!([])), json!(""));
     let open = browser.js("return document.getElementById('open-app').href", json!([]));
@@ -221,7 +205,7 @@ fn the_landing_page_resets_in_the_browser_through_the_link_and_through_the_code(
     );
 
     // Opening the same link again: the page says it was used, before anyone types.
-    browser.go(&landing_in(&mail));
+    browser.go(&mail.landing_link());
     browser.wait_text("target", "already used");
     assert_eq!(browser.text("reset-form"), "", "no form for a used link");
 
@@ -231,7 +215,7 @@ fn the_landing_page_resets_in_the_browser_through_the_link_and_through_the_code(
         202
     );
     let mails = smtp.wait_for_messages(3, Duration::from_secs(15)); // 2 was the notice
-    let code = code_in(&mails[2]);
+    let code = mails[2].reset_code();
     browser.go(&server.url("/reset"));
     browser.wait_text("target", "code from the mail");
     browser.type_into("email", "lia@example.com");

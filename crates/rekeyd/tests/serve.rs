@@ -72,30 +72,6 @@ impl Scene {
     }
 }
 
-/// The token from the mail's deep link, as a person's mail client would show it.
-fn token_in(mail: &CapturedMail) -> String {
-    let text = mail.text.as_deref().unwrap();
-    let at = text.find("rekey://reset?token=").expect("a deep link") + "rekey://reset?token=".len();
-    text[at..].split_whitespace().next().unwrap().to_string()
-}
-
-/// The landing link (`http://…/reset#token=…`).
-fn landing_in(mail: &CapturedMail) -> String {
-    let text = mail.text.as_deref().unwrap();
-    text.split_whitespace()
-        .find(|w| w.contains("/reset#token="))
-        .expect("a landing link")
-        .to_string()
-}
-
-fn code_in(mail: &CapturedMail) -> String {
-    let text = mail.text.as_deref().unwrap();
-    text.split_whitespace()
-        .find(|w| w.len() == 9 && w.as_bytes()[4] == b'-')
-        .unwrap()
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_whole_flow_through_the_bearer_header() {
     let s = Scene::new(Setup::default());
@@ -106,7 +82,7 @@ async fn the_whole_flow_through_the_bearer_header() {
 
     let mail = s.forgot("zoe@example.com", 1).await;
     assert_eq!(mail.rcpt_to, vec!["zoe@example.com"]);
-    let token = token_in(&mail);
+    let token = mail.reset_token();
     let (status, body) = s
         .post_bearer("/users/password/reset", &token, json!({ "new_password": NEW_PASSWORD }))
         .await;
@@ -154,7 +130,7 @@ async fn the_whole_flow_through_the_bearer_header() {
 async fn reset_through_the_body_token_and_through_the_code_then_sign_out() {
     let s = Scene::new(Setup::default());
     s.register("amy@example.com").await;
-    let token = token_in(&s.forgot("amy@example.com", 1).await);
+    let token = s.forgot("amy@example.com", 1).await.reset_token();
     let (status, body) = s
         .post(
             "/users/password/reset",
@@ -163,7 +139,7 @@ async fn reset_through_the_body_token_and_through_the_code_then_sign_out() {
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
 
-    let code = code_in(&s.forgot("amy@example.com", 3).await); // mail 2 was the notice
+    let code = s.forgot("amy@example.com", 3).await.reset_code(); // mail 2 was the notice
     let third = "the third passphrase amy chose";
     let (status, body) = s
         .post(
@@ -202,7 +178,7 @@ async fn the_landing_page_shows_the_form_and_never_consumes_the_link() {
     let s = Scene::new(Setup::default());
     s.register("bo@example.com").await;
     let mail = s.forgot("bo@example.com", 1).await;
-    let landing = landing_in(&mail);
+    let landing = mail.landing_link();
     assert!(landing.starts_with(&s.server.url("/reset#token=")), "{landing}");
 
     // A mail scanner fetches the link: the fragment never reaches the server.
@@ -308,8 +284,8 @@ async fn each_refusal_has_its_status_and_code() {
         "bad_credentials",
     );
 
-    let first = token_in(&s.forgot("cy@example.com", 1).await);
-    let second = token_in(&s.forgot("cy@example.com", 2).await);
+    let first = s.forgot("cy@example.com", 1).await.reset_token();
+    let second = s.forgot("cy@example.com", 2).await.reset_token();
     let reset = |token: String| {
         s.post(
             "/users/password/reset",
@@ -495,7 +471,7 @@ async fn sigterm_keeps_queued_mail_which_goes_out_after_restart() {
     let server = Server::start(&data, Some(&smtp), Setup::default());
     let mails = tokio::task::block_in_place(|| smtp.wait_for_messages(1, Duration::from_secs(45)));
     assert_eq!(mails[0].rcpt_to, vec!["eve@example.com"]);
-    let token = token_in(&mails[0]);
+    let token = mails[0].reset_token();
     let r = http
         .post(server.url("/users/password/reset"))
         .bearer_auth(token)
@@ -621,7 +597,7 @@ async fn https_with_the_configured_certificate_and_logs_without_secrets() {
         StatusCode::ACCEPTED
     );
     let mail = tokio::task::block_in_place(|| smtp.wait_for_messages(1, Duration::from_secs(15))).remove(0);
-    let (token, code) = (token_in(&mail), code_in(&mail));
+    let (token, code) = (mail.reset_token(), mail.reset_code());
     let r = http
         .post(server.url("/users/password/reset"))
         .bearer_auth(&token)

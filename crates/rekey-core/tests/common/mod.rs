@@ -49,28 +49,6 @@ pub fn open_with_smtp(dir: &Path, smtp: &SmtpCapture, extra: &[(&str, &str)]) ->
 pub const PASSWORD: &str = "quiet harbour lanterns glow";
 pub const NEW_PASSWORD: &str = "amber kites over the marsh";
 
-/// The token in the mail's deep link, taken from the text part as a person would copy it.
-pub fn link_token(mail: &CapturedMail) -> String {
-    let text = mail.text.as_deref().expect("mail has a text part");
-    let start = text.find("rekey://reset?token=").expect("mail holds the deep link") + "rekey://reset?token=".len();
-    text[start..].split_whitespace().next().unwrap().to_string()
-}
-
-/// The typed code (`ABCD-EFGH`) from the mail's text part.
-pub fn code(mail: &CapturedMail) -> String {
-    let text = mail.text.as_deref().expect("mail has a text part");
-    text.split_whitespace()
-        .find(|w| {
-            w.len() == 9
-                && w.as_bytes()[4] == b'-'
-                && w.chars()
-                    .filter(|c| *c != '-')
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-        })
-        .expect("mail holds a code like ABCD-EFGH")
-        .to_string()
-}
-
 /// Mails to `to` with `subject`, waiting up to 10 s for `n` of them.
 pub fn mails_to(smtp: &SmtpCapture, to: &str, subject: &str, n: usize) -> Vec<CapturedMail> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
