@@ -264,7 +264,13 @@ fn mailbox_error(message: String) -> UiError {
 #[tauri::command]
 pub fn mailbox_list(shell: State<'_, Shell>) -> Answer<Vec<mailbox::Summary>> {
     let dir = mailbox_dir(&shell)?;
-    mailbox::list(&dir).map_err(|e| mailbox_error(format!("The local mailbox {} cannot be read: {e}", dir.display())))
+    mailbox::list(&dir).map_err(|e| {
+        tracing::warn!(error = %e, "the local mailbox cannot be read");
+        mailbox_error(format!(
+            "The local mailbox {} cannot be read; check that the folder exists and is yours.",
+            dir.display()
+        ))
+    })
 }
 
 #[tauri::command]
