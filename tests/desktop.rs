@@ -222,10 +222,19 @@ fn with_no_mail_server_the_local_mailbox_carries_the_link() {
 }
 
 #[test]
-fn keyboard_alone_signs_in() {
+fn keyboard_alone_signs_in_in_the_dark_theme() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let desktop = Desktop::start();
+    let mut desktop = Desktop::start();
+    // GTK's dark variant makes WebKit report prefers-color-scheme: dark.
+    desktop.set("GTK_THEME", "Adwaita:dark");
     let w = desktop.open_app(&[]);
+    let dark = w.js(
+        "return matchMedia('(prefers-color-scheme: dark)').matches",
+        serde_json::json!([]),
+    );
+    assert_eq!(dark, serde_json::json!(true));
+    w.wait_page("page-signin");
+    w.screenshot("sign-in-dark");
     create_account(&w, "dee@example.com");
     // From the email field: type, Tab to the password, type, Enter submits.
     w.type_into("#signin-email", "dee@example.com");
