@@ -18,7 +18,7 @@ use axum_server::tls_rustls::RustlsConfig;
 use rekey_core::{Config, Rekey};
 use tokio::sync::watch;
 
-pub use body::MAX_BODY_BYTES;
+use body::MAX_BODY_BYTES;
 
 /// How long requests in flight may take to finish once shutdown starts.
 const DRAIN: Duration = Duration::from_secs(20);
