@@ -3,14 +3,11 @@
 //! and `tauri-driver` + WebKitWebDriver speaking W3C WebDriver to it.
 #![allow(dead_code)]
 
+use rekey_testkit::{free_port, WebDriver};
+use serde_json::json;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use base64::Engine;
-use rekey_testkit::free_port;
-use serde_json::{json, Value};
 
 /// A display, a bus and a home folder, shared by every process of one test.
 pub struct Desktop {
@@ -114,35 +111,8 @@ impl Desktop {
             .stderr(std::fs::File::create(self.driver_log()).unwrap())
             .spawn()
             .expect("tauri-driver runs (scripts/setup-debian installs it)");
-        let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while http.get(format!("{base}/status")).send().is_err() {
-            assert!(Instant::now() < deadline, "tauri-driver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let caps = json!({"capabilities": {"alwaysMatch": {"tauri:options": {
-            "application": app_binary(),
-            "args": args,
-        }}}});
-        let answer: Value = http
-            .post(format!("{base}/session"))
-            .json(&caps)
-            .send()
-            .and_then(|r| r.json())
-            .unwrap_or_else(|e| panic!("no WebDriver session ({e}); the driver and app said: {}", self.log()));
-        let id = answer["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {answer}"))
-            .to_string();
-        Window {
-            driver,
-            http,
-            url: format!("{base}/session/{id}"),
-        }
+        let caps = json!({"tauri:options": {"application": app_binary(), "args": args}});
+        Window(WebDriver::open(driver, port, caps, || self.log()))
     }
 }
 
@@ -179,125 +149,16 @@ fn tauri_driver() -> PathBuf {
 }
 
 /// The app's window, through WebDriver.
-pub struct Window {
-    driver: Child,
-    http: reqwest::blocking::Client,
-    url: String,
+pub struct Window(WebDriver);
+
+impl std::ops::Deref for Window {
+    type Target = WebDriver;
+    fn deref(&self) -> &WebDriver {
+        &self.0
+    }
 }
 
 impl Window {
-    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let answer: Value = req.send().and_then(|r| r.json()).expect("WebDriver answers");
-        answer["value"].clone()
-    }
-
-    /// Runs `script` in the page (`arguments[i]` are `args`) and returns its value.
-    pub fn js(&self, script: &str, args: Value) -> Value {
-        self.call(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({"script": script, "args": args})),
-        )
-    }
-
-    fn element(&self, css: &str) -> Option<String> {
-        let v = self.call(
-            reqwest::Method::POST,
-            "/element",
-            Some(json!({"using": "css selector", "value": css})),
-        );
-        v.as_object()?.values().next()?.as_str().map(str::to_string)
-    }
-
-    /// Waits until `css` is in the page and shown, up to 15 s.
-    pub fn wait_visible(&self, css: &str) {
-        self.wait_until(&format!("{css} visible"), || {
-            self.js(
-                "const e = document.querySelector(arguments[0]); return !!e && !e.closest('[hidden]') && e.offsetParent !== null;",
-                json!([css]),
-            ) == json!(true)
-        });
-    }
-
-    pub fn wait_until(&self, what: &str, mut ok: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !ok() {
-            if Instant::now() > deadline {
-                let page = self.js("return document.body.innerText", json!([]));
-                panic!("timed out waiting for {what}; the window shows: {page}");
-            }
-            std::thread::sleep(Duration::from_millis(30));
-        }
-    }
-
-    /// Types into a field as a person would (key events, so the page's handlers run).
-    pub fn type_into(&self, css: &str, text: &str) {
-        self.wait_visible(css);
-        let id = self.element(css).unwrap();
-        self.call(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({})));
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({ "text": text })),
-        );
-    }
-
-    /// Presses keys on whatever has focus, as a keyboard-only user does ("\u{E004}" is Tab,
-    /// "\u{E007}" Enter).
-    pub fn press(&self, keys: &str) {
-        let active = self.call(reqwest::Method::GET, "/element/active", None);
-        let id = active
-            .as_object()
-            .unwrap()
-            .values()
-            .next()
-            .unwrap()
-            .as_str()
-            .unwrap()
-            .to_string();
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({ "text": keys })),
-        );
-    }
-
-    /// The id of the element with focus.
-    pub fn focused(&self) -> String {
-        self.js(
-            "return document.activeElement ? document.activeElement.id : ''",
-            json!([]),
-        )
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-    }
-
-    pub fn click(&self, css: &str) {
-        self.wait_visible(css);
-        let id = self.element(css).unwrap();
-        self.call(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({})));
-    }
-
-    /// The visible text of `css` ("" when absent).
-    pub fn text(&self, css: &str) -> String {
-        self.js(
-            "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
-            json!([css]),
-        )
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-    }
-
-    pub fn wait_text(&self, css: &str, needle: &str) {
-        self.wait_until(&format!("{css} to say '{needle}'"), || self.text(css).contains(needle));
-    }
-
     /// The id of the page shown.
     pub fn page(&self) -> String {
         self.js(
@@ -315,33 +176,8 @@ impl Window {
 
     /// Saves a screenshot of the window as `target/screenshots/<name>.png`, the tests' artifact.
     pub fn screenshot(&self, name: &str) -> PathBuf {
-        // WebKit hands back the last painted frame: let the page paint what it just changed.
-        self.call(
-            reqwest::Method::POST,
-            "/execute/async",
-            Some(json!({
-                "script": "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
-                "args": [],
-            })),
-        );
-        std::thread::sleep(Duration::from_millis(150));
-        let b64 = self.call(reqwest::Method::GET, "/screenshot", None);
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(b64.as_str().expect("a screenshot"))
-            .unwrap();
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{name}.png"));
-        std::fs::write(&path, png).unwrap();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/screenshots/{name}.png"));
+        self.0.screenshot(&path);
         path
-    }
-}
-
-impl Drop for Window {
-    fn drop(&mut self) {
-        // Ending the session closes the app; then the driver goes.
-        let _ = self.http.delete(&self.url).send();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }

@@ -30,6 +30,9 @@
 //! `fault` (control file), `stats.json`, `ports.json`, `capture.log` (server
 //! stderr), `ca/` and `untrusted-ca/` (PEM files).
 
+pub mod webdriver;
+pub use webdriver::WebDriver;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;

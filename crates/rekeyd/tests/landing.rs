@@ -4,148 +4,43 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::server::{Server, Setup};
-use rekey_testkit::{free_port, SmtpCapture};
+use rekey_testkit::{free_port, SmtpCapture, WebDriver};
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "quiet river under the old mill";
 const NEW_PASSWORD: &str = "lanterns drift past the harbour wall";
 
-/// A headless Chromium session. Closed (and the driver stopped) when dropped.
-struct Browser {
-    driver: Child,
-    http: Client,
-    session: String,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    fn start() -> Browser {
-        let port = free_port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver runs (scripts/setup-debian installs chromium-driver)");
-        let http = Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while http.get(format!("{base}/status")).send().is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let profile = tempfile::tempdir().unwrap();
-        // This machine's network is closed: keep Chromium from reaching out at all.
-        let args = [
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            &format!("--user-data-dir={}", profile.path().display()),
-        ];
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
-        }}});
-        let answer: Value = http
-            .post(format!("{base}/session"))
-            .json(&caps)
-            .send()
-            .and_then(|r| r.json())
-            .unwrap();
-        let id = answer["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no browser session: {answer}"));
-        Browser {
-            session: format!("{base}/session/{id}"),
-            driver,
-            http,
-            _profile: profile,
-        }
-    }
-
-    fn call(&self, path: &str, body: Value) -> Value {
-        let r: Value = self
-            .http
-            .post(format!("{}{path}", self.session))
-            .json(&body)
-            .send()
-            .and_then(|r| r.json())
-            .unwrap();
-        r["value"].clone()
-    }
-
-    fn go(&self, url: &str) {
-        self.call("/url", json!({ "url": url }));
-    }
-
-    fn js(&self, script: &str, args: Value) -> Value {
-        self.call("/execute/sync", json!({"script": script, "args": args}))
-    }
-
-    fn text(&self, id: &str) -> String {
-        let v = self.js(
-            "const e = document.getElementById(arguments[0]); return e && !e.closest('[hidden]') ? e.innerText : '';",
-            json!([id]),
-        );
-        v.as_str().unwrap_or_default().to_string()
-    }
-
-    fn wait_text(&self, id: &str, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !self.text(id).contains(needle) {
-            if Instant::now() > deadline {
-                let page = self.js("return document.body.innerText", json!([]));
-                panic!("#{id} never said '{needle}'; the page shows: {page}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Types as a person would: real key events into the field.
-    fn type_into(&self, id: &str, text: &str) {
-        let found = self.call("/element", json!({"using": "css selector", "value": format!("#{id}")}));
-        let element = found
-            .as_object()
-            .unwrap()
-            .values()
-            .next()
-            .unwrap()
-            .as_str()
-            .unwrap()
-            .to_string();
-        self.call(&format!("/element/{element}/value"), json!({ "text": text }));
-    }
-
-    fn click(&self, id: &str) {
-        let found = self.call("/element", json!({"using": "css selector", "value": format!("#{id}")}));
-        let element = found
-            .as_object()
-            .unwrap()
-            .values()
-            .next()
-            .unwrap()
-            .as_str()
-            .unwrap()
-            .to_string();
-        self.call(&format!("/element/{element}/click"), json!({}));
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.http.delete(&self.session).send();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
+/// A headless Chromium session through chromedriver, with its own profile.
+fn browser(profile: &Path) -> WebDriver {
+    let port = free_port();
+    let driver = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver runs (scripts/setup-debian installs chromium-driver)");
+    // This machine's network is closed: keep Chromium from reaching out at all.
+    let args = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        &format!("--user-data-dir={}", profile.display()),
+    ];
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
+    });
+    WebDriver::open(driver, port, caps, String::new)
 }
 
 fn post(server: &Server, path: &str, body: Value) -> (u16, Value) {
@@ -173,27 +68,24 @@ fn the_landing_page_resets_in_the_browser_through_the_link_and_through_the_code(
         202
     );
     let mail = smtp.wait_for_messages(1, Duration::from_secs(15)).remove(0);
-    let browser = Browser::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = browser(profile.path());
 
     // The mailed link: the page says whose link it is and takes the token out of the URL.
     browser.go(&mail.landing_link());
-    browser.wait_text("target", "lia@example.com");
+    browser.wait_text("#target", "lia@example.com");
     assert_eq!(browser.js("return location.hash", json!([])), json!(""));
     let open = browser.js("return document.getElementById('open-app').href", json!([]));
     assert!(open.as_str().unwrap().starts_with("rekey://reset?token="), "{open}");
-    browser.type_into("password", "password1234567");
-    browser.wait_text("strength", "common");
-    browser.type_into("confirm", "something else");
-    browser.click("submit");
-    browser.wait_text("message", "not the same");
-    browser.js(
-        "document.getElementById('password').value = ''; document.getElementById('confirm').value = ''; return 0",
-        json!([]),
-    );
-    browser.type_into("password", NEW_PASSWORD);
-    browser.type_into("confirm", NEW_PASSWORD);
-    browser.click("submit");
-    browser.wait_text("message", "Your password was changed");
+    browser.type_into("#password", "password1234567");
+    browser.wait_text("#strength", "common");
+    browser.type_into("#confirm", "something else");
+    browser.click("#submit");
+    browser.wait_text("#message", "not the same");
+    browser.type_into("#password", NEW_PASSWORD);
+    browser.type_into("#confirm", NEW_PASSWORD);
+    browser.click("#submit");
+    browser.wait_text("#message", "Your password was changed");
     assert_eq!(
         post(
             &server,
@@ -206,8 +98,8 @@ fn the_landing_page_resets_in_the_browser_through_the_link_and_through_the_code(
 
     // Opening the same link again: the page says it was used, before anyone types.
     browser.go(&mail.landing_link());
-    browser.wait_text("target", "already used");
-    assert_eq!(browser.text("reset-form"), "", "no form for a used link");
+    browser.wait_text("#target", "already used");
+    assert_eq!(browser.text("#reset-form"), "", "no form for a used link");
 
     // No token in the URL: the page offers the typed-code form.
     assert_eq!(
@@ -217,13 +109,13 @@ fn the_landing_page_resets_in_the_browser_through_the_link_and_through_the_code(
     let mails = smtp.wait_for_messages(3, Duration::from_secs(15)); // 2 was the notice
     let code = mails[2].reset_code();
     browser.go(&server.url("/reset"));
-    browser.wait_text("target", "code from the mail");
-    browser.type_into("email", "lia@example.com");
-    browser.type_into("code", &code);
-    browser.type_into("password", "a third passphrase that lia picks");
-    browser.type_into("confirm", "a third passphrase that lia picks");
-    browser.click("submit");
-    browser.wait_text("message", "Your password was changed");
+    browser.wait_text("#target", "code from the mail");
+    browser.type_into("#email", "lia@example.com");
+    browser.type_into("#code", &code);
+    browser.type_into("#password", "a third passphrase that lia picks");
+    browser.type_into("#confirm", "a third passphrase that lia picks");
+    browser.click("#submit");
+    browser.wait_text("#message", "Your password was changed");
     let third = json!({"email": "lia@example.com", "password": "a third passphrase that lia picks"});
     assert_eq!(post(&server, "/sessions", third).0, 200);
 }
