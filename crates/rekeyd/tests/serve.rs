@@ -34,22 +34,11 @@ impl Scene {
     }
 
     async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let r = self.http.post(self.server.url(path)).json(&body).send().await.unwrap();
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+        answer(self.http.post(self.server.url(path)).json(&body)).await
     }
 
     async fn post_bearer(&self, path: &str, bearer: &str, body: Value) -> (StatusCode, Value) {
-        let r = self
-            .http
-            .post(self.server.url(path))
-            .bearer_auth(bearer)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+        answer(self.http.post(self.server.url(path)).bearer_auth(bearer).json(&body)).await
     }
 
     async fn register(&self, email: &str) {
@@ -70,6 +59,13 @@ impl Scene {
         let mails = tokio::task::block_in_place(|| smtp.wait_for_messages(n, Duration::from_secs(15)));
         mails.into_iter().nth(n - 1).unwrap()
     }
+}
+
+/// Sends a request and returns its status and JSON body (null when it has none).
+async fn answer(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let r = request.send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test(flavor = "multi_thread")]
