@@ -30,6 +30,7 @@
 //! `fault` (control file), `stats.json`, `ports.json`, `capture.log` (server
 //! stderr), `ca/` and `untrusted-ca/` (PEM files).
 
+pub mod figures;
 pub mod webdriver;
 pub use webdriver::WebDriver;
 
