@@ -141,6 +141,9 @@ pub struct Config {
     pub limit_address: RateLimit,
     /// Reset requests per client (peer IP or desktop install).
     pub limit_client: RateLimit,
+    /// Most reset requests waiting for the worker; beyond it requests are refused as busy
+    /// (for every address alike) instead of growing the queue without bound.
+    pub intake_limit: usize,
     /// Sign-in attempts per account.
     pub limit_signin_account: RateLimit,
     /// Sign-in attempts per client.
@@ -178,6 +181,7 @@ pub const KEYS: &[&str] = &[
     "reset_ttl",
     "limit_address",
     "limit_client",
+    "intake_limit",
     "limit_signin_account",
     "limit_signin_client",
     "session_ttl",
@@ -386,6 +390,9 @@ impl Parser<'_> {
             })?,
             limit_address: self.get("limit_address", "3/15m".parse().unwrap(), limit)?,
             limit_client: self.get("limit_client", "20/15m".parse().unwrap(), limit)?,
+            intake_limit: self.get("intake_limit", 10_000, |s| {
+                number(s, 100, 10_000_000).map(|n| n as usize)
+            })?,
             limit_signin_account: self.get("limit_signin_account", "10/15m".parse().unwrap(), limit)?,
             limit_signin_client: self.get("limit_signin_client", "30/15m".parse().unwrap(), limit)?,
             session_ttl_secs: self.get("session_ttl", 12 * 3600, |s| {

@@ -17,6 +17,13 @@ pub enum Error {
         /// Seconds to wait.
         retry_after: i64,
     },
+    /// Too many requests are waiting to be handled; try again after `retry_after` seconds.
+    /// Said to every caller alike, whatever address they asked about.
+    #[error("Rekey is busy with other requests; try again in {}", crate::letters::span(*retry_after))]
+    Busy {
+        /// Seconds to wait.
+        retry_after: i64,
+    },
     /// The new password breaks the policy.
     #[error("{0}")]
     Password(#[from] PolicyError),
@@ -65,6 +72,7 @@ impl Error {
             Error::Email(EmailError::Empty) => "email_missing",
             Error::Email(_) => "email_invalid",
             Error::RateLimited { .. } => "rate_limited",
+            Error::Busy { .. } => "busy",
             Error::Password(p) => p.code(),
             Error::Token(t) => t.code(),
             Error::TokenReplaced => "token_replaced",

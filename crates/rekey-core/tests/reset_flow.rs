@@ -137,6 +137,31 @@ async fn unknown_address_gets_the_same_answer_and_no_mail() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_full_intake_refuses_everyone_alike_until_the_worker_catches_up() {
+    let scene = Scene::new(&[("intake_limit", "100")]);
+    let rekey = &scene.rekey;
+    rekey.register("known@example.com", PASSWORD, "test").await.unwrap();
+    // No worker runs here, so requests pile up to the bound.
+    for i in 0..100 {
+        rekey.request_reset(&format!("p{i}@example.com"), "test").await.unwrap();
+    }
+    assert_eq!(rekey.intake_depth(), 100);
+    let known = rekey.request_reset("known@example.com", "test").await.unwrap_err();
+    let unknown = rekey.request_reset("nobody@example.com", "test").await.unwrap_err();
+    assert_eq!(known, unknown, "a full queue says the same for every address");
+    assert_eq!(known.code(), "busy");
+    assert!(known.message().contains("busy"), "{}", known.message());
+    assert_eq!(rekey.store().intake.len(), 100, "the refused requests were not queued");
+    // Once the worker has handled the queue, requests are taken again, and the known
+    // address gets its mail.
+    assert_eq!(rekey.process_intake().await.unwrap(), 100);
+    assert_eq!(rekey.intake_depth(), 0);
+    rekey.request_reset("known@example.com", "test").await.unwrap();
+    rekey.drain().await.unwrap();
+    mails_to(&scene.smtp, "known@example.com", RESET_SUBJECT, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_newer_request_replaces_the_older_link() {
     let scene = Scene::new(&[]);
     let (rekey, smtp) = (&scene.rekey, &scene.smtp);

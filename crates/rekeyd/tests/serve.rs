@@ -351,45 +351,59 @@ async fn each_refusal_has_its_status_and_code() {
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "method_not_allowed");
 }
 
+/// Status, headers (but `Date`) and body of one forgot request, for comparing answers.
+async fn forgot_answer(s: &Scene, email: &str) -> (StatusCode, Vec<(String, String)>, String) {
+    let r = s
+        .http
+        .post(s.server.url("/users/password/forgot"))
+        .json(&json!({ "email": email }))
+        .send()
+        .await
+        .unwrap();
+    let mut headers: Vec<(String, String)> = r
+        .headers()
+        .iter()
+        .filter(|(k, _)| *k != "date")
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+        .collect();
+    headers.sort();
+    (r.status(), headers, r.text().await.unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn forgot_answers_alike_for_known_and_unknown_and_429s_alike() {
-    let s = Scene::new(Setup::default().with("REKEY_LIMIT_ADDRESS", "2/1h"));
+async fn forgot_answers_alike_for_known_unknown_and_over_limit_addresses() {
+    let setup = Setup::default()
+        .with("REKEY_LIMIT_ADDRESS", "2/1h")
+        .with("REKEY_LIMIT_CLIENT", "6/1h");
+    let s = Scene::new(setup);
     s.register("known@example.com").await;
+    // Three each: the third is over the address's limit, and looks no different.
     let mut answers = Vec::new();
-    for email in ["known@example.com", "unknown@example.com"] {
-        let mut seen = Vec::new();
-        for _ in 0..3 {
-            let r = s
-                .http
-                .post(s.server.url("/users/password/forgot"))
-                .json(&json!({ "email": email }))
-                .send()
-                .await
-                .unwrap();
-            let mut headers: Vec<(String, String)> = r
-                .headers()
-                .iter()
-                .filter(|(k, _)| *k != "date")
-                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
-                .collect();
-            headers.sort();
-            seen.push((r.status(), headers, r.text().await.unwrap()));
-        }
-        answers.push(seen);
+    for _ in 0..3 {
+        answers.push(forgot_answer(&s, "known@example.com").await);
+        answers.push(forgot_answer(&s, "unknown@example.com").await);
     }
-    assert_eq!(answers[0][0].0, StatusCode::ACCEPTED);
-    assert_eq!(answers[0][2].0, StatusCode::TOO_MANY_REQUESTS);
-    let retry_after = answers[0][2].1.iter().find(|(k, _)| k == "retry-after").unwrap();
+    for (i, a) in answers.iter().enumerate() {
+        assert_eq!(a, &answers[0], "answer {i} differs from the first");
+    }
+    assert_eq!(answers[0].0, StatusCode::ACCEPTED);
+    // The address's limit held: two mails, and the third request sent nothing.
+    let smtp = &s.smtp;
+    tokio::task::block_in_place(|| smtp.wait_for_messages(2, Duration::from_secs(15)));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(s.smtp.messages().len(), 2, "an address over its limit got more mail");
+    // The client's own limit (6/1h) is told to it, alike for either address.
+    let known = forgot_answer(&s, "known@example.com").await;
+    let unknown = forgot_answer(&s, "unknown@example.com").await;
+    assert_eq!(known.0, StatusCode::TOO_MANY_REQUESTS);
+    let retry_after = known.1.iter().find(|(k, _)| k == "retry-after").unwrap();
     assert!(retry_after.1.parse::<u64>().unwrap() > 0);
-    // Status, headers and body are the same for the account and the stranger, at each step
-    // (Retry-After may differ by a second between the two).
+    // Retry-After may differ by a second between the two.
     let strip = |a: &(StatusCode, Vec<(String, String)>, String)| {
         let h: Vec<_> = a.1.iter().filter(|(k, _)| k != "retry-after").cloned().collect();
         (a.0, h, a.2.clone())
     };
-    for (step, (known, unknown)) in answers[0].iter().zip(&answers[1]).enumerate() {
-        assert_eq!(strip(known), strip(unknown), "step {step}");
-    }
+    assert_eq!(strip(&known), strip(&unknown));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -488,7 +502,7 @@ fn gauge(metrics: &str, name: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_routes_statuses_and_refusals() {
-    let s = Scene::new(Setup::default().with("REKEY_LIMIT_ADDRESS", "1/1h"));
+    let s = Scene::new(Setup::default().with("REKEY_LIMIT_CLIENT", "1/1h"));
     for _ in 0..3 {
         s.post("/users/password/forgot", json!({"email": "fay@example.com"}))
             .await;
@@ -515,6 +529,7 @@ async fn metrics_count_routes_statuses_and_refusals() {
         "{text}"
     );
     for family in [
+        "rekey_intake_depth",
         "rekey_outbox_depth",
         "rekey_outbox_oldest_age_seconds",
         "rekey_mail_delivered_total",

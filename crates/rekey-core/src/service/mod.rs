@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod reset;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use sled::transaction::{TransactionError, TransactionResult};
@@ -31,7 +32,28 @@ pub struct Rekey {
     clock: Arc<dyn Clock>,
     outbox: Outbox,
     intake_wake: Arc<Notify>,
+    intake_depth: IntakeDepth,
     install_id: String,
+}
+
+/// How many reset requests wait for the worker. Kept in memory because sled's `len` walks
+/// the whole tree, which the request path cannot afford under a flood; counted once at open.
+struct IntakeDepth(AtomicUsize);
+
+impl IntakeDepth {
+    /// Counts one more request unless `limit` are already waiting.
+    fn try_add(&self, limit: usize) -> bool {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))
+            .is_ok()
+    }
+
+    /// Counts one request handled (or never written).
+    fn remove(&self) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(1)));
+    }
 }
 
 impl Rekey {
@@ -63,12 +85,18 @@ impl Rekey {
             },
             keys: RwLock::new(keys),
             intake_wake: Arc::new(Notify::new()),
+            intake_depth: IntakeDepth(AtomicUsize::new(store.intake.len())),
             config,
             store,
             clock,
             outbox,
             install_id,
         })
+    }
+
+    /// Reset requests waiting for the worker.
+    pub fn intake_depth(&self) -> usize {
+        self.intake_depth.0.load(Ordering::Acquire)
     }
 
     /// The configuration in force.

@@ -1,12 +1,20 @@
 //! Resetting a forgotten password.
 //!
-//! The request path does the same work whatever the address: normalise, count it against
-//! the rate limits, write an intake record and flush, all in one sled transaction. It never
-//! looks the address up, so neither the answer nor its timing says whether an account
-//! exists. A worker then takes each intake record, and only if an account exists mints the
-//! reset and queues its mail, in one transaction that also retires the older link.
+//! The request path does the same work whatever the address: normalise, count the request
+//! against its client's limit, write an intake record and flush. It never looks the address
+//! up, so neither the answer nor its timing says whether an account exists. A worker then
+//! takes each intake record, counts it against the address's limit, and only if the address
+//! is within its limit and has an account mints the reset and queues its mail, in one
+//! transaction that also retires the older link.
+//!
+//! The per-address limit lives in the worker, not in the answer: an address over its limit
+//! gets the same 202 and simply no further mail. A 429 there would tell a stranger that
+//! someone has been asking for that address, and its cheaper path would show in the timing.
+//! The per-client limit stays in the answer: it is about the caller's own behaviour.
 
 use std::time::Duration;
+
+use rand::Rng;
 
 use sled::transaction::ConflictableTransactionError::Abort;
 use sled::Transactional;
@@ -21,6 +29,10 @@ use crate::letters::{self, ResetLetter};
 use crate::outbox::{enqueue_tx, MailKind};
 use crate::store::{decode, encode, seq_key, Intake, LiveReset, Retired, RetiredToken, Store, User};
 use crate::token::{parse_code, TokenError};
+
+/// How long the intake worker waits after a request arrives before it handles the batch,
+/// in milliseconds (a random point in the range).
+const INTAKE_PAUSE_MS: std::ops::Range<u64> = 100..300;
 
 /// Wrong codes allowed before a reset is burned.
 pub const MAX_CODE_FAILURES: u32 = 5;
@@ -59,22 +71,27 @@ pub struct ResetTarget {
 
 impl Rekey {
     /// Asks for a reset mail for `email`, on behalf of `client` (peer IP, install id).
-    /// The answer is the same whether or not the account exists; the request is on disk
-    /// before this returns.
+    /// The answer is the same whether or not the account exists, and whether or not the
+    /// address is over its limit; the request is on disk before this returns.
     pub async fn request_reset(&self, email: &str, client: &str) -> Result<(), Error> {
         let email = Email::parse(email)?;
         let now = self.now();
-        let (per_addr, per_client) = (self.config.limit_address, self.config.limit_client);
-        let addr_key = format!("reset:address:{email}");
         let client_key = format!("reset:client:{client}");
         let record = encode(&Intake {
             email: email.to_string(),
             client: client.to_string(),
             at: now,
         });
-        self.take_limits(&[(per_client, &client_key), (per_addr, &addr_key)], now)?;
+        self.take_limits(&[(self.config.limit_client, &client_key)], now)?;
+        if !self.intake_depth.try_add(self.config.intake_limit) {
+            let _ = self.store.bump("intake.refused");
+            return Err(Error::Busy { retry_after: 5 });
+        }
         let id = self.store.db.generate_id()?;
-        self.store.intake.insert(seq_key(id), record)?;
+        if let Err(e) = self.store.intake.insert(seq_key(id), record) {
+            self.intake_depth.remove();
+            return Err(e.into());
+        }
         self.store.flush().await?;
         self.intake_wake.notify_one();
         Ok(())
@@ -88,7 +105,10 @@ impl Rekey {
         for entry in self.store.intake.iter() {
             let (key, value) = entry?;
             match self.handle_intake(&key, &value) {
-                Ok(()) => handled += 1,
+                Ok(()) => {
+                    self.intake_depth.remove();
+                    handled += 1
+                }
                 Err(e) => tracing::error!(error = %e, "a reset request could not be handled; it stays queued"),
             }
         }
@@ -102,21 +122,30 @@ impl Rekey {
     fn handle_intake(&self, key: &[u8], value: &[u8]) -> Result<(), Error> {
         let request: Intake = decode(value)?;
         let email = Email::parse(&request.email);
+        // Counted at the time of the request, so a worker that falls behind (or a restart)
+        // does not change which requests were within the limit.
+        let addr_key = format!("reset:address:{}", request.email);
+        let within_limit = self
+            .config
+            .limit_address
+            .take(&self.store.limits, &addr_key, request.at)?
+            .is_ok();
         let user = match &email {
-            Ok(email) => self.find_user(email)?,
-            Err(_) => None,
+            Ok(email) if within_limit => self.find_user(email)?,
+            _ => None,
         };
         if let Some(user) = user.filter(|u| !u.disabled) {
             return self.mint_reset(key, &request, &user);
         }
-        let masked = email.map(|e| e.masked()).unwrap_or_default();
-        let event = AuditEvent::new(
-            request.at,
-            "reset_requested_no_account",
-            None,
-            Some(&request.client),
-            masked,
-        );
+        let (kind, masked) = match email {
+            Ok(e) if !within_limit => ("reset_rate_limited", e.masked()),
+            Ok(e) => ("reset_requested_no_account", e.masked()),
+            Err(_) => ("reset_requested_no_account", String::new()),
+        };
+        if !within_limit {
+            let _ = self.store.bump("limits.refused");
+        }
+        let event = AuditEvent::new(request.at, kind, None, Some(&request.client), masked);
         let s = &self.store;
         tx((&s.intake, &s.audit).transaction(|(intake, audit)| {
             intake.remove(key)?;
@@ -329,7 +358,18 @@ impl Rekey {
                 let _ = self.prune();
             }
             tokio::select! {
-                _ = self.intake_wake.notified() => {}
+                _ = self.intake_wake.notified() => {
+                    // Let the answer leave first. Handling a request for a real account costs
+                    // more (a token, a letter, a larger transaction) than one for a stranger;
+                    // started at once, that work competes with the answer still being written
+                    // and shows in its timing. After a pause it falls on whatever request
+                    // happens to come next, and is shared by every request in the batch.
+                    let pause = rand::thread_rng().gen_range(INTAKE_PAUSE_MS);
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(pause)) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
                 _ = tokio::time::sleep(Duration::from_secs(30)) => {}
                 _ = shutdown.changed() => {}
             }

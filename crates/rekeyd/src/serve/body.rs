@@ -45,12 +45,12 @@ impl From<rekey_core::Error> for ApiError {
             E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             E::BadCredentials | E::SessionInvalid => StatusCode::UNAUTHORIZED,
             E::EmailTaken => StatusCode::CONFLICT,
-            E::Locked(_) | E::Setup(_) => StatusCode::SERVICE_UNAVAILABLE,
+            E::Locked(_) | E::Setup(_) | E::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             E::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
         let retry_after = match &e {
-            E::RateLimited { retry_after } => Some(*retry_after),
+            E::RateLimited { retry_after } | E::Busy { retry_after } => Some(*retry_after),
             _ => None,
         };
         ApiError {

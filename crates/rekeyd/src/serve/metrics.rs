@@ -68,6 +68,13 @@ pub async fn render(State(app): State<Arc<App>>) -> Response {
     for (route, n) in limited {
         let _ = writeln!(out, "rekey_rate_limited_total{{route=\"{route}\"}} {n}");
     }
+    family(
+        &mut out,
+        "rekey_intake_depth",
+        "gauge",
+        "Reset requests answered and waiting for the worker.",
+    );
+    let _ = writeln!(out, "rekey_intake_depth {}", app.rekey.intake_depth());
     if let Ok(status) = app.rekey.outbox().status() {
         let gauges: [(&str, &str, &str, u64); 5] = [
             (

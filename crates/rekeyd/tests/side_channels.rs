@@ -1,0 +1,420 @@
+//! Side channels, measured: does anything in the answer to "forgot password" or to a failed
+//! sign-in tell a stranger whether an account exists (or that an address is over its limit)?
+//!
+//! Each test sends at least 1000 requests of each kind to the real `rekeyd serve`, one at a
+//! time over one keep-alive connection, in a shuffled order (so drift in the machine's load
+//! falls on every kind alike). It then checks that status, headers (but `Date`) and body
+//! are identical, and compares the latency distributions pairwise with a two-sample
+//! Kolmogorov–Smirnov test. Each test also measures a pair that *does* differ in work, and
+//! requires the same statistic to see that difference: a test that could not see a real
+//! difference would prove nothing by seeing none.
+//!
+//! `cargo test -p rekeyd --test side_channels -- --nocapture` prints the figures;
+//! `... -- --ignored` runs the longer version (5000 of each).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::server::{Server, Setup};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "quiet river under the old mill";
+/// Reject "no difference" below this p-value (three comparisons at most per test, so the
+/// chance of a false alarm on a fair server stays under 0.3 %).
+const ALPHA: f64 = 0.001;
+
+/// One kind of request in a measurement.
+struct Kind {
+    name: &'static str,
+    path: &'static str,
+    /// The body of the `i`th request of this kind.
+    body: Box<dyn Fn(usize) -> Value>,
+}
+
+/// What a client sees of one answer, timing aside.
+type Seen = (StatusCode, Vec<(String, String)>, String);
+
+/// Latencies (ms) and the distinct answers seen, per kind.
+struct Sample {
+    ms: Vec<f64>,
+    answers: BTreeSet<String>,
+}
+
+async fn send(http: &Client, url: &str, body: &Value) -> (f64, Seen) {
+    let started = Instant::now();
+    let r = http.post(url).json(body).send().await.unwrap();
+    let status = r.status();
+    let mut headers: Vec<(String, String)> = r
+        .headers()
+        .iter()
+        .filter(|(k, _)| *k != "date")
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let text = r.text().await.unwrap();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    headers.sort();
+    (ms, (status, headers, text))
+}
+
+/// A small xorshift generator: the order only has to be unpredictable to the server's
+/// load, not to an attacker.
+struct Shuffle(u64);
+
+impl Shuffle {
+    fn new() -> Shuffle {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        Shuffle(seed | 1)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+
+    fn order(&mut self, kinds: usize, each: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..kinds).flat_map(|k| std::iter::repeat_n(k, each)).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, self.below(i + 1));
+        }
+        order
+    }
+}
+
+/// Requests of each kind sent before the measurement, to warm connections and caches.
+const WARM_UP: usize = 20;
+
+/// Sends `each` requests of every kind, shuffled, one at a time, after a warm-up. Returns
+/// the samples and how many requests of each kind were sent in all.
+async fn measure(server: &Server, kinds: &[Kind], each: usize) -> (Vec<Sample>, Vec<usize>) {
+    let http = Client::builder().pool_max_idle_per_host(1).build().unwrap();
+    let mut samples: Vec<Sample> = kinds
+        .iter()
+        .map(|_| Sample {
+            ms: Vec::with_capacity(each),
+            answers: BTreeSet::new(),
+        })
+        .collect();
+    let mut counters = vec![0usize; kinds.len()];
+    let mut shuffle = Shuffle::new();
+    let warm = shuffle.order(kinds.len(), WARM_UP);
+    let order = shuffle.order(kinds.len(), each);
+    for (step, &k) in warm.iter().chain(&order).enumerate() {
+        let kind = &kinds[k];
+        let i = counters[k];
+        counters[k] += 1;
+        let (ms, seen) = send(&http, &server.url(kind.path), &(kind.body)(i)).await;
+        if step >= warm.len() {
+            samples[k].ms.push(ms);
+            samples[k].answers.insert(format!("{seen:?}"));
+        }
+    }
+    (samples, counters)
+}
+
+/// The two-sample Kolmogorov–Smirnov statistic D and its asymptotic p-value.
+fn ks(a: &[f64], b: &[f64]) -> (f64, f64) {
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let (n, m) = (a.len() as f64, b.len() as f64);
+    let (mut i, mut j, mut d) = (0, 0, 0.0f64);
+    while i < a.len() && j < b.len() {
+        let x = a[i].min(b[j]);
+        while i < a.len() && a[i] <= x {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= x {
+            j += 1;
+        }
+        d = d.max((i as f64 / n - j as f64 / m).abs());
+    }
+    let ne = (n * m / (n + m)).sqrt();
+    // Stephens' approximation to the Kolmogorov distribution's tail.
+    let lambda = (ne + 0.12 + 0.11 / ne) * d;
+    let mut p = 0.0;
+    for k in 1..=100 {
+        let k = k as f64;
+        let term = 2.0 * (-1f64).powf(k - 1.0) * (-2.0 * k * k * lambda * lambda).exp();
+        p += term;
+        if term.abs() < 1e-12 {
+            break;
+        }
+    }
+    (d, p.clamp(0.0, 1.0))
+}
+
+fn quantile(ms: &[f64], q: f64) -> f64 {
+    let mut v = ms.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Prints each kind's latency and each pair's KS result; returns the p-value per pair.
+fn report(title: &str, kinds: &[Kind], samples: &[Sample], pairs: &[(usize, usize)]) -> BTreeMap<String, f64> {
+    println!("\n{title}");
+    println!("| kind | n | p10 ms | p50 ms | p90 ms | p99 ms |");
+    println!("|---|---|---|---|---|---|");
+    for (kind, s) in kinds.iter().zip(samples) {
+        println!(
+            "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            kind.name,
+            s.ms.len(),
+            quantile(&s.ms, 0.1),
+            quantile(&s.ms, 0.5),
+            quantile(&s.ms, 0.9),
+            quantile(&s.ms, 0.99)
+        );
+    }
+    println!("| pair | KS D | p-value | p50 ratio |");
+    println!("|---|---|---|---|");
+    let mut out = BTreeMap::new();
+    for &(x, y) in pairs {
+        let (d, p) = ks(&samples[x].ms, &samples[y].ms);
+        let ratio = quantile(&samples[x].ms, 0.5) / quantile(&samples[y].ms, 0.5);
+        let pair = format!("{} vs {}", kinds[x].name, kinds[y].name);
+        println!("| {pair} | {d:.4} | {p:.4} | {ratio:.3}× |");
+        rekey_testkit::figures::record(
+            "side channels",
+            &format!("{title}: {pair} (n={})", samples[x].ms.len()),
+            &format!("KS D {d:.4}, p {p:.3}"),
+            &format!("p50 {:.3} ms", quantile(&samples[y].ms, 0.5)),
+            Some(ratio),
+        );
+        out.insert(pair, p);
+    }
+    out
+}
+
+/// Registers the accounts, eight at a time.
+async fn register(http: &Client, server: &Server, emails: &[String]) {
+    for chunk in emails.chunks(8) {
+        let mut posts = tokio::task::JoinSet::new();
+        for email in chunk {
+            let post = http
+                .post(server.url("/users"))
+                .json(&json!({"email": email, "password": PASSWORD}));
+            posts.spawn(async move { post.send().await.unwrap().status() });
+        }
+        while let Some(status) = posts.join_next().await {
+            assert_eq!(status.unwrap(), StatusCode::CREATED);
+        }
+    }
+}
+
+async fn metric(http: &Client, server: &Server, name: &str) -> u64 {
+    let text = http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Reset mails in the local mailbox, by recipient.
+fn mailbox(data: &std::path::Path) -> BTreeMap<String, usize> {
+    let mut by_to = BTreeMap::new();
+    for entry in std::fs::read_dir(data.join("mailbox")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let to = text
+            .lines()
+            .find_map(|l| l.strip_prefix("To: "))
+            .unwrap_or("")
+            .to_string();
+        *by_to.entry(to).or_default() += 1;
+    }
+    by_to
+}
+
+async fn forgot_is_alike(each: usize) {
+    const LIMITED: usize = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Mail goes to the local mailbox: the worker's cost is a file write, and the test can
+    // count exactly who got mail. The client limit is off so every request is measured.
+    let setup = Setup::default()
+        .with("REKEY_LIMIT_ADDRESS", "2/1h")
+        .with("REKEY_LIMIT_CLIENT", "off")
+        .with("REKEY_INTAKE_LIMIT", "1000000");
+    let server = Server::start(&data, None, setup);
+    let http = Client::new();
+    let known: Vec<String> = (0..each + WARM_UP).map(|i| format!("known{i}@example.com")).collect();
+    let limited: Vec<String> = (0..LIMITED).map(|i| format!("limited{i}@example.com")).collect();
+    register(&http, &server, &known).await;
+    register(&http, &server, &limited).await;
+    // Each "limited" address uses up its limit (2 per hour) before the measurement.
+    for email in limited.iter().chain(&limited) {
+        let (_, seen) = send(&http, &server.url("/users/password/forgot"), &json!({ "email": email })).await;
+        assert_eq!(seen.0, StatusCode::ACCEPTED);
+    }
+    let limited_for_kind = limited.clone();
+    let kinds = [
+        Kind {
+            name: "known",
+            path: "/users/password/forgot",
+            // A fresh account each time, so every one is within its limit.
+            body: Box::new(move |i| json!({ "email": format!("known{i}@example.com") })),
+        },
+        Kind {
+            name: "unknown",
+            path: "/users/password/forgot",
+            body: Box::new(|i| json!({ "email": format!("nobody{i}@example.com") })),
+        },
+        Kind {
+            name: "over its limit",
+            path: "/users/password/forgot",
+            body: Box::new(move |i| json!({ "email": limited_for_kind[i % LIMITED] })),
+        },
+        Kind {
+            // The control: a malformed address skips the queue write and its flush.
+            name: "malformed",
+            path: "/users/password/forgot",
+            body: Box::new(|i| json!({ "email": format!("nobody{i}-at-example.com") })),
+        },
+    ];
+    let (samples, sent) = measure(&server, &kinds, each).await;
+    let p = report(
+        &format!("forgot, {each} of each"),
+        &kinds,
+        &samples,
+        &[(0, 1), (0, 2), (1, 2), (0, 3)],
+    );
+
+    // Identical answers: one distinct (status, headers, body) for the three, the same one.
+    for s in &samples[..3] {
+        assert_eq!(s.answers.len(), 1, "answers vary within a kind: {:?}", s.answers);
+    }
+    assert_eq!(
+        samples[0].answers, samples[1].answers,
+        "known vs unknown answers differ"
+    );
+    assert_eq!(
+        samples[0].answers, samples[2].answers,
+        "known vs limited answers differ"
+    );
+    assert!(samples[0].answers.iter().next().unwrap().starts_with("(202,"));
+    // The measurement can see one flush's worth of difference...
+    assert!(
+        p["known vs malformed"] < ALPHA,
+        "the test cannot tell a queued request from a malformed one (p = {}); it has no power here",
+        p["known vs malformed"]
+    );
+    // ...and sees none between the three that must look alike.
+    for pair in [
+        "known vs unknown",
+        "known vs over its limit",
+        "unknown vs over its limit",
+    ] {
+        assert!(
+            p[pair] >= ALPHA,
+            "{pair}: latency distributions differ (p = {})",
+            p[pair]
+        );
+    }
+
+    // The worker did what the answers did not say: mail for each known account once, none
+    // for strangers, none beyond the limit.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while metric(&http, &server, "rekey_intake_depth").await + metric(&http, &server, "rekey_outbox_depth").await > 0 {
+        assert!(Instant::now() < deadline, "the queues did not drain");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mail = mailbox(&data);
+    for (i, email) in known.iter().enumerate() {
+        let expected = usize::from(i < sent[0]);
+        assert_eq!(mail.get(email).copied().unwrap_or(0), expected, "{email}");
+    }
+    assert_eq!(
+        mail.keys().filter(|k| k.starts_with("nobody")).count(),
+        0,
+        "a stranger got mail"
+    );
+    for email in &limited {
+        assert_eq!(mail.get(email), Some(&2), "{email}: the limit let more through");
+    }
+}
+
+async fn sign_in_is_alike(each: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    // The production argon2 parameters: the unknown account's stand-in hash must cost what
+    // a real one costs at the settings people run with.
+    let setup = Setup::default()
+        .with("REKEY_ARGON2_MEMORY_KIB", "19456")
+        .with("REKEY_ARGON2_ITERATIONS", "2")
+        .with("REKEY_LIMIT_SIGNIN_ACCOUNT", "off")
+        .with("REKEY_LIMIT_SIGNIN_CLIENT", "off");
+    let server = Server::start(&dir.path().join("data"), None, setup);
+    let http = Client::new();
+    register(&http, &server, &["someone@example.com".to_string()]).await;
+    let kinds = [
+        Kind {
+            name: "wrong password",
+            path: "/sessions",
+            body: Box::new(|i| json!({"email": "someone@example.com", "password": format!("not the password {i}")})),
+        },
+        Kind {
+            name: "unknown account",
+            path: "/sessions",
+            body: Box::new(
+                |i| json!({"email": format!("nobody{i}@example.com"), "password": format!("not the password {i}")}),
+            ),
+        },
+        Kind {
+            // The control: a malformed address is refused before any hash.
+            name: "malformed",
+            path: "/sessions",
+            body: Box::new(|i| json!({"email": format!("nobody{i}"), "password": "whatever it is"})),
+        },
+    ];
+    let (samples, _) = measure(&server, &kinds, each).await;
+    let p = report(&format!("sign-in, {each} of each"), &kinds, &samples, &[(0, 1), (0, 2)]);
+    assert_eq!(samples[0].answers.len(), 1, "{:?}", samples[0].answers);
+    assert_eq!(
+        samples[0].answers, samples[1].answers,
+        "wrong password vs unknown account answers differ"
+    );
+    assert!(samples[0].answers.iter().next().unwrap().starts_with("(401,"));
+    assert!(p["wrong password vs malformed"] < ALPHA, "no power: {p:?}");
+    assert!(
+        p["wrong password vs unknown account"] >= ALPHA,
+        "latency differs (p = {})",
+        p["wrong password vs unknown account"]
+    );
+}
+
+/// One measurement at a time: two at once would time each other.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forgot_answers_and_timing_do_not_tell_known_unknown_or_limited_apart() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    forgot_is_alike(1000).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_failures_do_not_tell_a_wrong_password_from_an_unknown_account() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    sign_in_is_alike(1000).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "long run: 5000 of each kind (a few minutes)"]
+async fn long_run_forgot_and_sign_in() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    forgot_is_alike(5000).await;
+    sign_in_is_alike(5000).await;
+}
