@@ -57,10 +57,12 @@ def write_json_atomic(path, data):
 class Fault:
     """One parsed line of the fault control file."""
 
-    def __init__(self, kind="accept", code=None, text=""):
+    def __init__(self, kind="accept", code=None, text="", address=None):
         self.kind = kind
         self.code = code
         self.text = text
+        # For reject-rcpt: the one recipient refused (others are accepted).
+        self.address = address
 
     def reply(self):
         return f"{self.code} {self.text}".strip()
@@ -75,7 +77,11 @@ class Fault:
         rest = rest.strip()
         if word in ("accept", "silent", "auth-fail"):
             return cls(word)
-        if word in ("reject", "reject-data"):
+        address = None
+        if word == "reject-rcpt":
+            address, _, rest = rest.partition(" ")
+            rest = rest.strip()
+        if word in ("reject", "reject-data", "reject-rcpt", "greeting"):
             code_s, _, text = rest.partition(" ")
             if not (code_s.isdigit() and len(code_s) == 3 and code_s[0] in "2345"):
                 log.error("bad code in fault file: %r; using 451", content)
@@ -83,7 +89,7 @@ class Fault:
             code = int(code_s)
             if not text.strip():
                 text = "rejected by fault injection"
-            return cls(word, code, text.strip())
+            return cls(word, code, text.strip(), address)
         log.error("unknown fault %r; accepting", content)
         return cls()
 
@@ -230,7 +236,9 @@ class Handler:
         fault = self.capture.fault()
         if fault.kind == "silent":
             await stall_forever()
-        if fault.kind == "reject":
+        if fault.kind == "reject" or (
+            fault.kind == "reject-rcpt" and address.lower() == (fault.address or "").lower()
+        ):
             self.capture.count("rejected", server.port_kind)
             return fault.reply()
         envelope.rcpt_tos.append(address)
@@ -280,10 +288,18 @@ class CaptureSMTP(SMTP):
     async def _handle_client(self):
         # Called once per TCP connection (not again after STARTTLS).
         self.capture.count("connections", self.port_kind)
-        if self.capture.fault().kind == "silent":
+        fault = self.capture.fault()
+        if fault.kind == "silent":
             # Not even a greeting.  Cancelled on disconnect; aiosmtpd's idle
             # timeout (300 s) closes the socket eventually.
             await stall_forever()
+            return
+        if fault.kind == "greeting":
+            # Turned away before the session starts (e.g. "421 too busy"):
+            # the reply replaces the 220 banner, then the connection closes.
+            self.capture.count("rejected", self.port_kind)
+            await self.push(fault.reply())
+            self.transport.close()
             return
         await super()._handle_client()
 

@@ -140,12 +140,18 @@ pub fn redact(text: &str) -> String {
 /// What became of one send.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// Worth trying again later: a 4xx reply, a network error, a timeout, a TLS or login problem.
+    /// The server put this message off (a 4xx reply to it): try it again later.
     #[error("{0}")]
     Retry(String),
     /// The server refused this message for good (5xx): dead-letter it.
     #[error("{0}")]
     Rejected(String),
+    /// The mail server cannot take any mail right now: nothing listens, it stays silent, its
+    /// certificate is not trusted, it refuses Rekey's login, or it says "421 service not
+    /// available". No message is to blame, so the outbox stops the pass and the whole queue
+    /// waits together: one attempt per pass instead of one per queued mail.
+    #[error("{0}")]
+    ServerUnavailable(String),
 }
 
 /// Where mail goes.
@@ -221,6 +227,35 @@ impl Mailer {
         }
     }
 
+    /// Makes sure the server can take mail at all (connects, secures, logs in, or reuses a
+    /// pooled connection that did), before a pass sends anything. When it cannot, that is
+    /// one connection and one login attempt for the whole queue rather than one per mail.
+    pub async fn check(&self) -> Result<(), SendError> {
+        let Mailer::Smtp {
+            transport,
+            server,
+            timeout,
+        } = self
+        else {
+            return Ok(());
+        };
+        match tokio::time::timeout(*timeout, transport.test_connection()).await {
+            Err(_) => Err(silent(server, *timeout)),
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(SendError::ServerUnavailable(format!(
+                "the mail server {server} dropped the connection right after it was made"
+            ))),
+            Ok(Err(e)) => Err(match classify(&e, server) {
+                unavailable @ SendError::ServerUnavailable(_) => unavailable,
+                // A refusal before any message was sent (a 554 banner, a 4xx to EHLO) is
+                // about the server, never about a mail: no message may be dead-lettered for it.
+                _ => {
+                    SendError::ServerUnavailable(format!("the mail server {server} is not taking mail right now ({e})"))
+                }
+            }),
+        }
+    }
+
     /// Sends one formatted message. Returns only once the server accepted it (or it is on disk).
     pub async fn send(&self, from: &str, to: &[String], raw: &[u8]) -> Result<(), SendError> {
         match self {
@@ -234,10 +269,7 @@ impl Mailer {
                 let envelope = envelope(from, to)
                     .map_err(|e| SendError::Rejected(format!("the message has an unusable address: {e}")))?;
                 match tokio::time::timeout(*timeout, transport.send_raw(&envelope, raw)).await {
-                    Err(_) => Err(SendError::Retry(format!(
-                        "the mail server {server} did not answer within {} seconds",
-                        timeout.as_secs()
-                    ))),
+                    Err(_) => Err(silent(server, *timeout)),
                     Ok(Ok(_)) => Ok(()),
                     Ok(Err(e)) => Err(classify(&e, server)),
                 }
@@ -255,26 +287,39 @@ fn envelope(from: &str, to: &[String]) -> Result<Envelope, String> {
     Envelope::new(Some(from), to).map_err(|e| e.to_string())
 }
 
-/// Turns lettre's error into words and a verdict. Login failures (530/534/535/538) are a
-/// setup problem, not this message's: they are retried with backoff, never dead-lettered.
+/// A server that accepted the connection and then said nothing within the hard limit.
+fn silent(server: &str, timeout: Duration) -> SendError {
+    SendError::ServerUnavailable(format!(
+        "the mail server {server} did not answer within {} seconds",
+        timeout.as_secs()
+    ))
+}
+
+/// Turns lettre's error into words and a verdict. Login failures (530/534/535/538), a 421
+/// ("service not available", which RFC 5321 means for the whole session), and trouble below
+/// SMTP (unreachable, TLS, timeout) are the server's, not this message's: the queue waits
+/// for the server, nothing is dead-lettered. Other 4xx put this message off, 5xx refuse it.
 fn classify(e: &lettre::transport::smtp::Error, server: &str) -> SendError {
     let code: Option<u16> = e.status().and_then(|c| c.to_string().parse().ok());
     let detail = e.to_string();
     match code {
-        Some(530 | 534 | 535 | 538) => SendError::Retry(format!(
+        Some(530 | 534 | 535 | 538) => SendError::ServerUnavailable(format!(
             "the mail server {server} refused Rekey's login ({detail}); check the user and password in REKEY_SMTP_URL"
+        )),
+        Some(421) => SendError::ServerUnavailable(format!(
+            "the mail server {server} is not taking mail right now and asked to try again later ({detail})"
         )),
         Some(c) if (500..600).contains(&c) => {
             SendError::Rejected(format!("the mail server {server} refused the message for good ({detail})"))
         }
         Some(_) => SendError::Retry(format!("the mail server {server} asked to try again later ({detail})")),
-        None if e.is_tls() || detail.to_lowercase().contains("certificate") => SendError::Retry(format!(
+        None if e.is_tls() || detail.to_lowercase().contains("certificate") => SendError::ServerUnavailable(format!(
             "could not set up a secure connection to {server}: {detail}; if the server uses its own CA, set REKEY_SMTP_CA_FILE"
         )),
         None if e.is_timeout() => {
-            SendError::Retry(format!("the mail server {server} did not answer in time ({detail})"))
+            SendError::ServerUnavailable(format!("the mail server {server} did not answer in time ({detail})"))
         }
-        None => SendError::Retry(format!("could not reach the mail server {server}: {detail}")),
+        None => SendError::ServerUnavailable(format!("could not reach the mail server {server}: {detail}")),
     }
 }
 

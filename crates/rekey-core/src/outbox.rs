@@ -3,13 +3,21 @@
 //! the server accepted it; 4xx and network trouble back off exponentially with jitter; a 5xx
 //! sends it to the dead letters with the server's words; a reset mail whose token has
 //! expired is dropped there with that reason, since its link could no longer work.
+//!
+//! Trouble with the server itself (unreachable, silent, untrusted certificate, login
+//! refused, 421) is no message's fault: the pass stops at the first sign of it and the whole
+//! queue waits behind one shared backoff, kept in the meta tree so it survives a restart.
+//! Without that, every queued mail would open its own failing connection on every pass.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, Transactional, TransactionalTree};
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, Transactional, TransactionalTree, UnabortableTransactionError,
+};
 use tokio::sync::{watch, Notify};
 
 use crate::audit::AuditEvent;
@@ -83,6 +91,30 @@ pub struct OutboxStatus {
     pub failures: u64,
     /// Where mail goes, in words.
     pub destination: String,
+    /// When trouble with the mail server holds the whole queue back: when the server will be
+    /// tried again (Unix seconds).
+    pub server_retry_at: Option<i64>,
+}
+
+/// The shared backoff after server-level trouble (meta key [`SERVER_HOLD`]).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct ServerHold {
+    /// Server-level failures in a row; a delivery starts the count again.
+    failures: u32,
+    /// Nothing is tried before this (Unix seconds).
+    until: i64,
+}
+
+const SERVER_HOLD: &str = "outbox.server_hold";
+const LAST_ERROR: &str = "outbox.last_error";
+
+/// What one batch of sends came to.
+#[derive(Debug, Default)]
+struct Batch {
+    /// Some mail left the queue (sent or refused for good).
+    progressed: bool,
+    /// Server-level trouble stopped the batch; the queue waits until then.
+    held_until: Option<i64>,
 }
 
 /// What one pass of the worker did.
@@ -90,7 +122,7 @@ pub struct OutboxStatus {
 pub struct DeliveryReport {
     /// Accepted by the server.
     pub sent: usize,
-    /// Failed, will be tried again.
+    /// Failed, or held back by trouble with the server; will be tried again.
     pub deferred: usize,
     /// Refused for good, now in the dead letters.
     pub rejected: usize,
@@ -111,7 +143,8 @@ pub fn backoff(attempts: u32) -> i64 {
     rand::thread_rng().gen_range(full / 2..=full)
 }
 
-/// Puts a letter in the outbox inside a transaction.
+/// Puts a letter in the outbox inside a transaction (with the outbox's index and count, so
+/// they change together with the mail).
 pub fn enqueue_tx<E>(
     tree: &TransactionalTree,
     letter: &Letter,
@@ -132,8 +165,93 @@ pub fn enqueue_tx<E>(
         last_error: None,
         expires_at,
     };
-    tree.insert(&seq_key(id), encode(&item))?;
+    put_tx(tree, &item)?;
     Ok(())
+}
+
+// The outbox tree holds the mail under 8-byte sequence keys and, after all of them (keys
+// starting 0xFF), two things of its own: an index of the mail by (next attempt, id), so a pass
+// reads only what is due, and the number of mails waiting, so the status need not count.
+// They live in the same tree as the mail because mail is queued inside the callers'
+// transactions, which name only this tree: index, count and mail change in one transaction,
+// so a process killed at any moment leaves them agreeing.
+const ITEMS_END: &[u8] = b"\xff";
+const DUE_PREFIX: &[u8] = b"\xffdue/";
+const DUE_END: &[u8] = b"\xffdue0";
+const DEPTH: &[u8] = b"\xffdepth";
+/// Set once the index and count cover every mail (data made before them get them at open).
+const INDEXED: &[u8] = b"\xffindexed";
+
+/// The index key of a mail due at `at`: times sort as numbers (the sign bit flipped).
+fn due_key(at: i64, id: u64) -> Vec<u8> {
+    let mut key = DUE_PREFIX.to_vec();
+    key.extend_from_slice(&((at as u64) ^ (1 << 63)).to_be_bytes());
+    key.extend_from_slice(&seq_key(id));
+    key
+}
+
+/// (next attempt, id) from an index key.
+fn parse_due_key(key: &[u8]) -> Result<(i64, u64), StoreError> {
+    let rest = key
+        .strip_prefix(DUE_PREFIX)
+        .filter(|r| r.len() == 16)
+        .ok_or_else(|| StoreError::Corrupt("a broken key in the outbox index".into()))?;
+    let number = |b: &[u8]| u64::from_be_bytes(b.try_into().expect("8 bytes"));
+    Ok(((number(&rest[..8]) ^ (1 << 63)) as i64, number(&rest[8..])))
+}
+
+fn read_depth(bytes: Option<&[u8]>) -> u64 {
+    bytes
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
+}
+
+fn add_depth_tx(tree: &TransactionalTree, delta: i64) -> Result<(), UnabortableTransactionError> {
+    let depth = read_depth(tree.get(DEPTH)?.as_deref()).saturating_add_signed(delta);
+    tree.insert(DEPTH, &depth.to_be_bytes())?;
+    Ok(())
+}
+
+/// Writes `item` into the queue (new, or in place of its earlier self) with its index entry,
+/// keeping the count.
+fn put_tx(tree: &TransactionalTree, item: &OutboxItem) -> Result<(), UnabortableTransactionError> {
+    match tree.insert(&seq_key(item.id), encode(item))? {
+        Some(before) => {
+            if let Ok(before) = decode::<OutboxItem>(&before) {
+                tree.remove(due_key(before.next_attempt_at, item.id))?;
+            }
+        }
+        None => add_depth_tx(tree, 1)?,
+    }
+    tree.insert(due_key(item.next_attempt_at, item.id), &[][..])?;
+    Ok(())
+}
+
+/// Takes mail `id` out of the queue with its index entry, keeping the count. Returns it, if
+/// it was still there.
+fn take_tx(tree: &TransactionalTree, id: u64) -> Result<Option<OutboxItem>, UnabortableTransactionError> {
+    let Some(before) = tree.remove(&seq_key(id))? else {
+        return Ok(None);
+    };
+    add_depth_tx(tree, -1)?;
+    let before = decode::<OutboxItem>(&before).ok();
+    if let Some(item) = &before {
+        tree.remove(due_key(item.next_attempt_at, id))?;
+    }
+    Ok(before)
+}
+
+/// Runs a transaction over the outbox tree alone.
+fn in_queue<T>(
+    tree: &sled::Tree,
+    f: impl Fn(&TransactionalTree) -> Result<T, UnabortableTransactionError>,
+) -> Result<T, StoreError> {
+    tree.transaction(|t| f(t).map_err(ConflictableTransactionError::<()>::from))
+        .map_err(|e| match e {
+            TransactionError::Storage(e) => StoreError::Sled(e),
+            TransactionError::Abort(()) => StoreError::Corrupt("an outbox change was abandoned".into()),
+        })
 }
 
 /// The delivery side of the outbox.
@@ -149,14 +267,59 @@ pub struct Outbox {
 
 impl Outbox {
     /// An outbox over `store` that delivers through `mailer`, `concurrency` sends at a time.
+    /// Data made before the outbox kept its index and count get them here.
     pub fn new(store: Store, mailer: Mailer, clock: Arc<dyn Clock>, concurrency: usize) -> Self {
-        Self {
+        let outbox = Self {
             store,
             mailer,
             clock,
             concurrency: concurrency.max(1),
             wake: Arc::new(Notify::new()),
+        };
+        if let Err(e) = outbox.index_if_needed() {
+            // Delivery still works from the mail itself; the next start tries again.
+            tracing::error!(error = %e, "the outbox index could not be built");
         }
+        outbox
+    }
+
+    /// Builds the due index and the count from the mail, once. Runs at open, before this
+    /// process queues anything; the transaction also checks the count it started from, so a
+    /// mail queued meanwhile makes it start over rather than be missed.
+    fn index_if_needed(&self) -> Result<(), StoreError> {
+        let tree = &self.store.outbox;
+        while tree.get(INDEXED)?.is_none() {
+            let depth_seen = tree.get(DEPTH)?;
+            let mut waiting = 0u64;
+            let mut items = Vec::new();
+            for entry in tree.range(..ITEMS_END) {
+                waiting += 1;
+                // An unreadable mail is counted but cannot be scheduled; it stays for a look.
+                match decode::<OutboxItem>(&entry?.1) {
+                    Ok(item) => items.push(item),
+                    Err(e) => tracing::error!(error = %e, "an outbox mail cannot be read"),
+                }
+            }
+            let stale: Vec<sled::IVec> = tree.range(DUE_PREFIX..DUE_END).keys().collect::<Result<_, _>>()?;
+            let done = in_queue(tree, |t| {
+                if t.get(DEPTH)? != depth_seen {
+                    return Ok(false);
+                }
+                for key in &stale {
+                    t.remove(key.as_ref())?;
+                }
+                for item in &items {
+                    t.insert(due_key(item.next_attempt_at, item.id), &[][..])?;
+                }
+                t.insert(DEPTH, &waiting.to_be_bytes())?;
+                t.insert(INDEXED, &[1u8][..])?;
+                Ok(true)
+            })?;
+            if done {
+                tracing::info!(waiting, "outbox index built");
+            }
+        }
+        Ok(())
     }
 
     /// The transport in use.
@@ -166,7 +329,7 @@ impl Outbox {
 
     /// All waiting mail, oldest first.
     pub fn list(&self) -> Result<Vec<OutboxItem>, StoreError> {
-        self.store.outbox.iter().map(|r| decode(&r?.1)).collect()
+        self.store.outbox.range(..ITEMS_END).map(|r| decode(&r?.1)).collect()
     }
 
     /// All dead letters, oldest first.
@@ -188,19 +351,27 @@ impl Outbox {
             (&self.store.outbox, &self.store.dead)
                 .transaction(|(o, d)| {
                     d.remove(&seq_key(item.id))?;
-                    o.insert(&seq_key(item.id), encode(&item))?;
+                    put_tx(o, &item)?;
                     Ok::<_, ConflictableTransactionError<()>>(())
                 })
                 .map_err(|e| StoreError::Corrupt(format!("{e:?}")))?;
             n += 1;
         }
-        // Also make waiting mail due now: "retry" means "try now".
+        // Also make waiting mail due now, the server included: "retry" means "try now".
+        self.store.meta.remove(SERVER_HOLD)?;
         for item in self.list()? {
             if id.is_none_or(|i| i == item.id) && item.next_attempt_at > now {
                 let mut item = item;
                 item.next_attempt_at = now;
-                self.store.outbox.insert(seq_key(item.id), encode(&item))?;
-                n += 1;
+                // Only if it is still queued: never bring back a mail delivered meanwhile.
+                let moved = in_queue(&self.store.outbox, |t| {
+                    let queued = t.get(seq_key(item.id))?.is_some();
+                    if queued {
+                        put_tx(t, &item)?;
+                    }
+                    Ok(queued)
+                })?;
+                n += usize::from(moved);
             }
         }
         self.wake.notify_one();
@@ -217,120 +388,237 @@ impl Outbox {
     /// Queue depth, oldest age, last error, dead count.
     pub fn status(&self) -> Result<OutboxStatus, StoreError> {
         let now = self.clock.now();
-        let oldest = match self.store.outbox.first()? {
+        let oldest = match self.store.outbox.range(..ITEMS_END).next().transpose()? {
             Some((_, v)) => Some(now - decode::<OutboxItem>(&v)?.created_at),
             None => None,
         };
         let last_error = self
             .store
             .meta
-            .get("outbox.last_error")?
+            .get(LAST_ERROR)?
             .map(|v| String::from_utf8_lossy(&v).into_owned());
         Ok(OutboxStatus {
-            depth: self.store.outbox.len(),
+            depth: read_depth(self.store.outbox.get(DEPTH)?.as_deref()) as usize,
             oldest_age_secs: oldest,
             last_error,
             dead: self.store.dead.len(),
             delivered: self.store.counter("outbox.delivered"),
             failures: self.store.counter("outbox.failures"),
             destination: self.mailer.describe(),
+            server_retry_at: self.server_hold()?.map(|h| h.until).filter(|until| *until > now),
         })
     }
 
+    fn server_hold(&self) -> Result<Option<ServerHold>, StoreError> {
+        Store::get(&self.store.meta, SERVER_HOLD)
+    }
+
+    /// Server-level trouble: the whole queue waits, longer after every failure in a row.
+    /// One record for the queue, so a long backlog costs one write, not one per mail.
+    fn hold_for_server(&self, why: &str, now: i64) -> Result<i64, StoreError> {
+        let failures = self.server_hold()?.unwrap_or_default().failures.saturating_add(1);
+        let wait = backoff(failures);
+        let hold = ServerHold {
+            failures,
+            until: now + wait,
+        };
+        let mut batch = sled::Batch::default();
+        batch.insert(SERVER_HOLD, encode(&hold));
+        batch.insert(LAST_ERROR, why.as_bytes());
+        self.store.meta.apply_batch(batch)?;
+        self.store.bump("outbox.failures")?;
+        tracing::warn!(failures, retry_in = wait, reason = %why, "mail server unavailable; the queue waits");
+        Ok(hold.until)
+    }
+
+    /// Up to a batch of mail due by `now`, soonest first, read from the index; and when the
+    /// mail after them is due (which may be now already, when more than a batch is due).
     fn due(&self, now: i64) -> Result<(Vec<OutboxItem>, Option<i64>), StoreError> {
         let mut due = Vec::new();
-        let mut next: Option<i64> = None;
-        for entry in self.store.outbox.iter() {
-            let item: OutboxItem = decode(&entry?.1)?;
-            if item.next_attempt_at <= now {
-                if due.len() < BATCH {
-                    due.push(item);
-                }
-            } else {
-                next = Some(next.map_or(item.next_attempt_at, |n| n.min(item.next_attempt_at)));
+        let mut next = None;
+        for key in self.store.outbox.range(DUE_PREFIX..DUE_END).keys() {
+            let (at, id) = parse_due_key(&key?)?;
+            if at > now || due.len() == BATCH {
+                next = Some(at);
+                break;
+            }
+            if let Some(item) = self.indexed(at, id)? {
+                due.push(item);
             }
         }
         Ok((due, next))
     }
 
+    /// The mail an index entry points at; an entry that no longer matches its mail (left by
+    /// an older version that did not keep the index) is dropped.
+    fn indexed(&self, at: i64, id: u64) -> Result<Option<OutboxItem>, StoreError> {
+        if let Some(item) = Store::get::<OutboxItem>(&self.store.outbox, seq_key(id))? {
+            if item.next_attempt_at == at {
+                return Ok(Some(item));
+            }
+        }
+        in_queue(&self.store.outbox, |t| {
+            let current = t.get(seq_key(id))?.and_then(|v| decode::<OutboxItem>(&v).ok());
+            if current.is_none_or(|item| item.next_attempt_at != at) {
+                t.remove(due_key(at, id))?;
+            }
+            Ok(())
+        })?;
+        Ok(None)
+    }
+
     /// One pass: sends every mail that is due. Returns what happened and, when mail remains
     /// that is not due yet, the time it will be.
     pub async fn deliver_due(&self) -> Result<(DeliveryReport, Option<i64>), StoreError> {
+        self.index_if_needed()?;
         let mut report = DeliveryReport::default();
         loop {
             let now = self.clock.now();
             let (due, next) = self.due(now)?;
+            let expired_before = report.expired;
+            let due = self.bury_expired(due, now, &mut report)?;
+            if due.is_empty() && report.expired > expired_before {
+                continue; // a batch of expired mail may hide live mail behind it
+            }
             if due.is_empty() {
                 return Ok((report, next));
             }
-            let mut sends = tokio::task::JoinSet::new();
-            let gate = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
-            for item in due {
-                if item.expires_at.is_some_and(|e| e <= now) {
-                    self.bury(item, "the reset link expired before the mail could be delivered", now)?;
-                    report.expired += 1;
-                    continue;
-                }
-                let mailer = self.mailer.clone();
-                let gate = gate.clone();
-                sends.spawn(async move {
-                    let _permit = gate.acquire_owned().await;
-                    let result = mailer
-                        .send(&item.from, std::slice::from_ref(&item.to), item.raw.as_bytes())
-                        .await;
-                    (item, result)
-                });
+            if let Some(hold) = self.server_hold()?.filter(|h| h.until > now) {
+                return Ok((report, Some(hold.until)));
             }
-            let mut progressed = false;
-            while let Some(joined) = sends.join_next().await {
-                let Ok((item, result)) = joined else { continue };
-                let now = self.clock.now();
-                match result {
-                    Ok(()) => {
-                        self.store.outbox.remove(seq_key(item.id))?;
-                        self.store.bump("outbox.delivered")?;
-                        self.store.meta.remove("outbox.last_error")?;
-                        tracing::info!(id = item.id, kind = ?item.kind, "mail delivered");
-                        report.sent += 1;
-                        progressed = true;
-                    }
-                    Err(SendError::Rejected(why)) => {
-                        tracing::warn!(id = item.id, reason = %why, "mail refused for good");
-                        self.store.meta.insert("outbox.last_error", why.as_bytes())?;
-                        self.store.bump("outbox.failures")?;
-                        self.bury(item, &why, now)?;
-                        report.rejected += 1;
-                        progressed = true;
-                    }
-                    Err(SendError::Retry(why)) => {
-                        let mut item = item;
-                        item.attempts += 1;
-                        let wait = backoff(item.attempts);
-                        item.next_attempt_at = now + wait;
-                        tracing::warn!(id = item.id, attempts = item.attempts, retry_in = wait, reason = %why, "mail deferred");
-                        item.last_error = Some(why.clone());
-                        self.store.meta.insert("outbox.last_error", why.as_bytes())?;
-                        self.store.bump("outbox.failures")?;
-                        // Only update it if it is still queued: never bring back a removed mail.
-                        let key = seq_key(item.id);
-                        if let Some(current) = self.store.outbox.get(key)? {
-                            let _ = self
-                                .store
-                                .outbox
-                                .compare_and_swap(key, Some(current), Some(encode(&item)))?;
-                        }
-                        report.deferred += 1;
-                    }
-                }
+            if let Err(trouble) = self.mailer.check().await {
+                report.deferred += due.len();
+                let until = self.hold_for_server(&trouble.to_string(), self.clock.now())?;
+                return Ok((report, Some(until)));
             }
-            if !progressed {
+            let batch = self.send_batch(due, &mut report).await?;
+            if let Some(until) = batch.held_until {
+                return Ok((report, Some(until)));
+            }
+            if !batch.progressed {
                 return Ok((report, self.due(self.clock.now())?.1));
+            }
+        }
+    }
+
+    /// Dead-letters the reset mail whose link expired (no server needed for that) and
+    /// returns the rest.
+    fn bury_expired(
+        &self,
+        due: Vec<OutboxItem>,
+        now: i64,
+        report: &mut DeliveryReport,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut live = Vec::with_capacity(due.len());
+        for item in due {
+            if item.expires_at.is_some_and(|e| e <= now) {
+                self.bury(item, "the reset link expired before the mail could be delivered", now)?;
+                report.expired += 1;
+            } else {
+                live.push(item);
+            }
+        }
+        Ok(live)
+    }
+
+    /// Sends `due`, `concurrency` at a time. At the first sign of server-level trouble no
+    /// further send starts (those in flight finish) and the queue is held for the server.
+    async fn send_batch(&self, due: Vec<OutboxItem>, report: &mut DeliveryReport) -> Result<Batch, StoreError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let gate = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
+        let mut sends = tokio::task::JoinSet::new();
+        for item in due {
+            let (mailer, gate, stop) = (self.mailer.clone(), gate.clone(), stop.clone());
+            sends.spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                if stop.load(Ordering::SeqCst) {
+                    return (item, None);
+                }
+                let result = mailer
+                    .send(&item.from, std::slice::from_ref(&item.to), item.raw.as_bytes())
+                    .await;
+                if matches!(result, Err(SendError::ServerUnavailable(_))) {
+                    stop.store(true, Ordering::SeqCst);
+                }
+                (item, Some(result))
+            });
+        }
+        let mut batch = Batch::default();
+        let mut trouble: Option<String> = None;
+        while let Some(joined) = sends.join_next().await {
+            let Ok((item, result)) = joined else { continue };
+            match result {
+                // Not tried, or the server failed it: the mail stays as it is, due.
+                None => report.deferred += 1,
+                Some(Err(SendError::ServerUnavailable(why))) => {
+                    report.deferred += 1;
+                    trouble.get_or_insert(why);
+                }
+                Some(result) => batch.progressed |= self.record(item, result, report)?,
+            }
+        }
+        if let Some(why) = trouble {
+            batch.held_until = Some(self.hold_for_server(&why, self.clock.now())?);
+        }
+        Ok(batch)
+    }
+
+    /// Writes down what the server said about one message. Returns whether it left the queue.
+    fn record(
+        &self,
+        item: OutboxItem,
+        result: Result<(), SendError>,
+        report: &mut DeliveryReport,
+    ) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        match result {
+            Ok(()) => {
+                in_queue(&self.store.outbox, |t| take_tx(t, item.id))?;
+                self.store.bump("outbox.delivered")?;
+                // The server works again: the last problem and the shared backoff are over.
+                let mut batch = sled::Batch::default();
+                batch.remove(LAST_ERROR);
+                batch.remove(SERVER_HOLD);
+                self.store.meta.apply_batch(batch)?;
+                tracing::info!(id = item.id, kind = ?item.kind, "mail delivered");
+                report.sent += 1;
+                Ok(true)
+            }
+            Err(SendError::Rejected(why)) => {
+                tracing::warn!(id = item.id, reason = %why, "mail refused for good");
+                self.store.meta.insert(LAST_ERROR, why.as_bytes())?;
+                self.store.bump("outbox.failures")?;
+                self.bury(item, &why, now)?;
+                report.rejected += 1;
+                Ok(true)
+            }
+            // (Server trouble holds the whole queue before it gets here; were it to come
+            // here, putting off this one mail is still safe.)
+            Err(SendError::Retry(why) | SendError::ServerUnavailable(why)) => {
+                let mut item = item;
+                item.attempts += 1;
+                let wait = backoff(item.attempts);
+                item.next_attempt_at = now + wait;
+                tracing::warn!(id = item.id, attempts = item.attempts, retry_in = wait, reason = %why, "mail deferred");
+                item.last_error = Some(why.clone());
+                self.store.meta.insert(LAST_ERROR, why.as_bytes())?;
+                self.store.bump("outbox.failures")?;
+                // Only update it if it is still queued: never bring back a removed mail.
+                in_queue(&self.store.outbox, |t| {
+                    if t.get(seq_key(item.id))?.is_some() {
+                        put_tx(t, &item)?;
+                    }
+                    Ok(())
+                })?;
+                report.deferred += 1;
+                Ok(false)
             }
         }
     }
 
     fn bury(&self, item: OutboxItem, reason: &str, now: i64) -> Result<(), StoreError> {
         let key = seq_key(item.id);
+        let id = item.id;
         let dead = DeadItem {
             item,
             reason: reason.to_string(),
@@ -345,7 +633,7 @@ impl Outbox {
         );
         (&self.store.outbox, &self.store.dead, &self.store.audit)
             .transaction(|(o, d, a)| {
-                o.remove(&key)?;
+                take_tx(o, id)?;
                 d.insert(&key, encode(&dead))?;
                 event.append_tx(a)?;
                 Ok::<_, ConflictableTransactionError<()>>(())
@@ -390,5 +678,18 @@ mod tests {
         }
         assert!(backoff(1) <= 10);
         assert!(backoff(25) >= 900);
+    }
+
+    #[test]
+    fn index_keys_sort_by_time_then_id_and_after_all_mail() {
+        let times = [i64::MIN, -5, 0, 7, 1_700_000_000, i64::MAX];
+        let keys: Vec<Vec<u8>> = times.iter().flat_map(|t| [due_key(*t, 1), due_key(*t, 2)]).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        for (t, key) in times.iter().flat_map(|t| [(*t, 1), (*t, 2)]).zip(&keys) {
+            assert_eq!(parse_due_key(key).unwrap(), t);
+            assert!(key.as_slice() >= DUE_PREFIX && key.as_slice() < DUE_END);
+        }
+        assert!(seq_key(u64::MAX >> 8).as_slice() < ITEMS_END && ITEMS_END <= DUE_PREFIX);
+        assert!(ITEMS_END <= DEPTH && ITEMS_END <= INDEXED);
     }
 }

@@ -126,7 +126,8 @@ pub struct Store {
     pub retired: sled::Tree,
     /// sequence → [`Intake`].
     pub intake: sled::Tree,
-    /// sequence → outbox item.
+    /// sequence → outbox item; after them (keys from 0xFF on) the outbox's due index and
+    /// count, kept by `outbox.rs` in the same transactions as the mail.
     pub outbox: sled::Tree,
     /// sequence → dead outbox item.
     pub dead: sled::Tree,
@@ -147,6 +148,10 @@ struct Holder {
     since: i64,
 }
 
+/// sled's page cache. Its default (1 GiB) lets a flood of requests grow the process to a
+/// gigabyte; Rekey's working set (users, live resets, the queues' heads) fits in far less.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 impl Store {
     /// Opens (or creates) the store in `data_dir/db`. `program` names the opener in
     /// the message another process shows while this one holds the lock.
@@ -158,7 +163,7 @@ impl Store {
         // held lock is retried for a second before it is reported.
         let started = std::time::Instant::now();
         let db = loop {
-            match sled::Config::new().path(&path).open() {
+            match sled::Config::new().path(&path).cache_capacity(CACHE_BYTES).open() {
                 Ok(db) => break db,
                 Err(sled::Error::Io(e)) if is_lock_error(&e) => {
                     if started.elapsed() > std::time::Duration::from_secs(1) {

@@ -159,6 +159,15 @@ pub enum Fault {
     Silent,
     /// Every AUTH fails with 535, even with the right credentials.
     AuthFail,
+    /// Turn new connections away before the session starts: this code and
+    /// text replace the `220` banner, then the server closes the connection,
+    /// e.g. `Greeting(421, "4.3.2 too busy, try later".into())`.  Sessions
+    /// already open carry on.
+    Greeting(u16, String),
+    /// Answer `RCPT TO` for this one address (ignoring case) with this code
+    /// and text; every other recipient is accepted, e.g.
+    /// `RejectRecipient("gone@example.com".into(), 550, "5.1.1 no such user".into())`.
+    RejectRecipient(String, u16, String),
 }
 
 impl Fault {
@@ -169,6 +178,8 @@ impl Fault {
             Fault::RejectData(code, text) => format!("reject-data {code} {text}"),
             Fault::Silent => "silent".to_string(),
             Fault::AuthFail => "auth-fail".to_string(),
+            Fault::Greeting(code, text) => format!("greeting {code} {text}"),
+            Fault::RejectRecipient(to, code, text) => format!("reject-rcpt {to} {code} {text}"),
         }
     }
 }
@@ -498,7 +509,8 @@ impl SmtpCapture {
     /// Counters kept by the server, per port (`"starttls"`, `"implicit"`,
     /// `"plain"`): `{"connections": {..}, "messages": {..}, "rejected": {..},
     /// "auth_failures": {..}}`.  `rejected` counts injected `Reject` /
-    /// `RejectData` answers.  Survives [`restart`](Self::restart).
+    /// `RejectData` / `RejectRecipient` answers and `Greeting` refusals.
+    /// Survives [`restart`](Self::restart).
     pub fn stats(&self) -> Value {
         let path = self.dir().join("stats.json");
         fs::read_to_string(&path)

@@ -300,6 +300,42 @@ fn reject_faults_refuse_and_store_nothing() {
 }
 
 #[test]
+fn greeting_and_recipient_faults() {
+    let smtp = SmtpCapture::start();
+    let port = smtp.plain_port();
+
+    // Turned away at the banner, then the connection closes.
+    smtp.set_fault(Fault::Greeting(421, "4.3.2 too busy, try later".into()));
+    let mut c = Raw::connect(port);
+    assert_eq!(c.reply(), (421, "4.3.2 too busy, try later".to_string()));
+    let mut rest = String::new();
+    assert_eq!(
+        c.reader.read_line(&mut rest).unwrap_or(0),
+        0,
+        "closed after the refusal: {rest:?}"
+    );
+    // Over TLS too: the handshake completes, then the refusal.
+    let r = smtplib(spec(&smtp, "implicit"));
+    assert_eq!(r["ok"], false, "{r}");
+    assert_eq!(r["code"], 421, "{r}");
+
+    // One recipient refused, the others accepted.
+    smtp.set_fault(Fault::RejectRecipient(
+        "Gone@Example.org".into(),
+        550,
+        "5.1.1 no such user".into(),
+    ));
+    let r = Raw::send(port, "a@rekey.test", "gone@example.org", "Subject: x\r\n\r\nhi");
+    assert_eq!(r, (550, "5.1.1 no such user".to_string()));
+    let r = Raw::send(port, "a@rekey.test", "here@example.org", "Subject: y\r\n\r\nhi");
+    assert_eq!(r.0, 250, "{r:?}");
+    let mails = smtp.wait_for_messages(1, WAIT);
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].rcpt_to, ["here@example.org"]);
+    assert_eq!(stat(&smtp, "rejected", "plain"), 2);
+}
+
+#[test]
 fn silent_never_answers() {
     let smtp = SmtpCapture::start();
     smtp.set_fault(Fault::Silent);
