@@ -34,6 +34,9 @@ use crate::token::{parse_code, TokenError};
 /// in milliseconds (a random point in the range).
 const INTAKE_PAUSE_MS: std::ops::Range<u64> = 100..300;
 
+/// Audit events kept; `prune` drops the oldest beyond this.
+pub const AUDIT_KEEP: usize = 200_000;
+
 /// Wrong codes allowed before a reset is burned.
 pub const MAX_CODE_FAILURES: u32 = 5;
 
@@ -122,19 +125,26 @@ impl Rekey {
     fn handle_intake(&self, key: &[u8], value: &[u8]) -> Result<(), Error> {
         let request: Intake = decode(value)?;
         let email = Email::parse(&request.email);
+        let user = match &email {
+            Ok(email) => self.find_user(email)?.filter(|u| !u.disabled),
+            Err(_) => None,
+        };
+        // Only an account's mailbox needs the limit, and nobody can see what the worker does,
+        // so strangers' addresses (a flood's worth of them) leave no limit record behind.
         // Counted at the time of the request, so a worker that falls behind (or a restart)
         // does not change which requests were within the limit.
-        let addr_key = format!("reset:address:{}", request.email);
-        let within_limit = self
-            .config
-            .limit_address
-            .take(&self.store.limits, &addr_key, request.at)?
-            .is_ok();
-        let user = match &email {
-            Ok(email) if within_limit => self.find_user(email)?,
-            _ => None,
+        let within_limit = match &user {
+            Some(_) => {
+                let addr_key = format!("reset:address:{}", request.email);
+                let verdict = self
+                    .config
+                    .limit_address
+                    .take(&self.store.limits, &addr_key, request.at)?;
+                verdict.is_ok()
+            }
+            None => true,
         };
-        if let Some(user) = user.filter(|u| !u.disabled) {
+        if let Some(user) = user.filter(|_| within_limit) {
             return self.mint_reset(key, &request, &user);
         }
         let (kind, masked) = match email {
@@ -313,7 +323,8 @@ impl Rekey {
     }
 
     /// Drops what has run out: retired-token records past their expiry, expired sessions,
-    /// and rate-limit entries whose window has passed. Returns how many records went.
+    /// rate-limit entries whose window has passed, and audit events beyond the newest
+    /// [`AUDIT_KEEP`]. Returns how many records went.
     pub fn prune(&self) -> Result<usize, Error> {
         let now = self.now();
         let mut n = 0;
@@ -330,6 +341,13 @@ impl Rekey {
                 self.store.sessions.remove(k)?;
                 n += 1;
             }
+        }
+        // The audit trail keeps the most recent events: a flood of requests for strangers'
+        // addresses must not fill the disk.
+        let excess = self.store.audit.len().saturating_sub(AUDIT_KEEP);
+        for entry in self.store.audit.iter().take(excess) {
+            self.store.audit.remove(entry?.0)?;
+            n += 1;
         }
         for entry in self.store.limits.iter() {
             let (k, v) = entry?;
