@@ -31,7 +31,13 @@ pub fn reset_token(raw: &str) -> Result<String, LinkError> {
     if raw.len() > MAX_URL {
         return Err(refuse("That link is far too long to be a Rekey link."));
     }
-    let url = url::Url::parse(raw.trim()).map_err(|_| refuse("That link could not be read."))?;
+    let raw = raw.trim();
+    // The URL parser silently drops tabs and line breaks anywhere in its input, so a link with
+    // text spliced into it would still read; a real link has none, so refuse them first.
+    if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(refuse("That link has spaces or line breaks inside it."));
+    }
+    let url = url::Url::parse(raw).map_err(|_| refuse("That link could not be read."))?;
     if url.scheme() != "rekey" {
         return Err(refuse("That is not a Rekey link."));
     }
@@ -41,6 +47,15 @@ pub fn reset_token(raw: &str) -> Result<String, LinkError> {
     if url.username() != "" || url.password().is_some() || url.port().is_some() || url.fragment().is_some() {
         return Err(refuse("That Rekey link has parts a reset link never has."));
     }
+    // The parser resolves dot segments (`rekey://reset/..?token=…` reads as `rekey://reset/`),
+    // so the text before the query is checked as it was written too.
+    let before_query = raw.split(['?', '#']).next().unwrap_or_default();
+    if !["rekey://reset", "rekey://reset/"]
+        .iter()
+        .any(|ok| before_query.eq_ignore_ascii_case(ok))
+    {
+        return Err(refuse("That Rekey link does not lead to a password reset."));
+    }
     let mut token = None;
     for (key, value) in url.query_pairs() {
         match key.as_ref() {
@@ -49,11 +64,18 @@ pub fn reset_token(raw: &str) -> Result<String, LinkError> {
             _ => return Err(refuse("That Rekey link has parts a reset link never has.")),
         }
     }
+    // `query_pairs` skips empty pieces (`?token=…&`, `?&token=…`); a reset link has none.
+    if url.query().is_some_and(|q| q.split('&').count() != 1) {
+        return Err(refuse("That Rekey link has parts a reset link never has."));
+    }
     let token = token.ok_or_else(|| refuse("That link has no reset token in it."))?;
     let shaped = token.split('.').count() == 3
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        && token.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+        });
     if !shaped {
         return Err(refuse(
             "The token in that link is damaged; it may have been cut off by the mail program.",

@@ -17,6 +17,10 @@ pub enum EmailError {
     /// Longer than the 254 characters mail systems accept.
     #[error("that email address is too long")]
     TooLong,
+    /// Holds an invisible character (zero-width, bidi control, soft hyphen...): two addresses
+    /// that look the same on screen must not be two accounts, so such text is refused.
+    #[error("that email address has invisible characters in it (they can come from copying); type it again")]
+    Invisible,
 }
 
 /// A normalised email address: the key accounts, limits and resets are filed under.
@@ -34,7 +38,14 @@ impl Email {
         if trimmed.len() > 320 {
             return Err(EmailError::TooLong);
         }
-        let text: String = trimmed.nfc().collect::<String>().to_lowercase();
+        if trimmed.chars().any(is_invisible) {
+            return Err(EmailError::Invisible);
+        }
+        // Each character is lowercased on its own: `str::to_lowercase` turns Σ into ς at the
+        // end of a word and σ elsewhere, so "ΑΣ" and "ασ" would be two accounts. NFC again
+        // after lowercasing, because lowercase mappings can leave text that is not NFC and the
+        // stored form must parse back to itself.
+        let text: String = trimmed.nfc().flat_map(char::to_lowercase).nfc().collect();
         let (local, domain) = text.rsplit_once('@').ok_or(EmailError::Malformed)?;
         if local.is_empty() || local.len() > 64 || local.contains('@') {
             return Err(EmailError::Malformed);
@@ -88,6 +99,35 @@ impl Email {
         let first: String = self.local_part().chars().take(1).collect();
         format!("{first}***@{}", self.domain())
     }
+}
+
+/// Invisible characters that change what an address is without changing how it looks:
+/// Unicode's default-ignorable code points (zero-width spaces and joiners, soft hyphen,
+/// variation selectors, tags, fillers) and the bidirectional controls. `char::is_control`
+/// only covers C0/C1, and IDNA would silently drop some of these from a domain.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFFB}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 impl fmt::Display for Email {

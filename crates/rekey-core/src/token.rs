@@ -308,10 +308,11 @@ impl KeyRing {
         if c.aud != AUDIENCE {
             return Err(TokenError::WrongAudience);
         }
-        if now > c.exp + LEEWAY {
+        // Saturating: the claims are the signer's numbers, and `i64::MAX` must not overflow.
+        if now > c.exp.saturating_add(LEEWAY) {
             return Err(TokenError::Expired);
         }
-        if now + LEEWAY < c.nbf || now + LEEWAY < c.iat {
+        if now.saturating_add(LEEWAY) < c.nbf || now.saturating_add(LEEWAY) < c.iat {
             return Err(TokenError::NotYetValid);
         }
         Ok(c)

@@ -188,7 +188,7 @@ async fn flood(server: Arc<Server>, stop: Arc<AtomicBool>) -> Flood {
             while !stop.load(Ordering::Relaxed) {
                 let client_no = n / PER_CLIENT;
                 let client = format!("10.{}.{}.{}", c, client_no / 250, client_no % 250 + 1);
-                let email = if n % 10 == 0 {
+                let email = if n.is_multiple_of(10) {
                     victim((n as usize / 10 + c) % VICTIMS)
                 } else {
                     format!("stranger-{c}-{n}@load.test")
@@ -333,8 +333,9 @@ async fn main() {
         "rekeyd load bench: {CONNECTIONS} connections for {} s; argon2id m=19456 KiB t=2; limits 3/15m per address, 20/15m per client",
         flood_for.as_secs()
     );
-    // More users than the run can reach, each used once (the address limit is per user).
-    let users = 1500;
+    // More users than the run can reach (about 7 resets a second when quiet, fewer during
+    // the flood), each used once: the address limit is per user.
+    let users = 150 + 12 * flood_for.as_secs() as usize;
     register_all(
         &server,
         (0..VICTIMS).map(victim).chain((0..users).map(resetter)).collect(),

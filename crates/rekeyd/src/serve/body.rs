@@ -111,6 +111,20 @@ where
                 "Send the body as JSON, with Content-Type: application/json.",
             ));
         }
+        // Nothing here decompresses: a gzip (or any encoded) body would otherwise fail as
+        // "not a JSON object", which sends the client looking in the wrong place.
+        let encoded = req
+            .headers()
+            .get_all(header::CONTENT_ENCODING)
+            .iter()
+            .any(|v| !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"identity"));
+        if encoded {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "body_encoding_unsupported",
+                "Send the body uncompressed, without a Content-Encoding header.",
+            ));
+        }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 too_large()
@@ -122,13 +136,19 @@ where
                 )
             }
         })?;
-        serde_json::from_slice(&bytes).map(Json).map_err(|_| {
+        let invalid = || {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "body_invalid",
                 format!("The body must be a JSON object with {}.", T::FIELDS),
             )
-        })
+        };
+        // serde fills a struct from a JSON array too (`["a@example.com"]` as `{"email": …}`);
+        // only an object is a body.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(invalid());
+        }
+        serde_json::from_slice(&bytes).map(Json).map_err(|_| invalid())
     }
 }
 
