@@ -554,7 +554,15 @@ impl Outbox {
                     report.deferred += 1;
                     trouble.get_or_insert(why);
                 }
-                Some(result) => batch.progressed |= self.record(item, result, report)?,
+                Some(result) => {
+                    if self.record(item, result, report)? {
+                        batch.progressed = true;
+                        // Make "sent" stable at once: a process killed before sled's own
+                        // flush (every half second) would send this mail again. At least once
+                        // is the promise; this keeps "more than once" rare.
+                        self.store.flush().await?;
+                    }
+                }
             }
         }
         if let Some(why) = trouble {

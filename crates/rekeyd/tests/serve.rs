@@ -507,15 +507,23 @@ async fn metrics_count_routes_statuses_and_refusals() {
         s.post("/users/password/forgot", json!({"email": "fay@example.com"}))
             .await;
     }
-    let text = s
-        .http
-        .get(s.server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The worker counts the stranger's request a moment after the answer.
+    let started = std::time::Instant::now();
+    let text = loop {
+        let text = s
+            .http
+            .get(s.server.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("rekey_reset_requests_no_account_total 1") || started.elapsed() > Duration::from_secs(10) {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(
         text.contains("rekey_http_requests_total{route=\"/users/password/forgot\",status=\"202\"} 1"),
         "{text}"
@@ -527,6 +535,10 @@ async fn metrics_count_routes_statuses_and_refusals() {
     assert!(
         text.contains("rekey_rate_limited_total{route=\"/users/password/forgot\"} 2"),
         "{text}"
+    );
+    assert!(
+        text.contains("rekey_reset_requests_no_account_total 1"),
+        "the stranger's request is counted: {text}"
     );
     for family in [
         "rekey_intake_depth",

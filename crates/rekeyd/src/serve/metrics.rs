@@ -75,6 +75,17 @@ pub async fn render(State(app): State<Arc<App>>) -> Response {
         "Reset requests answered and waiting for the worker.",
     );
     let _ = writeln!(out, "rekey_intake_depth {}", app.rekey.intake_depth());
+    family(
+        &mut out,
+        "rekey_reset_requests_no_account_total",
+        "counter",
+        "Reset requests for addresses with no account (answered like any other, no mail).",
+    );
+    let no_account = app
+        .rekey
+        .store()
+        .counter(rekey_core::service::reset::NO_ACCOUNT_COUNTER);
+    let _ = writeln!(out, "rekey_reset_requests_no_account_total {no_account}");
     if let Ok(status) = app.rekey.outbox().status() {
         let gauges: [(&str, &str, &str, u64); 5] = [
             (
