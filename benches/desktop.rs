@@ -16,6 +16,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use desktop::{app_binary, Desktop};
+use rekey_testkit::figures::record;
 
 const RUNS: usize = 5;
 
@@ -196,29 +197,30 @@ fn main() {
     println!("| figure | median | runs |");
     println!("|---|---|---|");
     let list = |v: &[f64]| v.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(", ");
-    println!(
-        "| cold start to ready window (ms) | {:.0} | {} |",
-        median(cold.clone()),
-        list(&cold)
-    );
+    // Each line of the table, also recorded for `scripts/bench` (as a median of RUNS runs).
+    let line = |figure: &str, unit: &str, v: &[f64]| {
+        let m = median(v.to_vec());
+        println!("| {figure} ({unit}) | {m:.0} | {} |", list(v));
+        record(
+            "desktop",
+            &format!("{figure}, median of {RUNS}"),
+            &format!("{m:.0} {unit}"),
+            "",
+            None,
+        );
+    };
+    line("cold start to ready window", "ms", &cold);
     let rss: Vec<f64> = idle.iter().map(|m| m.0).collect();
     let pss: Vec<f64> = idle.iter().map(|m| m.1).collect();
-    println!(
-        "| idle memory, app + WebKit processes, RSS (MiB) | {:.0} | {} |",
-        median(rss.clone()),
-        list(&rss)
-    );
-    println!(
-        "| idle memory, app + WebKit processes, PSS (MiB) | {:.0} | {} |",
-        median(pss.clone()),
-        list(&pss)
-    );
-    println!(
-        "| second launch with a link to the reset page checking it (ms) | {:.0} | {} |",
-        median(handover.clone()),
-        list(&handover)
+    line("idle memory, app + WebKit processes, RSS", "MiB", &rss);
+    line("idle memory, app + WebKit processes, PSS", "MiB", &pss);
+    line(
+        "second launch with a link to the reset page checking it",
+        "ms",
+        &handover,
     );
     println!("| release binary size (MiB) | {size:.1} | {} |", binary.display());
+    record("desktop", "release binary size", &format!("{size:.1} MiB"), "", None);
     let stripped = std::env::temp_dir().join("rekey-stripped");
     let ok = std::process::Command::new("strip")
         .arg("-o")
@@ -229,5 +231,12 @@ fn main() {
     if ok {
         let mib = std::fs::metadata(&stripped).map(|m| m.len()).unwrap_or(0) as f64 / 1_048_576.0;
         println!("| release binary size, stripped (MiB) | {mib:.1} | strip -o |");
+        record(
+            "desktop",
+            "release binary size, stripped",
+            &format!("{mib:.1} MiB"),
+            "",
+            None,
+        );
     }
 }

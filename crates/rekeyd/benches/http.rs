@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rekey_testkit::figures::record;
 use rekey_testkit::SmtpCapture;
 use reqwest::{Client, RequestBuilder};
 use serde_json::json;
@@ -325,11 +326,19 @@ fn bare_parallel(threads: usize, per_thread: usize) -> f64 {
     (threads * per_thread) as f64 / t.elapsed().as_secs_f64()
 }
 
-/// The final table.
+/// The final table. Each row is also recorded for `scripts/bench` as it is added, so a run
+/// that stops half-way still leaves the figures it measured.
 struct Table(Vec<[String; 4]>);
 
 impl Table {
     fn row(&mut self, figure: &str, value: f64, baseline: f64, unit: &str, base_name: &str) {
+        record(
+            "http",
+            figure,
+            &format!("{value:.2} {unit}"),
+            &format!("{base_name} {baseline:.2} {unit}"),
+            Some(value / baseline),
+        );
         self.0.push([
             figure.to_string(),
             format!("{value:.2} {unit}"),
@@ -339,6 +348,7 @@ impl Table {
     }
 
     fn note(&mut self, figure: &str, value: String) {
+        record("http", figure, &value, "", None);
         self.0.push([figure.to_string(), value, String::new(), String::new()]);
     }
 
