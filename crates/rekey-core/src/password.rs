@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, PasswordHash, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
@@ -238,32 +238,130 @@ pub enum HashError {
     Interrupted,
 }
 
-/// Makes the C allocator give argon2's memory back to the system after each hash. Call it
-/// once at the start of a program that hashes (both of Rekey's binaries do).
+/// Makes the C allocator give large freed blocks back to the system. Call it once at the
+/// start of a program that hashes (both of Rekey's binaries do).
 ///
-/// Why: glibc serves a large allocation with its own mapping and unmaps it on free, but
-/// after the first such free it raises that threshold to the freed size (up to 32 MiB), so
-/// every later 19 MiB argon2 block comes from a thread's arena and stays there. Hashes run
-/// on whichever blocking thread is free, so over time many arenas each keep a few blocks:
-/// measured here, 380 MiB resident after 100 sign-ups instead of 16 MiB. A fixed threshold
-/// turns that adjustment off; a fresh mapping per hash costs its page faults (see the
-/// `http` benchmark's reset figures).
+/// Why: glibc serves a large allocation with its own mapping and unmaps it on free, but after
+/// the first such free it raises that threshold to the freed size (up to 32 MiB), so later
+/// large blocks come from a thread's arena and stay there. Argon2's 19 MiB block did that on
+/// every thread that ever hashed: 380 MiB resident after 100 sign-ups. The hasher now keeps
+/// its memory on its own threads (see [`Hasher`]); this keeps anything else that large from
+/// piling up the same way.
 pub fn return_hash_memory_after_use() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a tuning parameter of the allocator; it is called before
-    // any hash, and glibc documents it as safe to call at any time.
+    // SAFETY: mallopt only sets a tuning parameter of the allocator; glibc documents it as
+    // safe to call at any time.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
     }
 }
 
-/// Hashes and verifies on tokio's blocking pool, at most `concurrency` at a time, so a
-/// flood of sign-ins queues instead of exhausting memory (each hash takes `memory_kib`).
+/// Argon2's working memory (19 MiB at the default parameters), kept between hashes.
+type Memory = Vec<Block>;
+
+/// Hashes and verifies on its own threads, at most `concurrency` at a time, so a flood of
+/// sign-ins queues instead of exhausting memory (each hash takes `memory_kib`).
 #[derive(Clone)]
 pub struct Hasher {
     params: HashParams,
     gate: Arc<Semaphore>,
+    threads: HashThreads,
     decoy: Arc<OnceLock<String>>,
+}
+
+type Job = Box<dyn FnOnce(&mut Memory) + Send>;
+
+/// A fixed set of threads for argon2, one per permit of the gate, each keeping its working
+/// memory from one hash to the next. Fresh memory per hash costs a page fault per 4 KiB
+/// (measured: a 15 ms hash took 29 ms) or, from a malloc arena, stays behind in every thread
+/// that ever hashed; kept memory costs neither, and the total is `concurrency` blocks. The
+/// threads end when the last clone of the hasher is dropped.
+#[derive(Clone)]
+struct HashThreads {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl HashThreads {
+    fn start(n: usize) -> HashThreads {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..n {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("rekey-hash-{i}"))
+                .spawn(move || {
+                    let mut memory = Memory::new();
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(&mut memory),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a hashing thread");
+            }
+        }
+        HashThreads { jobs }
+    }
+
+    /// Runs `f` on one of the threads and waits for its result without blocking the caller's.
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&mut Memory) -> T + Send + 'static) -> Result<T, HashError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move |memory: &mut Memory| {
+                let _ = done.send(f(memory));
+            }))
+            .map_err(|_| HashError::Interrupted)?;
+        result.await.map_err(|_| HashError::Interrupted)
+    }
+}
+
+/// Argon2 of `password` with `salt` into `out`, in `memory` (grown to fit, never shrunk).
+fn argon2_into(
+    argon: &Argon2<'_>,
+    password: &[u8],
+    salt: Salt<'_>,
+    out: &mut [u8],
+    memory: &mut Memory,
+) -> Result<(), HashError> {
+    let mut salt_buf = [0u8; 64];
+    let salt = salt
+        .decode_b64(&mut salt_buf)
+        .map_err(|e| HashError::Argon2(e.to_string()))?;
+    let blocks = argon.params().block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    argon
+        .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+        .map_err(|e| HashError::Argon2(e.to_string()))
+}
+
+/// Whether `password` matches the PHC string `phc`, computed in `memory`: what argon2's
+/// `PasswordVerifier` does (the stored hash's own algorithm, version and parameters; a
+/// constant-time comparison), but in memory kept from the last hash.
+fn verify_in(phc: &str, password: &[u8], memory: &mut Memory) -> Result<bool, HashError> {
+    let bad = |e: argon2::password_hash::Error| HashError::Argon2(e.to_string());
+    let parsed = PasswordHash::new(phc).map_err(bad)?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Ok(false);
+    };
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(bad)?;
+    let version = match parsed.version {
+        Some(v) => Version::try_from(v).map_err(|e| HashError::Argon2(e.to_string()))?,
+        None => Version::default(),
+    };
+    let params = Params::try_from(&parsed).map_err(bad)?;
+    let argon = Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    argon2_into(&argon, password, salt, &mut out, memory)?;
+    // `Output`'s equality is constant-time.
+    Ok(Output::new(&out).map_err(bad)? == expected)
 }
 
 impl Hasher {
@@ -272,6 +370,7 @@ impl Hasher {
         Self {
             params,
             gate: Arc::new(Semaphore::new(concurrency.max(1))),
+            threads: HashThreads::start(concurrency.max(1)),
             decoy: Arc::default(),
         }
     }
@@ -283,14 +382,30 @@ impl Hasher {
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 
-    /// Hashes synchronously (for benchmarks and the blocking pool).
+    /// Hashes synchronously, in fresh memory (for benchmarks and tests).
     pub fn hash_blocking(&self, password: &str) -> Result<String, HashError> {
+        self.hash_in(password, &mut Memory::new())
+    }
+
+    /// Hashes `password` (after NFKC) into a PHC string, in `memory`: what argon2's
+    /// `PasswordHasher::hash_password` does, but in memory kept from the last hash.
+    fn hash_in(&self, password: &str, memory: &mut Memory) -> Result<String, HashError> {
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let argon = self.argon2()?;
         let pw = normalise(password);
-        self.argon2()?
-            .hash_password(pw.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| HashError::Argon2(e.to_string()))
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        argon2_into(&argon, pw.as_bytes(), salt.as_salt(), &mut out, memory)?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: argon
+                .params()
+                .try_into()
+                .map_err(|e: argon2::password_hash::Error| HashError::Argon2(e.to_string()))?,
+            salt: Some(salt.as_salt()),
+            hash: Some(Output::new(&out).map_err(|e| HashError::Argon2(e.to_string()))?),
+        };
+        Ok(phc.to_string())
     }
 
     /// Hashes `password` (after NFKC) into a PHC string.
@@ -298,9 +413,7 @@ impl Hasher {
         let _permit = self.gate.acquire().await.map_err(|_| HashError::Interrupted)?;
         let this = self.clone();
         let pw = password.to_string();
-        tokio::task::spawn_blocking(move || this.hash_blocking(&pw))
-            .await
-            .map_err(|_| HashError::Interrupted)?
+        self.threads.run(move |memory| this.hash_in(&pw, memory)).await?
     }
 
     /// Checks `password` against a stored PHC string. `None` stands for "no such account":
@@ -317,12 +430,10 @@ impl Hasher {
         let known = !phc.is_empty();
         let _permit = self.gate.acquire().await.map_err(|_| HashError::Interrupted)?;
         let pw = normalise(password);
-        let ok = tokio::task::spawn_blocking(move || {
-            let parsed = PasswordHash::new(&phc).map_err(|e| HashError::Argon2(e.to_string()))?;
-            Ok::<_, HashError>(Argon2::default().verify_password(pw.as_bytes(), &parsed).is_ok())
-        })
-        .await
-        .map_err(|_| HashError::Interrupted)??;
+        let ok = self
+            .threads
+            .run(move |memory| verify_in(&phc, pw.as_bytes(), memory))
+            .await??;
         Ok(ok && known)
     }
 
@@ -352,6 +463,42 @@ impl Hasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashes_in_kept_memory_match_argon2s_own_format_both_ways() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let params = HashParams {
+            memory_kib: 8192,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let hasher = Hasher::new(params, 1);
+        let mut memory = Memory::new();
+        // Ours, checked by argon2's own verifier; the memory is reused for the second hash.
+        let ours = hasher.hash_in("correct horse battery staple", &mut memory).unwrap();
+        let again = hasher.hash_in("correct horse battery staple", &mut memory).unwrap();
+        assert_ne!(ours, again, "a fresh salt each time");
+        for phc in [&ours, &again] {
+            let parsed = PasswordHash::new(phc).unwrap();
+            assert!(Argon2::default()
+                .verify_password(b"correct horse battery staple", &parsed)
+                .is_ok());
+            assert!(Argon2::default().verify_password(b"wrong horse", &parsed).is_err());
+        }
+        // Argon2's own (other parameters than the kept memory was sized for), checked by ours.
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let theirs = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(16384, 2, 1, None).unwrap(),
+        )
+        .hash_password(b"another passphrase here", &salt)
+        .unwrap()
+        .to_string();
+        assert!(verify_in(&theirs, b"another passphrase here", &mut memory).unwrap());
+        assert!(!verify_in(&theirs, b"another passphrase her", &mut memory).unwrap());
+        assert!(verify_in("$argon2id$v=19$m=8192,t=1,p=1$bm90IGEgaGFzaA", b"x", &mut memory).is_ok_and(|ok| !ok));
+    }
 
     fn policy() -> Policy {
         Policy { min_length: 15 }
