@@ -208,17 +208,24 @@ pub async fn outbox(config: Config, cmd: OutboxCmd) -> Outcome {
                 );
                 println!("Delivered: {}   Dead letters: {}", s.delivered, s.dead);
                 println!("Last problem: {}", s.last_error.as_deref().unwrap_or("none"));
+                if let Some(at) = s.server_retry_at {
+                    let wait = (at - rekey.now()).max(0);
+                    println!("The mail server is tried again in {wait} s; every waiting mail waits for it.");
+                }
             }
         }
         OutboxCmd::List => {
             let now = rekey.now();
+            // While the server is in trouble the whole queue waits for it, whatever each
+            // mail's own time says.
+            let held = outbox.status().map_err(err)?.server_retry_at.unwrap_or(now);
             let waiting = outbox.list().map_err(err)?;
             let dead = outbox.dead().map_err(err)?;
             if waiting.is_empty() && dead.is_empty() {
                 println!("The outbox is empty.");
             }
             for i in waiting {
-                let due = (i.next_attempt_at - now).max(0);
+                let due = (i.next_attempt_at.max(held) - now).max(0);
                 println!(
                     "waiting #{:<6} {:<16} to {}  attempts {}  next in {due} s{}",
                     i.id,

@@ -282,3 +282,28 @@ fn users_are_listed_and_disabled() {
         text(&o)
     );
 }
+
+#[test]
+fn a_refused_login_holds_the_whole_queue_and_the_status_says_until_when() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cmd = |args: &[&str]| rekeyd(d, Some(&smtp), args);
+    for who in ["h1@example.com", "h2@example.com"] {
+        ok(cmd(&["users", "add", who]), "a long enough passphrase\n");
+    }
+    smtp.set_fault(rekey_testkit::Fault::AuthFail);
+    ok(cmd(&["reset", "request", "h1@example.com"]), "");
+    ok(cmd(&["reset", "request", "h2@example.com"]), "");
+    let status = ok(cmd(&["outbox", "status"]), "");
+    assert!(
+        status.contains("Waiting: 2")
+            && status.contains("refused Rekey's login")
+            && status.contains("The mail server is tried again in"),
+        "{status}"
+    );
+    // Both mails wait for the server, so neither says "next in 0 s".
+    let list = ok(cmd(&["outbox", "list"]), "");
+    assert_eq!(list.matches("waiting").count(), 2, "{list}");
+    assert!(!list.contains("next in 0 s"), "{list}");
+}
