@@ -122,14 +122,13 @@ impl Rekey {
         let user = match user {
             Some(u) if ok && !u.disabled => u,
             Some(u) => {
-                AuditEvent::new(
+                self.audit_after_answer(AuditEvent::new(
                     now,
                     "sign_in_failed",
                     Some(&u.id),
                     Some(client),
                     "wrong password or disabled",
-                )
-                .append(&self.store)?;
+                ));
                 return Err(Error::BadCredentials);
             }
             None => return Err(Error::BadCredentials),

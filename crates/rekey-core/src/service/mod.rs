@@ -36,6 +36,11 @@ pub struct Rekey {
     install_id: String,
 }
 
+/// How long work that only a real account causes waits after the answer, in milliseconds (a
+/// random point in the range): started at once, it competes with the answer still being
+/// written and shows in its timing; after a pause it falls on whatever comes next.
+const AFTER_ANSWER_MS: std::ops::Range<u64> = 100..300;
+
 /// How many reset requests wait for the worker. Kept in memory because sled's `len` walks
 /// the whole tree, which the request path cannot afford under a flood; counted once at open.
 struct IntakeDepth(AtomicUsize);
@@ -92,6 +97,20 @@ impl Rekey {
             outbox,
             install_id,
         })
+    }
+
+    /// Writes an audit event a moment after the answer (see [`AFTER_ANSWER_MS`]). For events
+    /// that only a real account causes, such as a wrong password: written on the answer's
+    /// path, they made a known account's refusal measurably slower than a stranger's.
+    fn audit_after_answer(&self, event: crate::audit::AuditEvent) {
+        let store = self.store.clone();
+        let pause = rand::Rng::gen_range(&mut rand::thread_rng(), AFTER_ANSWER_MS);
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            if let Err(e) = event.append(&store) {
+                tracing::error!(error = %e, "an audit event could not be written");
+            }
+        });
     }
 
     /// Reset requests waiting for the worker.

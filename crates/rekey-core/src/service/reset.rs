@@ -30,10 +30,6 @@ use crate::outbox::{enqueue_tx, MailKind};
 use crate::store::{decode, encode, seq_key, Intake, LiveReset, Retired, RetiredToken, Store, User};
 use crate::token::{parse_code, TokenError};
 
-/// How long the intake worker waits after a request arrives before it handles the batch,
-/// in milliseconds (a random point in the range).
-const INTAKE_PAUSE_MS: std::ops::Range<u64> = 100..300;
-
 /// The meta counter of reset requests for addresses with no account.
 pub const NO_ACCOUNT_COUNTER: &str = "reset.no_account";
 
@@ -397,7 +393,7 @@ impl Rekey {
                     // started at once, that work competes with the answer still being written
                     // and shows in its timing. After a pause it falls on whatever request
                     // happens to come next, and is shared by every request in the batch.
-                    let pause = rand::thread_rng().gen_range(INTAKE_PAUSE_MS);
+                    let pause = rand::thread_rng().gen_range(super::AFTER_ANSWER_MS);
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_millis(pause)) => {}
                         _ = shutdown.changed() => {}
