@@ -251,23 +251,20 @@ fn rss_mib(pid: u32) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-async fn gauge(http: &Client, server: &Server, name: &str) -> u64 {
+async fn read_gauge(http: &Client, server: &Server, name: &str) -> u64 {
     let Ok(r) = http.get(server.url("/metrics")).send().await else {
         return 0;
     };
     let text = r.text().await.unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    server::gauge(&text, name)
 }
 
 async fn read(http: &Client, server: &Server, t0: Instant) -> Reading {
     Reading {
         at_s: t0.elapsed().as_secs_f64(),
         rss_mib: rss_mib(server.pid().unwrap()),
-        intake: gauge(http, server, "rekey_intake_depth").await,
-        outbox: gauge(http, server, "rekey_outbox_depth").await,
+        intake: read_gauge(http, server, "rekey_intake_depth").await,
+        outbox: read_gauge(http, server, "rekey_outbox_depth").await,
     }
 }
 

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::server::{Server, Setup};
+use common::server::{gauge, Server, Setup};
 use rekey_testkit::{CapturedMail, SmtpCapture};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
@@ -490,14 +490,6 @@ async fn sigterm_keeps_queued_mail_which_goes_out_after_restart() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-}
-
-fn gauge(metrics: &str, name: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -17,7 +17,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::server::{Server, Setup};
+use common::server::{gauge, Server, Setup};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -219,10 +219,7 @@ async fn metric(http: &Client, server: &Server, name: &str) -> u64 {
         .text()
         .await
         .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    gauge(&text, name)
 }
 
 /// Reset mails in the local mailbox, by recipient.

@@ -16,6 +16,15 @@ pub struct Server {
     scheme: &'static str,
 }
 
+/// The value of an unlabelled family (`name value`) in `/metrics` text; 0 when absent.
+pub fn gauge(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// How to start one.
 #[derive(Clone, Default)]
 pub struct Setup {
