@@ -91,11 +91,38 @@ impl WebDriver {
         self.post(&format!("/element/{id}/value"), json!({ "text": text }));
     }
 
-    /// Clicks an element once it is shown.
+    /// Clicks an element once it is shown, enabled and still: the driver aims at the point
+    /// where the element is, so an element that a late change on the page is still moving
+    /// (a hint appearing above it) would be missed, as a person's click would be.
     pub fn click(&self, css: &str) {
         self.wait_visible(css);
+        self.wait_until(&format!("{css} to be enabled and still"), || self.is_still(css));
         let id = self.find(css);
         self.post(&format!("/element/{id}/click"), json!({}));
+    }
+
+    /// Whether `css` is enabled and in the same place over two painted frames.
+    fn is_still(&self, css: &str) -> bool {
+        let script = "const [css, done] = [arguments[0], arguments[arguments.length - 1]];
+            const e = document.querySelector(css);
+            if (!e || e.disabled) { done(false); return; }
+            const at = () => JSON.stringify(e.getBoundingClientRect());
+            const before = at();
+            requestAnimationFrame(() => requestAnimationFrame(() => done(at() === before)));";
+        self.post("/execute/async", json!({"script": script, "args": [css]})) == json!(true)
+    }
+
+    /// Where `css` is in the page (not the viewport, so scrolling does not count):
+    /// `[x, y, width, height]` of its box.
+    pub fn rect(&self, css: &str) -> Vec<f64> {
+        let r = self.js(
+            "const r = document.querySelector(arguments[0]).getBoundingClientRect(); \
+             return [r.x + scrollX, r.y + scrollY, r.width, r.height];",
+            json!([css]),
+        );
+        r.as_array()
+            .map(|a| a.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default()
     }
 
     /// Presses keys on whatever has focus, as a keyboard-only user does
