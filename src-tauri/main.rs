@@ -2,6 +2,6 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() {
-    rekey_core::password::return_hash_memory_after_use();
+    rekey_core::hasher::return_hash_memory_after_use();
     rekey_desktop::run()
 }

@@ -125,6 +125,11 @@ pub struct Config {
     pub public_url: Option<Url>,
     /// Where `rekeyd serve` listens.
     pub listen: SocketAddr,
+    /// Where `rekeyd serve` answers `/metrics` (and `/healthz`); `None`: no metrics at all.
+    /// Never the public listener: its counters tell known addresses from unknown ones.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Most connections `rekeyd serve` keeps open at once; more are closed at once.
+    pub max_connections: usize,
     /// Whether `rekeyd serve` lets anyone create an account (`POST /users`).
     pub registration: bool,
     /// PEM certificate chain for `rekeyd serve` to speak HTTPS; needs `tls_key_file` too.
@@ -144,6 +149,8 @@ pub struct Config {
     /// Most reset requests waiting for the worker; beyond it requests are refused as busy
     /// (for every address alike) instead of growing the queue without bound.
     pub intake_limit: usize,
+    /// Strength checks per client (`POST /users/password/strength`, asked as a person types).
+    pub limit_strength: RateLimit,
     /// Sign-in attempts per account.
     pub limit_signin_account: RateLimit,
     /// Sign-in attempts per client.
@@ -173,6 +180,8 @@ pub const KEYS: &[&str] = &[
     "mail_from",
     "public_url",
     "listen",
+    "metrics_listen",
+    "max_connections",
     "registration",
     "tls_cert_file",
     "tls_key_file",
@@ -182,6 +191,7 @@ pub const KEYS: &[&str] = &[
     "limit_address",
     "limit_client",
     "intake_limit",
+    "limit_strength",
     "limit_signin_account",
     "limit_signin_client",
     "session_ttl",
@@ -282,8 +292,8 @@ impl Config {
     }
 
     /// The Argon2id parameters this configuration asks for.
-    pub fn argon2_params(&self) -> crate::password::HashParams {
-        crate::password::HashParams {
+    pub fn argon2_params(&self) -> crate::hasher::HashParams {
+        crate::hasher::HashParams {
             memory_kib: self.argon2_memory_kib,
             iterations: self.argon2_iterations,
             parallelism: self.argon2_parallelism,
@@ -361,6 +371,15 @@ impl Parser<'_> {
                 s.parse()
                     .map_err(|_| format!("'{s}' is not an address like 127.0.0.1:8080"))
             })?,
+            metrics_listen: self.get("metrics_listen", None, |s| {
+                if s.is_empty() || s.eq_ignore_ascii_case("off") {
+                    return Ok(None);
+                }
+                s.parse()
+                    .map(Some)
+                    .map_err(|_| format!("'{s}' is not an address like 127.0.0.1:9090 (or off)"))
+            })?,
+            max_connections: self.get("max_connections", 512, |s| number(s, 8, 100_000).map(|n| n as usize))?,
             registration: self.get("registration", true, boolean)?,
             tls_cert_file: self.get("tls_cert_file", None, readable_file)?,
             tls_key_file: self.get("tls_key_file", None, readable_file)?,
@@ -393,6 +412,7 @@ impl Parser<'_> {
             intake_limit: self.get("intake_limit", 10_000, |s| {
                 number(s, 100, 10_000_000).map(|n| n as usize)
             })?,
+            limit_strength: self.get("limit_strength", "300/15m".parse().unwrap(), limit)?,
             limit_signin_account: self.get("limit_signin_account", "10/15m".parse().unwrap(), limit)?,
             limit_signin_client: self.get("limit_signin_client", "30/15m".parse().unwrap(), limit)?,
             session_ttl_secs: self.get("session_ttl", 12 * 3600, |s| {

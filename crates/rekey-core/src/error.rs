@@ -122,9 +122,12 @@ impl From<sled::Error> for Error {
     }
 }
 
-impl From<crate::password::HashError> for Error {
-    fn from(e: crate::password::HashError) -> Self {
-        internal("hash", e)
+impl From<crate::hasher::HashError> for Error {
+    fn from(e: crate::hasher::HashError) -> Self {
+        match e {
+            crate::hasher::HashError::Busy { retry_after } => Error::Busy { retry_after },
+            e => internal("hash", e),
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod email;
 pub mod error;
+pub mod hasher;
 pub mod letters;
 pub mod limits;
 pub mod mailer;

@@ -217,7 +217,7 @@ fn mail_count(smtp: &SmtpCapture) -> usize {
 
 /// `rekey_outbox_depth` from `/metrics`.
 async fn outbox_depth(http: &Client, server: &Server) -> Option<u64> {
-    let text = http.get(server.url("/metrics")).send().await.ok()?.text().await.ok()?;
+    let text = http.get(server.metrics_url()).send().await.ok()?.text().await.ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix("rekey_outbox_depth "))
         .and_then(|v| v.trim().parse().ok())

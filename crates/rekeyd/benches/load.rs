@@ -252,7 +252,7 @@ fn rss_mib(pid: u32) -> f64 {
 }
 
 async fn read_gauge(http: &Client, server: &Server, name: &str) -> u64 {
-    let Ok(r) = http.get(server.url("/metrics")).send().await else {
+    let Ok(r) = http.get(server.metrics_url()).send().await else {
         return 0;
     };
     let text = r.text().await.unwrap_or_default();

@@ -59,7 +59,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    rekey_core::password::return_hash_memory_after_use();
+    rekey_core::hasher::return_hash_memory_after_use();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("REKEY_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)

@@ -764,7 +764,7 @@ impl Proc {
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rekeyd")));
         let log = fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
         let started = Instant::now();
-        let child = command(&binary, data, port, Some(smtp), &setup())
+        let child = command(&binary, data, (port, free_port()), Some(smtp), &setup())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

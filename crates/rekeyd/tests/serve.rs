@@ -459,7 +459,7 @@ async fn sigterm_keeps_queued_mail_which_goes_out_after_restart() {
     let mut depth = 0;
     for _ in 0..100 {
         let metrics = http
-            .get(server.url("/metrics"))
+            .get(server.metrics_url())
             .send()
             .await
             .unwrap()
@@ -504,7 +504,7 @@ async fn metrics_count_routes_statuses_and_refusals() {
     let text = loop {
         let text = s
             .http
-            .get(s.server.url("/metrics"))
+            .get(s.server.metrics_url())
             .send()
             .await
             .unwrap()

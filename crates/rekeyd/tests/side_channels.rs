@@ -212,7 +212,7 @@ async fn register(http: &Client, server: &Server, emails: &[String]) {
 
 async fn metric(http: &Client, server: &Server, name: &str) -> u64 {
     let text = http
-        .get(server.url("/metrics"))
+        .get(server.metrics_url())
         .send()
         .await
         .unwrap()

@@ -324,6 +324,26 @@ impl Rekey {
         Ok(UserInfo::from(&updated))
     }
 
+    /// The strength verdict for a meter that updates as the user types, limited per client
+    /// (`limit_strength`), with its inputs bounded: an open endpoint that hashes nothing is
+    /// still a way to make the server work for every keystroke of anyone.
+    pub fn rate_strength(
+        &self,
+        password: &str,
+        email: Option<&str>,
+        client: &str,
+    ) -> Result<crate::password::Strength, Error> {
+        if password.len() > 4 * crate::password::MAX_BYTES {
+            return Err(crate::password::PolicyError::TooLong.into());
+        }
+        if email.is_some_and(|e| e.len() > 320) {
+            return Err(crate::email::EmailError::TooLong.into());
+        }
+        let key = format!("strength:client:{client}");
+        self.take_limits(&[(self.config.limit_strength, &key)], self.now())?;
+        Ok(self.policy.strength(password, email))
+    }
+
     /// Counts one event against each limit in turn, stopping at the first refusal (so a
     /// refused address still counts against the client that asked).
     pub(crate) fn take_limits(&self, checks: &[(RateLimit, &str)], now: i64) -> Result<(), Error> {

@@ -13,9 +13,10 @@ use tokio::sync::{watch, Notify};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::{internal, Error};
+use crate::hasher::Hasher;
 use crate::mailer::Mailer;
 use crate::outbox::Outbox;
-use crate::password::{Hasher, Policy};
+use crate::password::Policy;
 use crate::store::Store;
 use crate::token::KeyRing;
 
@@ -84,7 +85,13 @@ impl Rekey {
             }
         };
         Ok(Rekey {
-            hasher: Hasher::new(config.argon2_params(), config.hash_concurrency),
+            // A hash that cannot start within half the request's time would make the request
+            // time out anyway: such callers are told "busy" at once.
+            hasher: Hasher::new(
+                config.argon2_params(),
+                config.hash_concurrency,
+                std::time::Duration::from_secs(config.request_timeout_secs) / 2,
+            ),
             policy: Policy {
                 min_length: config.password_min_length,
             },

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json as Reply;
@@ -68,6 +68,24 @@ impl Fields for StrengthBody {
 
 fn client(app: &App, peer: SocketAddr, headers: &HeaderMap) -> String {
     client_key(client_ip(peer, headers, &app.trusted_proxies))
+}
+
+/// Headers every answer carries: nothing here may be cached (answers carry sessions, and
+/// refusals say things about addresses), and under TLS, HSTS.
+pub async fn headers(State(app): Shared, req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    h.entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    if app.tls {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
 }
 
 /// The credential after `Bearer `, if the request carries one.
@@ -193,9 +211,18 @@ pub async fn inspect(State(app): Shared, Json(body): Json<TokenBody>) -> Result<
     Ok(Reply(target).into_response())
 }
 
-/// `POST /users/password/strength`: the policy's verdict, for a live meter.
-pub async fn strength(State(app): Shared, Json(body): Json<StrengthBody>) -> Response {
-    Reply(app.rekey.policy().strength(&body.password, body.email.as_deref())).into_response()
+/// `POST /users/password/strength`: the policy's verdict, for a live meter. Asked at every
+/// pause in typing, so it is limited per client, and its inputs are bounded.
+pub async fn strength(
+    State(app): Shared,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Json(body): Json<StrengthBody>,
+) -> Result<Response, ApiError> {
+    let verdict = app
+        .rekey
+        .rate_strength(&body.password, body.email.as_deref(), &client(&app, peer, &headers))?;
+    Ok(Reply(verdict).into_response())
 }
 
 /// `GET /healthz`: the store answers. One key read, so it stays cheap however deep the

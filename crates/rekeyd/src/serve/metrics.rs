@@ -1,5 +1,9 @@
 //! `GET /metrics` in Prometheus text, and the middleware that counts requests.
 //! Labels are the route pattern and the status, never anything a client typed.
+//!
+//! Served only on `metrics_listen`, never on the public listener: some of these counters
+//! (requests for addresses with no account, mail delivered) move differently for known and
+//! unknown addresses, which is exactly what the public answers keep to themselves.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -68,6 +72,20 @@ pub async fn render(State(app): State<Arc<App>>) -> Response {
     for (route, n) in limited {
         let _ = writeln!(out, "rekey_rate_limited_total{{route=\"{route}\"}} {n}");
     }
+    family(
+        &mut out,
+        "rekey_connections_open",
+        "gauge",
+        "Connections open on the public listener.",
+    );
+    let _ = writeln!(out, "rekey_connections_open {}", app.connections.open());
+    family(
+        &mut out,
+        "rekey_connections_refused_total",
+        "counter",
+        "Connections closed at once because max_connections were open.",
+    );
+    let _ = writeln!(out, "rekey_connections_refused_total {}", app.connections.refused());
     family(
         &mut out,
         "rekey_intake_depth",

@@ -4,6 +4,7 @@
 mod api;
 mod body;
 mod client;
+mod connections;
 mod landing;
 mod metrics;
 
@@ -14,7 +15,6 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use axum_server::tls_rustls::RustlsConfig;
 use rekey_core::{Config, Rekey};
 use tokio::sync::watch;
 
@@ -29,9 +29,12 @@ pub struct App {
     metrics: metrics::Metrics,
     trusted_proxies: Vec<std::net::IpAddr>,
     registration: bool,
+    tls: bool,
+    connections: connections::Capped,
 }
 
-/// The routes, with limits and metrics around them.
+/// The public routes, with limits and request counting around them. Metrics are not among
+/// them: their counters tell known addresses from unknown ones (see [`metrics_router`]).
 fn router(app: Arc<App>, request_timeout: Duration) -> Router {
     Router::new()
         .route("/users", post(api::register))
@@ -45,7 +48,6 @@ fn router(app: Arc<App>, request_timeout: Duration) -> Router {
         .route("/reset.js", get(landing::script))
         .route("/reset.css", get(landing::style))
         .route("/healthz", get(api::health))
-        .route("/metrics", get(metrics::render))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(app.clone(), metrics::count))
@@ -53,6 +55,16 @@ fn router(app: Arc<App>, request_timeout: Duration) -> Router {
             api::deadline(request_timeout, req, next)
         }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), api::headers))
+        .with_state(app)
+}
+
+/// `/metrics` and `/healthz` for the operator, on `metrics_listen` only.
+fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::render))
+        .route("/healthz", get(api::health))
+        .fallback(api::not_found)
         .with_state(app)
 }
 
@@ -65,46 +77,60 @@ pub async fn run(config: Config) -> Result<(), String> {
     };
     let listen = config.listen;
     let request_timeout = Duration::from_secs(config.request_timeout_secs);
-    let registration = config.registration;
-    let trusted_proxies = config.trusted_proxies.clone();
-    let rekey = Arc::new(Rekey::open(config, "rekeyd serve").map_err(|e| e.message())?);
+    let capped = connections::Capped::new(config.max_connections);
+    let bind =
+        |addr: SocketAddr| std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"));
+    let listener = bind(listen)?;
+    let metrics_listener = config.metrics_listen.map(bind).transpose()?;
     let app = Arc::new(App {
-        rekey: rekey.clone(),
         metrics: metrics::Metrics::default(),
-        trusted_proxies,
-        registration,
+        trusted_proxies: config.trusted_proxies.clone(),
+        registration: config.registration,
+        tls: tls.is_some(),
+        connections: capped.clone(),
+        rekey: Arc::new(Rekey::open(config, "rekeyd serve").map_err(|e| e.message())?),
     });
+    let rekey = app.rekey.clone();
 
     let (stop_workers, workers_stopped) = watch::channel(false);
     let workers = tokio::spawn(rekey.clone().run_workers(workers_stopped));
+    let (stop, stopping) = watch::channel(false);
+    tokio::spawn(shutdown_on_signal(stop));
 
-    let handle = axum_server::Handle::new();
-    tokio::spawn(shutdown_on_signal(handle.clone()));
-    let service = router(app, request_timeout).into_make_service_with_connect_info::<SocketAddr>();
-    let listener = std::net::TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%listen, scheme, "serving");
     eprintln!(
         "rekeyd: serving {scheme}://{listen} (mail to {})",
         rekey.outbox().mailer().describe()
     );
-    // A client that trickles its headers (slowloris) is cut off; hyper needs a timer for that.
+    // A client that trickles its headers (slowloris), or keeps a connection idle, is cut off.
     let header_timeout = request_timeout.min(Duration::from_secs(10));
-    let served = match tls {
-        Some(tls) => {
-            let mut server = axum_server::from_tcp_rustls(listener, tls).handle(handle);
-            http1_limits(server.http_builder(), header_timeout);
-            server.serve(service).await
-        }
-        None => {
-            let mut server = axum_server::from_tcp(listener).handle(handle);
-            http1_limits(server.http_builder(), header_timeout);
-            server.serve(service).await
-        }
+    let metrics = metrics_listener.map(|listener| {
+        let shown = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        eprintln!("rekeyd: metrics on http://{shown}/metrics");
+        let serving = connections::Serving {
+            tls: None,
+            capped: connections::Capped::new(64),
+            header_timeout,
+            drain: Duration::from_secs(1),
+        };
+        tokio::spawn(connections::serve(
+            listener,
+            metrics_router(app.clone()),
+            serving,
+            stopping.clone(),
+        ))
+    });
+    let serving = connections::Serving {
+        tls,
+        capped,
+        header_timeout,
+        drain: DRAIN,
     };
+    let served = connections::serve(listener, router(app, request_timeout), serving, stopping).await;
+    if let Some(metrics) = metrics {
+        let _ = metrics.await;
+    }
     let _ = stop_workers.send(true);
     let _ = workers.await;
     rekey
@@ -116,18 +142,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     served.map_err(|e| format!("the server failed: {e}"))
 }
 
-fn http1_limits(
-    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
-    headers: Duration,
-) {
-    builder
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(headers)
-        .max_buf_size(64 * 1024);
-}
-
-async fn shutdown_on_signal(handle: axum_server::Handle) {
+async fn shutdown_on_signal(stop: watch::Sender<bool>) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
     tokio::select! {
@@ -135,10 +150,10 @@ async fn shutdown_on_signal(handle: axum_server::Handle) {
         _ = tokio::signal::ctrl_c() => {}
     }
     eprintln!("rekeyd: stopping: finishing requests in flight");
-    handle.graceful_shutdown(Some(DRAIN));
+    let _ = stop.send(true);
 }
 
-fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> Result<RustlsConfig, String> {
+fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> Result<Arc<rustls::ServerConfig>, String> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs = CertificateDer::pem_file_iter(cert)
@@ -156,5 +171,5 @@ fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> Result<RustlsCon
         .with_single_cert(certs, key)
         .map_err(|e| format!("tls_cert_file and tls_key_file do not go together: {e}"))?;
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(RustlsConfig::from_config(Arc::new(server)))
+    Ok(Arc::new(server))
 }

@@ -11,6 +11,8 @@ use rekey_testkit::{free_port, SmtpCapture};
 pub struct Server {
     child: Option<Child>,
     pub port: u16,
+    /// The operator's listener: `/metrics` and `/healthz`.
+    pub metrics_port: u16,
     pub data: PathBuf,
     pub log: PathBuf,
     scheme: &'static str,
@@ -45,7 +47,13 @@ impl Setup {
 
 /// The environment for a test instance: cheap argon2, mail to `smtp` (implicit TLS with the
 /// test CA) or to the local mailbox.
-pub fn command(binary: &Path, data: &Path, port: u16, smtp: Option<&SmtpCapture>, setup: &Setup) -> Command {
+pub fn command(
+    binary: &Path,
+    data: &Path,
+    (port, metrics_port): (u16, u16),
+    smtp: Option<&SmtpCapture>,
+    setup: &Setup,
+) -> Command {
     let mut c = Command::new(binary);
     c.arg("--data-dir")
         .arg(data)
@@ -58,7 +66,8 @@ pub fn command(binary: &Path, data: &Path, port: u16, smtp: Option<&SmtpCapture>
     c.env("REKEY_ARGON2_MEMORY_KIB", "8192")
         .env("REKEY_ARGON2_ITERATIONS", "1")
         .env("REKEY_MAIL_FROM", "Rekey <no-reply@rekey.test>")
-        .env("REKEY_PUBLIC_URL", format!("http://127.0.0.1:{port}"));
+        .env("REKEY_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .env("REKEY_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"));
     if let Some(smtp) = smtp {
         c.env("REKEY_SMTP_URL", smtp.implicit_url())
             .env("REKEY_SMTP_CA_FILE", smtp.ca_pem())
@@ -70,27 +79,78 @@ pub fn command(binary: &Path, data: &Path, port: u16, smtp: Option<&SmtpCapture>
     for (k, v) in &setup.env {
         c.env(k, v);
     }
+    if let Some(known) = older_build_settings(binary) {
+        // An older build refuses settings it does not know: leave them out, so a new test
+        // can be watched failing on what the older build does, not on its configuration.
+        for key in std::env::vars()
+            .map(|(k, _)| k)
+            .chain(setup.env.iter().map(|(k, _)| k.clone()))
+        {
+            if key.starts_with("REKEY_") && !key.starts_with("REKEY_TEST") && !known.contains(&key) {
+                c.env_remove(&key);
+            }
+        }
+        for key in [
+            "REKEY_METRICS_LISTEN",
+            "REKEY_ARGON2_MEMORY_KIB",
+            "REKEY_ARGON2_ITERATIONS",
+            "REKEY_MAIL_FROM",
+            "REKEY_PUBLIC_URL",
+            "REKEY_SMTP_URL",
+            "REKEY_SMTP_CA_FILE",
+            "REKEY_SMTP_TIMEOUT",
+            "REKEY_TLS_CERT_FILE",
+            "REKEY_TLS_KEY_FILE",
+        ] {
+            if !known.iter().any(|k| k == key) {
+                c.env_remove(key);
+            }
+        }
+    }
     c
+}
+
+/// The settings another build (REKEY_TEST_BINARY) knows, read from its own refusal of one it
+/// does not; `None` for the build under test.
+fn older_build_settings(binary: &Path) -> Option<Vec<String>> {
+    if binary == Path::new(env!("CARGO_BIN_EXE_rekeyd")) {
+        return None;
+    }
+    let out = Command::new(binary)
+        .args(["config", "check"])
+        .env("REKEY_NO_SUCH_SETTING_PROBE", "1")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    let list = text.split("known settings: ").nth(1)?;
+    Some(list.trim().split(", ").map(str::to_string).collect())
 }
 
 impl Server {
     /// Starts `rekeyd serve` over `data` and waits until `/healthz` answers.
     pub fn start(data: &Path, smtp: Option<&SmtpCapture>, setup: Setup) -> Server {
-        let port = free_port();
+        let (port, mut metrics_port) = (free_port(), free_port());
+        // REKEY_TEST_BINARY runs a suite against another build (say, the last release, to
+        // watch a new test fail there).
         let binary = setup
             .binary
             .clone()
+            .or_else(|| std::env::var_os("REKEY_TEST_BINARY").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rekeyd")));
         let log = data.with_extension(format!("{port}.log"));
         let file = std::fs::File::create(&log).unwrap();
-        let child = command(&binary, data, port, smtp, &setup)
+        let child = command(&binary, data, (port, metrics_port), smtp, &setup)
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
             .expect("rekeyd serve starts");
+        if older_build_settings(&binary).is_some_and(|known| !known.iter().any(|k| k == "REKEY_METRICS_LISTEN")) {
+            metrics_port = port; // an older build serves /metrics on its public port
+        }
         let mut server = Server {
             child: Some(child),
             port,
+            metrics_port,
             data: data.to_path_buf(),
             log,
             scheme: if setup.tls.is_some() { "https" } else { "http" },
@@ -119,6 +179,11 @@ impl Server {
             "https" => format!("https://localhost:{}{path}", self.port),
             _ => format!("http://127.0.0.1:{}{path}", self.port),
         }
+    }
+
+    /// `http://127.0.0.1:METRICS_PORT/metrics`: the operator's listener, not the public one.
+    pub fn metrics_url(&self) -> String {
+        format!("http://127.0.0.1:{}/metrics", self.metrics_port)
     }
 
     /// The process id, while it runs.

@@ -1,0 +1,324 @@
+//! What the public port gives a stranger, tried as a stranger would against the real
+//! `rekeyd serve`: no counters, nothing cacheable, one client per /64, no HTTP/2 around the
+//! limits, a cap on connections, idle connections closed, a bounded and limited strength meter.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::server::{Server, Setup};
+use rekey_testkit::SmtpCapture;
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+
+fn start(setup: Setup) -> (tempfile::TempDir, SmtpCapture, Server) {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), Some(&smtp), setup);
+    (dir, smtp, server)
+}
+
+fn post(server: &Server, path: &str, body: Value, forwarded_for: Option<&str>) -> (u16, Value) {
+    let mut r = Client::new().post(server.url(path)).json(&body);
+    if let Some(xff) = forwarded_for {
+        r = r.header("X-Forwarded-For", xff);
+    }
+    let r = r.send().unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn metrics_live_on_their_own_listener_and_never_on_the_public_one() {
+    let (_dir, _smtp, server) = start(Setup::default());
+    post(
+        &server,
+        "/users/password/forgot",
+        json!({"email": "nobody@example.com"}),
+        None,
+    );
+    let public = Client::new().get(server.url("/metrics")).send().unwrap();
+    assert_eq!(public.status().as_u16(), 404);
+    let body = public.text().unwrap();
+    assert!(!body.contains("rekey_"), "{body}");
+    let operator = Client::new().get(server.metrics_url()).send().unwrap();
+    assert_eq!(operator.status().as_u16(), 200);
+    assert!(operator
+        .text()
+        .unwrap()
+        .contains("rekey_reset_requests_no_account_total"));
+    // The public health check stays, and says nothing more than "ok".
+    let health: Value = Client::new()
+        .get(server.url("/healthz"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(health, json!({"status": "ok"}));
+
+    // With metrics_listen off there are no metrics anywhere.
+    let (_dir, _smtp, server) = start(Setup::default().with("REKEY_METRICS_LISTEN", "off"));
+    assert_eq!(
+        Client::new()
+            .get(server.url("/metrics"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+    assert!(TcpStream::connect(("127.0.0.1", server.metrics_port)).is_err());
+}
+
+#[test]
+fn answers_are_never_cached_and_tls_answers_carry_hsts() {
+    let (_dir, _smtp, server) = start(Setup::default());
+    for (path, body) in [
+        (
+            "/sessions",
+            json!({"email": "a@example.com", "password": "not the password at all"}),
+        ),
+        ("/users/password/forgot", json!({"email": "a@example.com"})),
+        ("/users/password/inspect", json!({"token": "x.y.z"})),
+    ] {
+        let r = Client::new().post(server.url(path)).json(&body).send().unwrap();
+        assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+        assert!(
+            r.headers().get("strict-transport-security").is_none(),
+            "no HSTS over plain HTTP"
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = rekey_testkit::TestCa::new(&dir.path().join("tls"));
+    let setup = Setup {
+        tls: Some((ca.server_cert().to_path_buf(), ca.server_key().to_path_buf())),
+        ..Setup::default()
+    };
+    let smtp = SmtpCapture::start();
+    let server = Server::start(&dir.path().join("data"), Some(&smtp), setup);
+    let root = reqwest::Certificate::from_pem(&std::fs::read(ca.ca_pem()).unwrap()).unwrap();
+    let https = Client::builder().add_root_certificate(root).build().unwrap();
+    let r = https
+        .post(server.url("/sessions"))
+        .json(&json!({"email": "a@example.com", "password": "not the password at all"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
+}
+
+#[test]
+fn an_ipv6_client_is_its_64_and_forwarded_hops_with_ports_are_read() {
+    let setup = Setup::default()
+        .with("REKEY_TRUSTED_PROXIES", "127.0.0.1")
+        .with("REKEY_LIMIT_CLIENT", "2/1h");
+    let (_dir, _smtp, server) = start(setup);
+    let forgot = |xff: &str| {
+        post(
+            &server,
+            "/users/password/forgot",
+            json!({"email": "x@example.com"}),
+            Some(xff),
+        )
+        .0
+    };
+    // Three addresses of one /64, written the ways proxies write them: one client.
+    assert_eq!(forgot("2001:db8:1:2::1"), 202);
+    assert_eq!(forgot("[2001:db8:1:2::2]:443"), 202);
+    assert_eq!(forgot("2001:db8:1:2:ffff:ffff:ffff:ffff"), 429);
+    // The next /64 is another client.
+    assert_eq!(forgot("[2001:db8:1:3::1]"), 202);
+    // IPv4 with a port is that client, not the proxy: others behind the proxy are not held.
+    assert_eq!(forgot("198.51.100.7:5100"), 202);
+    assert_eq!(forgot("198.51.100.7:5101"), 202);
+    assert_eq!(forgot("198.51.100.7:5102"), 429);
+    assert_eq!(forgot("198.51.100.8:5100"), 202);
+}
+
+#[test]
+fn a_proxy_on_this_machine_that_nobody_trusts_is_named_in_a_warning() {
+    let (_dir, _smtp, server) = start(Setup::default());
+    post(
+        &server,
+        "/users/password/forgot",
+        json!({"email": "x@example.com"}),
+        Some("198.51.100.7"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.log_text().contains("trusted_proxies is empty") {
+        assert!(Instant::now() < deadline, "no warning: {}", server.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends `bytes` on a new connection and returns what comes back before the server closes
+/// it (or `read_for` passes).
+fn raw(port: u16, bytes: &[u8], read_for: Duration) -> Vec<u8> {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(read_for)).unwrap();
+    c.write_all(bytes).unwrap();
+    let mut got = Vec::new();
+    let _ = c.read_to_end(&mut got);
+    got
+}
+
+#[test]
+fn http2_prior_knowledge_gets_no_http2() {
+    let (_dir, _smtp, server) = start(Setup::default());
+    // The HTTP/2 connection preface, then an empty SETTINGS frame.
+    let mut preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    preface.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    let got = raw(server.port, &preface, Duration::from_secs(5));
+    // An HTTP/2 server answers with its own SETTINGS frame (type 4); HTTP/1.1 refuses.
+    let is_h2_settings = got.len() >= 9 && got[3] == 4;
+    assert!(!is_h2_settings, "the server spoke HTTP/2: {got:?}");
+    assert!(
+        got.is_empty() || got.starts_with(b"HTTP/1.1 4") || got.starts_with(b"HTTP/1.1 5"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
+#[test]
+fn open_connections_are_capped_and_idle_ones_are_closed() {
+    let setup = Setup::default()
+        .with("REKEY_MAX_CONNECTIONS", "16")
+        .with("REKEY_REQUEST_TIMEOUT", "3s");
+    let (_dir, _smtp, server) = start(setup);
+    let open = || {
+        let text = Client::new().get(server.metrics_url()).send().unwrap().text().unwrap();
+        common::server::gauge(&text, "rekey_connections_open")
+    };
+    let wait_for = |n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while open() != n {
+            assert!(Instant::now() < deadline, "{} connections open, not {n}", open());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // (The start-up check's connection may still be open for a moment.)
+    wait_for(0);
+    // Sixteen idle connections hold every slot...
+    let idle: Vec<TcpStream> = (0..16)
+        .map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap())
+        .collect();
+    wait_for(16);
+    // ...so the next is closed at once, without an answer.
+    let started = Instant::now();
+    let got = raw(
+        server.port,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(2),
+    );
+    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    // The idle ones are closed by the server within the header timeout (3 s)...
+    for mut c in idle {
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 64];
+        assert!(matches!(c.read(&mut buf), Ok(0)), "an idle connection stayed open");
+    }
+    // ...and so is one kept alive after a request.
+    let mut c = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = c.read(&mut answer).unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    let idle_for = started.elapsed();
+    assert!(
+        idle_for > Duration::from_secs(1) && idle_for < Duration::from_secs(8),
+        "the kept-alive connection closed after {idle_for:?}"
+    );
+    // The server took new connections all along.
+    let health = Client::new().get(server.url("/healthz")).send().unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}
+
+#[test]
+fn the_strength_meter_is_bounded_and_limited_per_client() {
+    let (_dir, _smtp, server) = start(Setup::default().with("REKEY_LIMIT_STRENGTH", "5/1h"));
+    let strength = |body: Value| post(&server, "/users/password/strength", body, None);
+    let (status, body) = strength(json!({"password": "x".repeat(5000)}));
+    assert_eq!((status, body["code"].as_str()), (400, Some("password_too_long")));
+    let (status, body) = strength(json!({"password": "lantern orbit", "email": "a".repeat(400)}));
+    assert_eq!((status, body["code"].as_str()), (400, Some("email_invalid")));
+    for typed in ["l", "la", "lan", "lant", "lante"] {
+        assert_eq!(strength(json!({"password": typed})).0, 200);
+    }
+    let (status, body) = strength(json!({"password": "lanter"}));
+    assert_eq!((status, body["code"].as_str()), (429, Some("rate_limited")));
+}
+
+/// One sign-in (a wrong password for nobody: one hash either way), with its time.
+fn timed_sign_in(http: &Client, server: &Server) -> (u16, Duration) {
+    let started = Instant::now();
+    let r = http
+        .post(server.url("/sessions"))
+        .json(&json!({"email": "nobody@example.com", "password": "not anyone's password"}))
+        .send()
+        .unwrap();
+    (r.status().as_u16(), started.elapsed())
+}
+
+#[test]
+fn a_burst_of_sign_ins_does_not_outlive_itself() {
+    // One hashing thread, ~3x slower hashes than the default: 50 sign-ins a second is about
+    // three times what the server can hash.
+    let setup = Setup::default()
+        .with("REKEY_HASH_CONCURRENCY", "1")
+        .with("REKEY_REQUEST_TIMEOUT", "2s")
+        .with("REKEY_ARGON2_MEMORY_KIB", "19456")
+        .with("REKEY_ARGON2_ITERATIONS", "6")
+        .with("REKEY_LIMIT_SIGNIN_ACCOUNT", "off")
+        .with("REKEY_LIMIT_SIGNIN_CLIENT", "off");
+    let (_dir, _smtp, server) = start(setup);
+    let http = Client::new();
+    let mut quiet: Vec<Duration> = (0..7).map(|_| timed_sign_in(&http, &server).1).collect();
+    quiet.sort();
+    let one_hash = quiet[3];
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let statuses = rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .unwrap();
+        let mut burst = tokio::task::JoinSet::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        for _ in 0..1000 {
+            tick.tick().await;
+            let request = http
+                .post(server.url("/sessions"))
+                .json(&json!({"email": "nobody@example.com", "password": "not anyone's password"}));
+            burst.spawn(async move {
+                match request.send().await {
+                    Ok(r) => r.status().as_u16(),
+                    Err(_) => 0,
+                }
+            });
+        }
+        let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+        while let Some(status) = burst.join_next().await {
+            *statuses.entry(status.unwrap()).or_default() += 1;
+        }
+        statuses
+    });
+    eprintln!("burst answers by status: {statuses:?}; a quiet sign-in took {one_hash:?}");
+    assert!(statuses.get(&503).copied().unwrap_or(0) > 100, "{statuses:?}");
+    assert!(statuses.get(&401).copied().unwrap_or(0) > 100, "{statuses:?}");
+    // Every burst request has been answered; the server is quiet again at once.
+    let (status, after) = timed_sign_in(&http, &server);
+    eprintln!("the first sign-in after the burst took {after:?}");
+    assert_eq!(status, 401);
+    assert!(
+        after < one_hash * 2 + Duration::from_millis(100),
+        "{after:?} after the burst, one hash takes {one_hash:?}"
+    );
+}
