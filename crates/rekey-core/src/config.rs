@@ -151,10 +151,15 @@ pub struct Config {
     pub intake_limit: usize,
     /// Strength checks per client (`POST /users/password/strength`, asked as a person types).
     pub limit_strength: RateLimit,
-    /// Sign-in attempts per account.
+    /// Failed sign-ins for one account from all clients together: a ceiling well above
+    /// [`Config::limit_signin_client`]. Clients that signed in to the account before are not
+    /// held by it, so a stranger who reaches it does not lock the owner out.
     pub limit_signin_account: RateLimit,
-    /// Sign-in attempts per client.
+    /// Failed sign-ins for one account from one client; the account's owner signing in from
+    /// that client clears it.
     pub limit_signin_client: RateLimit,
+    /// Failed sign-ins from one client across every account (password spraying).
+    pub limit_signin_spray: RateLimit,
     /// How long a sign-in session lives, in seconds.
     pub session_ttl_secs: i64,
     /// Shortest password accepted (never below 8).
@@ -194,6 +199,7 @@ pub const KEYS: &[&str] = &[
     "limit_strength",
     "limit_signin_account",
     "limit_signin_client",
+    "limit_signin_spray",
     "session_ttl",
     "password_min_length",
     "argon2_memory_kib",
@@ -413,8 +419,9 @@ impl Parser<'_> {
                 number(s, 100, 10_000_000).map(|n| n as usize)
             })?,
             limit_strength: self.get("limit_strength", "300/15m".parse().unwrap(), limit)?,
-            limit_signin_account: self.get("limit_signin_account", "10/15m".parse().unwrap(), limit)?,
-            limit_signin_client: self.get("limit_signin_client", "30/15m".parse().unwrap(), limit)?,
+            limit_signin_account: self.get("limit_signin_account", "100/15m".parse().unwrap(), limit)?,
+            limit_signin_client: self.get("limit_signin_client", "10/15m".parse().unwrap(), limit)?,
+            limit_signin_spray: self.get("limit_signin_spray", "100/15m".parse().unwrap(), limit)?,
             session_ttl_secs: self.get("session_ttl", 12 * 3600, |s| {
                 let secs = duration(s)?;
                 if !(60..=90 * 24 * 3600).contains(&secs) {

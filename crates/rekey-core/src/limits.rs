@@ -114,6 +114,22 @@ impl RateLimit {
     }
 }
 
+impl RateLimit {
+    /// Gives back one event counted by [`RateLimit::take`] (an attempt that turned out to be
+    /// no failure), so that only failures stay counted.
+    pub fn refund(&self, tree: &sled::Tree, key: &str, now: i64) -> sled::Result<()> {
+        let RateLimit::Per { count, period_secs } = *self else {
+            return Ok(());
+        };
+        let interval_ms = period_secs * 1000 / count as i64;
+        tree.fetch_and_update(key.as_bytes(), |old| {
+            let tat = old.and_then(|v| v.try_into().ok()).map(i64::from_be_bytes)?;
+            Some((tat - interval_ms).max(now * 1000).to_be_bytes().to_vec())
+        })?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +163,26 @@ mod tests {
         assert_eq!(limit.decide(tat, t0), Decision::Deny { retry_after: 300 });
         assert_eq!(limit.decide(tat, t0 + 299), Decision::Deny { retry_after: 1 });
         assert!(matches!(limit.decide(tat, t0 + 300), Decision::Allow(_)));
+    }
+
+    #[test]
+    fn a_refund_gives_one_event_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = sled::open(dir.path()).unwrap().open_tree("limits").unwrap();
+        let limit: RateLimit = "2/10m".parse().unwrap();
+        let t0 = 1_000_000;
+        assert_eq!(limit.take(&tree, "k", t0).unwrap(), Ok(()));
+        assert_eq!(limit.take(&tree, "k", t0).unwrap(), Ok(()));
+        assert_eq!(limit.take(&tree, "k", t0).unwrap(), Err(300));
+        limit.refund(&tree, "k", t0).unwrap();
+        assert_eq!(limit.take(&tree, "k", t0).unwrap(), Ok(()));
+        // Refunds never run below "nothing counted".
+        for _ in 0..5 {
+            limit.refund(&tree, "k", t0).unwrap();
+        }
+        assert_eq!(limit.take(&tree, "k", t0).unwrap(), Ok(()));
+        assert_eq!(limit.take(&tree, "k", t0).unwrap(), Ok(()));
+        assert_eq!(limit.take(&tree, "k", t0).unwrap(), Err(300));
     }
 
     #[test]

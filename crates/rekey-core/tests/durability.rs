@@ -107,9 +107,9 @@ async fn rate_limits_hold_across_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sign_in_is_rate_limited_and_failures_look_alike() {
+async fn sign_in_failures_are_limited_alike_and_successes_do_not_count() {
     let dir = tempfile::tempdir().unwrap();
-    let (rekey, _) = open(config(dir.path(), None, None, &[("limit_signin_account", "3/15m")]));
+    let (rekey, _) = open(config(dir.path(), None, None, &[("limit_signin_client", "3/15m")]));
     rekey.register("eve@example.com", PASSWORD, "test").await.unwrap();
     let wrong = rekey
         .sign_in("eve@example.com", "not the password at all", "c")
@@ -121,15 +121,27 @@ async fn sign_in_is_rate_limited_and_failures_look_alike() {
         .unwrap_err();
     assert_eq!(wrong, unknown);
     assert_eq!(wrong.message(), unknown.message());
+    // Successes are not failures: the owner signs in as often as she likes.
+    for _ in 0..5 {
+        rekey.sign_in("eve@example.com", PASSWORD, "c").await.unwrap();
+    }
+    // Three failures from one client, known account or not, and that client waits (eve's
+    // first failure was cleared by her successes; nobody's was not).
+    for (email, more) in [("eve@example.com", 3), ("nobody@example.com", 2)] {
+        for _ in 0..more {
+            let e = rekey.sign_in(email, "not the password at all", "c").await.unwrap_err();
+            assert_eq!(e, Error::BadCredentials);
+        }
+        assert!(matches!(
+            rekey.sign_in(email, "not the password at all", "c").await,
+            Err(Error::RateLimited { .. })
+        ));
+    }
+    // Another client is not held.
     rekey
-        .sign_in("eve@example.com", "not the password at all", "c")
+        .sign_in("eve@example.com", PASSWORD, "owner's laptop")
         .await
-        .unwrap_err();
-    rekey.sign_in("eve@example.com", PASSWORD, "c").await.unwrap();
-    assert!(matches!(
-        rekey.sign_in("eve@example.com", PASSWORD, "c").await,
-        Err(Error::RateLimited { .. })
-    ));
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

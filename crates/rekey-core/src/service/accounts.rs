@@ -53,6 +53,30 @@ impl From<&User> for UserInfo {
     }
 }
 
+/// How long a client that signed in to an account stays one the account knows (and is not
+/// held by the account's ceiling on failures).
+const KNOWN_CLIENT_SECS: i64 = 30 * 24 * 3600;
+
+/// The limit keys of one sign-in: by address as typed (normalised), never by whether an
+/// account has it.
+struct SignInKeys {
+    pair: String,
+    client: String,
+    account: String,
+    known: String,
+}
+
+impl SignInKeys {
+    fn new(email: &Email, client: &str) -> Self {
+        Self {
+            pair: format!("signin:pair:{email}|{client}"),
+            client: format!("signin:client:{client}"),
+            account: format!("signin:account:{email}"),
+            known: format!("signin:known:{email}|{client}"),
+        }
+    }
+}
+
 fn session_key(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
@@ -107,18 +131,46 @@ impl Rekey {
 
     /// Signs in. A wrong password, an unknown account and a disabled account all get
     /// [`Error::BadCredentials`] after the same argon2 work.
+    ///
+    /// Failures are what the limits count, not attempts: each attempt is counted up front
+    /// (so parallel guesses cannot slip past) and given back when it succeeds. Three counts,
+    /// all keyed by the address as typed, so an unknown address is counted like a known one:
+    /// this client on this account (`limit_signin_client`, cleared when the owner signs in
+    /// from it), this client on every account (`limit_signin_spray`), and the account from
+    /// every client (`limit_signin_account`, a much higher ceiling that clients which signed
+    /// in to the account before do not count against, so a stranger can slow himself but not
+    /// lock the owner out).
     pub async fn sign_in(&self, email: &str, password: &str, client: &str) -> Result<SessionToken, Error> {
         let email = Email::parse(email)?;
         let now = self.now();
-        let (acct, cli) = (self.config.limit_signin_account, self.config.limit_signin_client);
-        let acct_key = format!("signin:account:{email}");
-        let cli_key = format!("signin:client:{client}");
-        self.take_limits(&[(cli, &cli_key), (acct, &acct_key)], now)?;
+        let keys = SignInKeys::new(&email, client);
+        let c = &self.config;
+        let mut checks = vec![
+            (c.limit_signin_client, keys.pair.as_str()),
+            (c.limit_signin_spray, &keys.client),
+        ];
+        let known_client = self
+            .store
+            .limits
+            .get(&keys.known)?
+            .is_some_and(|until| until.as_ref().try_into().map(i64::from_be_bytes).unwrap_or(0) > now * 1000);
+        if !known_client {
+            checks.push((c.limit_signin_account, &keys.account));
+        }
+        self.take_limits(&checks, now)?;
         let user = self.find_user(&email)?;
-        let ok = self
+        let verified = self
             .hasher
             .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
-            .await?;
+            .await;
+        let ok = match verified {
+            Ok(ok) => ok,
+            Err(e) => {
+                // Not a failure of the password: give the attempt back.
+                self.refund_limits(&checks, now);
+                return Err(e.into());
+            }
+        };
         let user = match user {
             Some(u) if ok && !u.disabled => u,
             Some(u) => {
@@ -133,6 +185,12 @@ impl Rekey {
             }
             None => return Err(Error::BadCredentials),
         };
+        // The owner got in: this client's count on the account starts again, the attempt is
+        // given back to the wider counts, and the client is one the account knows.
+        self.refund_limits(&checks[1..], now);
+        self.store.limits.remove(&keys.pair)?;
+        let until = (now + KNOWN_CLIENT_SECS) * 1000;
+        self.store.limits.insert(&keys.known, &until.to_be_bytes())?;
         if self.hasher.needs_rehash(&user.password_hash) {
             self.rehash(&user, password).await?;
         }
@@ -342,6 +400,15 @@ impl Rekey {
         let key = format!("strength:client:{client}");
         self.take_limits(&[(self.config.limit_strength, &key)], self.now())?;
         Ok(self.policy.strength(password, email))
+    }
+
+    /// Gives back one event to each limit (attempts that were no failure).
+    fn refund_limits(&self, checks: &[(RateLimit, &str)], now: i64) {
+        for (limit, key) in checks {
+            if let Err(e) = limit.refund(&self.store.limits, key, now) {
+                tracing::error!(error = %e, "a rate-limit count could not be given back");
+            }
+        }
     }
 
     /// Counts one event against each limit in turn, stopping at the first refusal (so a

@@ -186,6 +186,16 @@ impl Server {
         format!("http://127.0.0.1:{}/metrics", self.metrics_port)
     }
 
+    /// Creates an account as a user would, and returns once it can sign in.
+    pub fn create_account(&self, _smtp: &SmtpCapture, email: &str, password: &str) {
+        let r = reqwest::blocking::Client::new()
+            .post(self.url("/users"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201, "{:?}", r.text());
+    }
+
     /// The process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
