@@ -149,6 +149,10 @@ pub struct Config {
     /// Most reset requests waiting for the worker; beyond it requests are refused as busy
     /// (for every address alike) instead of growing the queue without bound.
     pub intake_limit: usize,
+    /// Typed-code attempts per client.
+    pub limit_code_client: RateLimit,
+    /// Typed-code attempts per address (the link is not limited: the owner always has it).
+    pub limit_code_address: RateLimit,
     /// Strength checks per client (`POST /users/password/strength`, asked as a person types).
     pub limit_strength: RateLimit,
     /// Failed sign-ins for one account from all clients together: a ceiling well above
@@ -196,6 +200,8 @@ pub const KEYS: &[&str] = &[
     "limit_address",
     "limit_client",
     "intake_limit",
+    "limit_code_client",
+    "limit_code_address",
     "limit_strength",
     "limit_signin_account",
     "limit_signin_client",
@@ -418,6 +424,8 @@ impl Parser<'_> {
             intake_limit: self.get("intake_limit", 10_000, |s| {
                 number(s, 100, 10_000_000).map(|n| n as usize)
             })?,
+            limit_code_client: self.get("limit_code_client", "10/15m".parse().unwrap(), limit)?,
+            limit_code_address: self.get("limit_code_address", "10/15m".parse().unwrap(), limit)?,
             limit_strength: self.get("limit_strength", "300/15m".parse().unwrap(), limit)?,
             limit_signin_account: self.get("limit_signin_account", "100/15m".parse().unwrap(), limit)?,
             limit_signin_client: self.get("limit_signin_client", "10/15m".parse().unwrap(), limit)?,

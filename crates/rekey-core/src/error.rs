@@ -39,10 +39,12 @@ pub enum Error {
     /// The password was changed after this link was sent.
     #[error("the password was changed after this link was sent, so the link no longer works")]
     TokenStale,
-    /// The typed code is wrong (or there is no reset for that address).
-    #[error("that code is not right; check the mail and try again (after 5 wrong tries the code stops working)")]
+    /// The typed code does not work: wrong, expired, retired after wrong tries, or there is
+    /// no reset for that address. One answer for all of them, so it says nothing about the
+    /// address.
+    #[error("that code does not work: it is wrong, or no longer valid (5 wrong tries retire a code). Check the most recent mail, or open the link in it, which wrong codes do not affect")]
     CodeInvalid,
-    /// The code was entered wrong too many times.
+    /// A link from an older version, retired with its code after wrong tries.
     #[error("that code was entered wrong too many times and no longer works; ask for a new reset")]
     CodeBurned,
     /// Sign-in failed: wrong password, unknown or disabled account (deliberately alike).

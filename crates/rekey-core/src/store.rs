@@ -66,12 +66,8 @@ pub struct Session {
 pub struct LiveReset {
     /// The token's `jti`.
     pub jti: String,
-    /// The signing key that signed it; also keys the code's HMAC.
+    /// The signing key that signed it.
     pub kid: String,
-    /// HMAC of the typed code (never the code itself).
-    pub code_mac: String,
-    /// Wrong codes entered so far.
-    pub code_failures: u32,
     /// Unix seconds.
     pub issued_at: i64,
     /// Unix seconds.
@@ -85,7 +81,8 @@ pub enum Retired {
     Used,
     /// A newer request replaced it.
     Replaced,
-    /// Its code was entered wrong too many times.
+    /// Its code was entered wrong too many times. Only in data from versions where wrong
+    /// codes retired the link too; now they retire the code alone.
     Burned,
 }
 
@@ -95,6 +92,30 @@ pub struct RetiredToken {
     /// Why.
     pub why: Retired,
     /// When the token would have expired; after that the record can go.
+    pub expires_at: i64,
+}
+
+/// The typed code of an address's reset, and the wrong codes typed for the address since
+/// (key: the normalised address). Kept for every address a code is typed for, with or
+/// without an account: an address with no reset holds a stand-in of the same shape, which
+/// matches no code. So a wrong code costs the same read, HMAC and write whoever it is for.
+/// At [`crate::service::reset::MAX_CODE_FAILURES`] wrong codes the code is retired; the link
+/// keeps working.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeState {
+    /// Wrong codes so far.
+    pub failures: u32,
+    /// After this (Unix seconds) the record can go.
+    pub until: i64,
+    /// The account the reset is for (a random stand-in when there is none).
+    pub user_id: String,
+    /// The key whose HMAC the code is checked with.
+    pub kid: String,
+    /// The reset's `jti`: it must still be the account's live reset.
+    pub jti: String,
+    /// HMAC of the code (never the code itself).
+    pub code_mac: String,
+    /// When the code stops working (Unix seconds); 0 for a stand-in.
     pub expires_at: i64,
 }
 
@@ -122,6 +143,8 @@ pub struct Store {
     pub sessions: sled::Tree,
     /// user id → [`LiveReset`].
     pub resets: sled::Tree,
+    /// normalised email → [`CodeState`].
+    pub codes: sled::Tree,
     /// jti → [`RetiredToken`].
     pub retired: sled::Tree,
     /// sequence → [`Intake`].
@@ -189,6 +212,7 @@ impl Store {
             emails: tree("emails")?,
             sessions: tree("sessions")?,
             resets: tree("resets")?,
+            codes: tree("codes")?,
             retired: tree("retired")?,
             intake: tree("intake")?,
             outbox: tree("outbox")?,

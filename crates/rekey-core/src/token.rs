@@ -344,6 +344,13 @@ pub fn random_id() -> String {
     URL_SAFE_NO_PAD.encode(b)
 }
 
+/// 256 random bits in the form of a code's HMAC (a stand-in that matches no code).
+pub fn random_mac() -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
 fn new_code() -> String {
     let mut rng = rand::rngs::OsRng;
     (0..8)

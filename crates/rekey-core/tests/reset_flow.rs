@@ -215,9 +215,10 @@ async fn expired_not_yet_valid_and_stale_links() {
         email: "di@example.com".into(),
         code: mail.reset_code(),
     };
+    // An expired code answers like a wrong one: the code route says nothing about accounts.
     assert_eq!(
         rekey.confirm_reset(by_code, NEW_PASSWORD, "test").await,
-        Err(Error::Token(TokenError::Expired))
+        Err(Error::CodeInvalid)
     );
     clock.advance(-11 * 60);
 
@@ -344,32 +345,83 @@ async fn concurrent_confirms_exactly_one_wins() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn five_wrong_codes_burn_the_reset() {
+async fn five_wrong_codes_retire_the_code_but_never_the_link() {
     let scene = Scene::new(&[]);
     let rekey = &scene.rekey;
     let mail = &scene.reset_mail_for_new_account("gu@example.com").await;
     let right = mail.reset_code();
     let wrong = if right == "AAAA-AAAA" { "BBBB-BBBB" } else { "AAAA-AAAA" };
-    let proof = |c: &str| ResetProof::Code {
-        email: "gu@example.com".into(),
+    let proof = |email: &str, c: &str| ResetProof::Code {
+        email: email.into(),
         code: c.into(),
     };
-    for _ in 0..4 {
+    for _ in 0..5 {
         assert_eq!(
-            rekey.confirm_reset(proof(wrong), NEW_PASSWORD, "test").await,
+            rekey
+                .confirm_reset(proof("gu@example.com", wrong), NEW_PASSWORD, "test")
+                .await,
             Err(Error::CodeInvalid)
         );
     }
+    // The right code no longer works, and says so in the same words as a wrong one...
+    let retired = rekey
+        .confirm_reset(proof("gu@example.com", &right), NEW_PASSWORD, "test")
+        .await
+        .unwrap_err();
+    let unknown = rekey
+        .confirm_reset(proof("nobody@example.com", &right), NEW_PASSWORD, "test")
+        .await
+        .unwrap_err();
+    assert_eq!((retired.code(), retired.message()), (unknown.code(), unknown.message()));
+    assert_eq!(retired, Error::CodeInvalid);
+    // ...but the link in the same mail still does.
     assert_eq!(
-        rekey.confirm_reset(proof(wrong), NEW_PASSWORD, "test").await,
-        Err(Error::CodeBurned)
+        rekey.inspect_reset_link(&mail.reset_token()).unwrap().email,
+        "gu@example.com"
     );
+    rekey
+        .confirm_reset(ResetProof::Token(mail.reset_token()), NEW_PASSWORD, "test")
+        .await
+        .unwrap();
+    rekey.sign_in("gu@example.com", NEW_PASSWORD, "test").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_reset_brings_a_fresh_code_and_expired_resets_are_pruned() {
+    let scene = Scene::new(&[]);
+    let rekey = &scene.rekey;
+    let first = scene.reset_mail_for_new_account("ida@example.com").await;
+    let wrong = if first.reset_code() == "AAAA-AAAA" {
+        "BBBB-BBBB"
+    } else {
+        "AAAA-AAAA"
+    };
+    for _ in 0..5 {
+        let proof = ResetProof::Code {
+            email: "ida@example.com".into(),
+            code: wrong.into(),
+        };
+        let _ = rekey.confirm_reset(proof, NEW_PASSWORD, "test").await;
+    }
+    // Expired, the reset is pruned; a code for it is refused like any other.
+    scene.clock.advance(31 * 60 + 60);
+    assert!(rekey.prune().unwrap() >= 2, "the reset and the wrong-code count went");
+    assert!(rekey.store().resets.is_empty() && rekey.store().codes.is_empty());
+    let expired = ResetProof::Code {
+        email: "ida@example.com".into(),
+        code: first.reset_code(),
+    };
     assert_eq!(
-        rekey.confirm_reset(proof(&right), NEW_PASSWORD, "test").await,
+        rekey.confirm_reset(expired, NEW_PASSWORD, "test").await,
         Err(Error::CodeInvalid)
     );
-    assert_eq!(rekey.inspect_reset_link(&mail.reset_token()), Err(Error::CodeBurned));
-    rekey.sign_in("gu@example.com", PASSWORD, "test").await.unwrap();
+    // A new request: a new code, which works, whatever was typed before.
+    let second = scene.next_reset_mail("ida@example.com").await;
+    let proof = ResetProof::Code {
+        email: "ida@example.com".into(),
+        code: second.reset_code(),
+    };
+    rekey.confirm_reset(proof, NEW_PASSWORD, "test").await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -393,6 +393,89 @@ async fn sign_in_is_alike(each: usize) {
     );
 }
 
+async fn wrong_codes_are_alike(each: usize) {
+    const ACCOUNTS: usize = 30;
+    let dir = tempfile::tempdir().unwrap();
+    // Limits that never refuse but still count, so every request does its production writes.
+    let setup = Setup::default()
+        .with("REKEY_LIMIT_CODE_CLIENT", "100000000/1m")
+        .with("REKEY_LIMIT_CODE_ADDRESS", "100000000/1m")
+        .with("REKEY_LIMIT_CLIENT", "off");
+    let server = Server::start(&dir.path().join("data"), None, setup);
+    let http = Client::new();
+    let with_reset: Vec<String> = (0..ACCOUNTS).map(|i| format!("reset{i}@example.com")).collect();
+    let without: Vec<String> = (0..ACCOUNTS).map(|i| format!("plain{i}@example.com")).collect();
+    register(&http, &server, &with_reset).await;
+    register(&http, &server, &without).await;
+    for email in &with_reset {
+        let (_, seen) = send(&http, &server.url("/users/password/forgot"), &json!({ "email": email })).await;
+        assert_eq!(seen.0, StatusCode::ACCEPTED);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metric(&http, &server, "rekey_intake_depth").await + metric(&http, &server, "rekey_outbox_depth").await > 0 {
+        assert!(Instant::now() < deadline, "the queues did not drain");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        mailbox(&dir.path().join("data")).len(),
+        ACCOUNTS,
+        "one reset mail per account"
+    );
+    let body =
+        |email: String| json!({"email": email, "code": "AAAA-AAAA", "new_password": "a new passphrase nobody uses"});
+    let (a, b) = (with_reset.clone(), without.clone());
+    let kinds = [
+        Kind {
+            name: "known, live reset",
+            path: "/users/password/reset",
+            body: Box::new(move |i| body(a[i % ACCOUNTS].clone())),
+        },
+        Kind {
+            name: "known, no reset",
+            path: "/users/password/reset",
+            body: Box::new(move |i| body(b[i % ACCOUNTS].clone())),
+        },
+        Kind {
+            // As many distinct addresses as the known kinds: the first code typed for any
+            // address writes a new record (for a known address without a reset too), later
+            // ones change it, and those two writes differ in cost.
+            name: "unknown",
+            path: "/users/password/reset",
+            body: Box::new(move |i| body(format!("nobody{}@example.com", i % ACCOUNTS))),
+        },
+        Kind {
+            // The control: a malformed address is refused before any limit, look-up or write.
+            name: "malformed",
+            path: "/users/password/reset",
+            body: Box::new(move |i| body(format!("nobody{i}-at-example.com"))),
+        },
+    ];
+    let (samples, _) = measure(&server, &kinds, each).await;
+    let p = report(
+        &format!("wrong codes, {each} of each"),
+        &kinds,
+        &samples,
+        &[(0, 1), (0, 2), (1, 2), (0, 3)],
+    );
+    for s in &samples[..3] {
+        assert_eq!(s.answers.len(), 1, "answers vary within a kind: {:?}", s.answers);
+        assert_eq!(s.answers, samples[0].answers, "answers differ between kinds");
+    }
+    assert!(samples[0].answers.iter().next().unwrap().contains("code_invalid"));
+    assert!(p["known, live reset vs malformed"] < ALPHA, "no power: {p:?}");
+    for pair in [
+        "known, live reset vs known, no reset",
+        "known, live reset vs unknown",
+        "known, no reset vs unknown",
+    ] {
+        assert!(
+            p[pair] >= ALPHA,
+            "{pair}: latency distributions differ (p = {})",
+            p[pair]
+        );
+    }
+}
+
 /// One measurement at a time: two at once would time each other.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -409,9 +492,16 @@ async fn sign_in_failures_do_not_tell_a_wrong_password_from_an_unknown_account()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn wrong_codes_do_not_tell_a_live_reset_no_reset_or_no_account_apart() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    wrong_codes_are_alike(1000).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 #[ignore = "long run: 5000 of each kind (a few minutes)"]
 async fn long_run_forgot_and_sign_in() {
     let _turn = ONE_AT_A_TIME.lock().await;
     forgot_is_alike(5000).await;
     sign_in_is_alike(5000).await;
+    wrong_codes_are_alike(5000).await;
 }

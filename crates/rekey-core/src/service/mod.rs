@@ -35,6 +35,9 @@ pub struct Rekey {
     intake_wake: Arc<Notify>,
     intake_depth: IntakeDepth,
     install_id: String,
+    /// The code record read for an address with no reset: a stand-in of a real record's
+    /// shape and size (see `reset::check_code`).
+    code_stand_in: Vec<u8>,
 }
 
 /// How long work that only a real account causes waits after the answer, in milliseconds (a
@@ -84,7 +87,17 @@ impl Rekey {
                 id
             }
         };
+        let code_stand_in = crate::store::encode(&crate::store::CodeState {
+            failures: 0,
+            until: 0,
+            user_id: crate::token::random_id(),
+            kid: keys.current_kid().to_string(),
+            jti: crate::token::random_id(),
+            code_mac: crate::token::random_mac(),
+            expires_at: 0,
+        });
         Ok(Rekey {
+            code_stand_in,
             // A hash that cannot start within half the request's time would make the request
             // time out anyway: such callers are told "busy" at once.
             hasher: Hasher::new(

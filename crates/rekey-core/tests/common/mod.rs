@@ -103,4 +103,12 @@ impl Scene {
         self.rekey.drain().await.unwrap();
         mails_to(&self.smtp, email, RESET_SUBJECT, 1).remove(0)
     }
+
+    /// Asks for another reset of an existing account and returns its mail (the newest).
+    pub async fn next_reset_mail(&self, email: &str) -> CapturedMail {
+        let before = mails_to(&self.smtp, email, RESET_SUBJECT, 0).len();
+        self.rekey.request_reset(email, "test").await.unwrap();
+        self.rekey.drain().await.unwrap();
+        mails_to(&self.smtp, email, RESET_SUBJECT, before + 1).pop().unwrap()
+    }
 }
