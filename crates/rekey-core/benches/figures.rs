@@ -273,6 +273,7 @@ async fn outbox_vs_lettre(pool: u32) {
     }
     rekey.process_intake().await.unwrap();
     let sample = rekey.outbox().list().unwrap()[0].clone();
+    let message = rekey.outbox().message(&sample).unwrap();
 
     let t = Instant::now();
     let (report, _) = rekey.outbox().deliver_due().await.unwrap();
@@ -286,7 +287,7 @@ async fn outbox_vs_lettre(pool: u32) {
         lettre::address::Envelope::new(Some(sample.from.parse().unwrap()), vec![sample.to.parse().unwrap()]).unwrap();
     let t = Instant::now();
     for _ in 0..n {
-        transport.send_raw(&envelope, sample.raw.as_bytes()).await.unwrap();
+        transport.send_raw(&envelope, &message).await.unwrap();
     }
     let bare = t.elapsed();
     smtp.wait_for_messages(2 * n, Duration::from_secs(60));

@@ -17,6 +17,7 @@ pub mod limits;
 pub mod mailer;
 pub mod outbox;
 pub mod password;
+pub mod sealed;
 pub mod service;
 pub mod store;
 pub mod token;

@@ -24,6 +24,7 @@ use crate::audit::AuditEvent;
 use crate::clock::Clock;
 use crate::letters::Letter;
 use crate::mailer::{Mailer, SendError};
+use crate::sealed::MailKey;
 use crate::store::{decode, encode, seq_key, Store, StoreError};
 
 /// What a queued mail is.
@@ -49,8 +50,14 @@ pub struct OutboxItem {
     pub from: String,
     /// Envelope recipient.
     pub to: String,
-    /// The formatted message (7-bit: lettre encodes the bodies).
-    pub raw: String,
+    /// The formatted message, sealed with the mail key ([`crate::sealed`]); `None` once
+    /// dropped (a reset mail that died: nobody will ever get its link).
+    #[serde(default)]
+    pub sealed: Option<String>,
+    /// The message in the clear, only in records queued by versions before sealing; sealed
+    /// when the outbox opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Delivery attempts so far.
@@ -130,6 +137,9 @@ pub struct DeliveryReport {
     pub expired: usize,
 }
 
+/// How long a dead letter is kept for a look (and `outbox retry`) before it is deleted.
+pub const DEAD_KEEP_SECS: i64 = 7 * 24 * 3600;
+
 const BACKOFF_BASE: i64 = 10;
 const BACKOFF_CAP: i64 = 30 * 60;
 const BATCH: usize = 64;
@@ -144,9 +154,10 @@ pub fn backoff(attempts: u32) -> i64 {
 }
 
 /// Puts a letter in the outbox inside a transaction (with the outbox's index and count, so
-/// they change together with the mail).
+/// they change together with the mail), sealed with `key`.
 pub fn enqueue_tx<E>(
     tree: &TransactionalTree,
+    key: &MailKey,
     letter: &Letter,
     kind: MailKind,
     now: i64,
@@ -158,7 +169,8 @@ pub fn enqueue_tx<E>(
         kind,
         from: letter.from.clone(),
         to: letter.to.clone(),
-        raw: String::from_utf8_lossy(&letter.raw).into_owned(),
+        sealed: Some(key.seal(&letter.raw, &seq_key(id))),
+        raw: None,
         created_at: now,
         attempts: 0,
         next_attempt_at: now,
@@ -258,6 +270,7 @@ fn in_queue<T>(
 #[derive(Clone)]
 pub struct Outbox {
     store: Store,
+    key: MailKey,
     mailer: Mailer,
     clock: Arc<dyn Clock>,
     concurrency: usize,
@@ -266,11 +279,13 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// An outbox over `store` that delivers through `mailer`, `concurrency` sends at a time.
-    /// Data made before the outbox kept its index and count get them here.
-    pub fn new(store: Store, mailer: Mailer, clock: Arc<dyn Clock>, concurrency: usize) -> Self {
+    /// An outbox over `store` that delivers through `mailer`, `concurrency` sends at a time,
+    /// opening mail sealed with `key`. Data made before the outbox kept its index and count
+    /// get them here, and mail queued in the clear by older versions is sealed.
+    pub fn new(store: Store, key: MailKey, mailer: Mailer, clock: Arc<dyn Clock>, concurrency: usize) -> Self {
         let outbox = Self {
             store,
+            key,
             mailer,
             clock,
             concurrency: concurrency.max(1),
@@ -280,7 +295,48 @@ impl Outbox {
             // Delivery still works from the mail itself; the next start tries again.
             tracing::error!(error = %e, "the outbox index could not be built");
         }
+        if let Err(e) = outbox.seal_clear_mail() {
+            tracing::error!(error = %e, "mail queued in the clear could not be sealed");
+        }
         outbox
+    }
+
+    /// Seals mail that older versions queued (or buried) in the clear. Runs at open.
+    fn seal_clear_mail(&self) -> Result<(), StoreError> {
+        let in_clear = |v: &sled::IVec| String::from_utf8_lossy(v).contains("\"raw\"");
+        for entry in self.store.outbox.range(..ITEMS_END) {
+            let (k, v) = entry?;
+            if in_clear(&v) {
+                let mut item: OutboxItem = decode(&v)?;
+                self.seal_item(&mut item);
+                // Only if unchanged meanwhile; otherwise the next open tries again.
+                let _ = self.store.outbox.compare_and_swap(k, Some(v), Some(encode(&item)))?;
+            }
+        }
+        for entry in self.store.dead.iter() {
+            let (k, v) = entry?;
+            if in_clear(&v) {
+                let mut dead: DeadItem = decode(&v)?;
+                self.seal_item(&mut dead.item);
+                let _ = self.store.dead.compare_and_swap(k, Some(v), Some(encode(&dead)))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn seal_item(&self, item: &mut OutboxItem) {
+        if let Some(raw) = item.raw.take() {
+            item.sealed = Some(self.key.seal(raw.as_bytes(), &seq_key(item.id)));
+        }
+    }
+
+    /// The message of a queued mail, opened (the outbox does this just before sending).
+    pub fn message(&self, item: &OutboxItem) -> Result<Vec<u8>, String> {
+        match (&item.sealed, &item.raw) {
+            (Some(sealed), _) => self.key.open(sealed, &seq_key(item.id)).map_err(|e| e.to_string()),
+            (None, Some(raw)) => Ok(raw.clone().into_bytes()),
+            (None, None) => Err("the message was dropped".into()),
+        }
     }
 
     /// Builds the due index and the count from the mail, once. Runs at open, before this
@@ -337,13 +393,14 @@ impl Outbox {
         self.store.dead.iter().map(|r| decode(&r?.1)).collect()
     }
 
-    /// Moves every dead letter (or just `id`) back into the queue, due now. Expired reset
-    /// mail stays dead: its link could not work. Returns how many were requeued.
+    /// Moves every dead letter (or just `id`) back into the queue, due now. Dead reset mail
+    /// stays dead: its message was dropped when it died. Returns how many were requeued.
     pub fn retry_dead(&self, id: Option<u64>) -> Result<usize, StoreError> {
         let now = self.clock.now();
         let mut n = 0;
         for dead in self.dead()? {
-            if id.is_some_and(|i| i != dead.item.id) || dead.item.expires_at.is_some_and(|e| e <= now) {
+            let dropped = dead.item.sealed.is_none() && dead.item.raw.is_none();
+            if id.is_some_and(|i| i != dead.item.id) || dropped || dead.item.expires_at.is_some_and(|e| e <= now) {
                 continue;
             }
             let mut item = dead.item;
@@ -375,6 +432,43 @@ impl Outbox {
             }
         }
         self.wake.notify_one();
+        Ok(n)
+    }
+
+    /// Takes out of the dead letters the reset mail (all, or just `id`) that died while its
+    /// link still worked, and returns the addresses they were for: their messages were
+    /// dropped when they died, so a retry asks for a fresh reset instead
+    /// ([`crate::Rekey::retry_dead`]).
+    pub fn take_dead_resets(&self, id: Option<u64>) -> Result<Vec<String>, StoreError> {
+        let now = self.clock.now();
+        let mut addresses = Vec::new();
+        for entry in self.store.dead.iter() {
+            let (k, v) = entry?;
+            let dead: DeadItem = decode(&v)?;
+            let item = &dead.item;
+            let dropped = item.sealed.is_none() && item.raw.is_none();
+            let live = item.expires_at.is_some_and(|e| e > now);
+            if item.kind == MailKind::Reset && dropped && live && id.is_none_or(|i| i == item.id) {
+                // Only if still there: two retries at once ask once.
+                if self.store.dead.compare_and_swap(k, Some(v), None::<&[u8]>)?.is_ok() {
+                    addresses.push(dead.item.to);
+                }
+            }
+        }
+        Ok(addresses)
+    }
+
+    /// Deletes dead letters older than [`DEAD_KEEP_SECS`]; returns how many.
+    pub fn prune_dead(&self) -> Result<usize, StoreError> {
+        let cutoff = self.clock.now() - DEAD_KEEP_SECS;
+        let mut n = 0;
+        for entry in self.store.dead.iter() {
+            let (k, v) = entry?;
+            if decode::<DeadItem>(&v)?.at < cutoff {
+                self.store.dead.remove(k)?;
+                n += 1;
+            }
+        }
         Ok(n)
     }
 
@@ -529,14 +623,17 @@ impl Outbox {
         let mut sends = tokio::task::JoinSet::new();
         for item in due {
             let (mailer, gate, stop) = (self.mailer.clone(), gate.clone(), stop.clone());
+            let message = self.message(&item);
             sends.spawn(async move {
                 let _permit = gate.acquire_owned().await;
                 if stop.load(Ordering::SeqCst) {
                     return (item, None);
                 }
-                let result = mailer
-                    .send(&item.from, std::slice::from_ref(&item.to), item.raw.as_bytes())
-                    .await;
+                let message = match message {
+                    Ok(message) => message,
+                    Err(why) => return (item, Some(Err(SendError::Rejected(why)))),
+                };
+                let result = mailer.send(&item.from, std::slice::from_ref(&item.to), &message).await;
                 if matches!(result, Err(SendError::ServerUnavailable(_))) {
                     stop.store(true, Ordering::SeqCst);
                 }
@@ -624,9 +721,15 @@ impl Outbox {
         }
     }
 
-    fn bury(&self, item: OutboxItem, reason: &str, now: i64) -> Result<(), StoreError> {
+    fn bury(&self, mut item: OutboxItem, reason: &str, now: i64) -> Result<(), StoreError> {
         let key = seq_key(item.id);
         let id = item.id;
+        // A dead reset mail keeps no link: nobody will receive it, and whoever needs one asks
+        // again. Other mail keeps its sealed message, for `outbox retry`.
+        if item.kind == MailKind::Reset {
+            item.sealed = None;
+            item.raw = None;
+        }
         let dead = DeadItem {
             item,
             reason: reason.to_string(),

@@ -143,14 +143,18 @@ async fn records_that_ran_out_are_pruned() {
     rekey.drain().await.unwrap(); // the first link is now a "replaced" record
     assert_eq!(rekey.prune().unwrap(), 0, "nothing has run out yet");
     let s = rekey.store();
-    // A session; the replaced link; the live reset; the sign-in counts (per account, per
-    // client) and the client the account now knows; the address's reset limit.
-    assert_eq!(
-        (s.sessions.len(), s.retired.len(), s.resets.len(), s.limits.len()),
-        (1, 1, 1, 4)
+    // A session; the replaced link; the live reset and its code; the sign-in counts (per
+    // account, per client) and the client the account now knows; the address's reset limit.
+    let counts = (
+        s.sessions.len(),
+        s.retired.len(),
+        s.resets.len(),
+        s.codes.len(),
+        s.limits.len(),
     );
+    assert_eq!(counts, (1, 1, 1, 1, 4));
     clock.advance(13 * 3600);
-    assert_eq!(rekey.prune().unwrap(), 6, "all but the known client, kept 30 days");
+    assert_eq!(rekey.prune().unwrap(), 7, "all but the known client, kept 30 days");
     clock.advance(30 * 24 * 3600);
     assert_eq!(rekey.prune().unwrap(), 1);
     assert!(s.resets.is_empty());

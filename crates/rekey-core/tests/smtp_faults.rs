@@ -202,7 +202,7 @@ async fn a_550_dead_letters_that_mail_and_the_others_go_out() {
 
     // An admin sends it again once the mailbox exists: nothing was lost.
     smtp.set_fault(Fault::Accept);
-    assert_eq!(rekey.outbox().retry_dead(None).unwrap(), 1);
+    assert_eq!(rekey.retry_dead(None).await.unwrap(), 1);
     assert_eq!(rekey.drain().await.unwrap().sent, 1);
     assert_everyone_got_a_working_link(&rekey, &smtp, &people).await;
 }

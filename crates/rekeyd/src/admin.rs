@@ -250,7 +250,7 @@ pub async fn outbox(config: Config, cmd: OutboxCmd) -> Outcome {
             print_delivery(&rekey, report)?;
         }
         OutboxCmd::Retry { id } => {
-            let n = outbox.retry_dead(id).map_err(err)?;
+            let n = rekey.retry_dead(id).await.map_err(|e| e.message())?;
             println!("{n} mail(s) queued for delivery now; run `rekeyd outbox deliver` or let the service send them.");
         }
         OutboxCmd::PurgeDead => println!("Deleted {} dead letter(s).", outbox.purge_dead().map_err(err)?),

@@ -322,3 +322,107 @@ fn a_burst_of_sign_ins_does_not_outlive_itself() {
         "{after:?} after the burst, one hash takes {one_hash:?}"
     );
 }
+
+/// Every byte under `dir`, file by file (the store as a backup or a stolen disk holds it).
+fn every_byte(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(every_byte(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path.display().to_string(), bytes));
+        }
+    }
+    out
+}
+
+fn holds(files: &[(String, Vec<u8>)], needle: &str) -> Option<String> {
+    files
+        .iter()
+        .find(|(_, bytes)| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        .map(|(name, _)| name.clone())
+}
+
+fn metric(server: &Server, name: &str) -> u64 {
+    let text = Client::new().get(server.metrics_url()).send().unwrap().text().unwrap();
+    common::server::gauge(&text, name)
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn queued_and_dead_mail_hold_no_readable_link_or_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let smtp = SmtpCapture::start();
+    let server = Server::start(&data, Some(&smtp), Setup::default());
+    server.create_account(&smtp, "ana@example.com", "quiet river under the old mill");
+    server.create_account(&smtp, "gone@example.com", "quiet river under the old mill");
+    let sent_before = smtp.messages().len();
+
+    // The mail server defers: the reset mail waits in the queue.
+    smtp.set_fault(rekey_testkit::Fault::Reject(451, "4.3.0 try again later".into()));
+    post(
+        &server,
+        "/users/password/forgot",
+        json!({"email": "ana@example.com"}),
+        None,
+    );
+    wait_for("the deferred mail", || {
+        metric(&server, "rekey_mail_failures_total") >= 1
+    });
+    let queued = every_byte(&data);
+
+    // One that the server refuses for good: a dead letter.
+    smtp.set_fault(rekey_testkit::Fault::RejectRecipient(
+        "gone@example.com".into(),
+        550,
+        "5.1.1 no such mailbox".into(),
+    ));
+    post(
+        &server,
+        "/users/password/forgot",
+        json!({"email": "gone@example.com"}),
+        None,
+    );
+    wait_for("the dead letter", || metric(&server, "rekey_outbox_dead") == 1);
+    let dead = every_byte(&data);
+
+    // The waiting one goes out once the server takes mail again: now its link is known.
+    let mails = smtp.wait_for_messages(sent_before + 1, Duration::from_secs(30));
+    let mail = mails.last().unwrap();
+    let (token, code) = (mail.reset_token(), mail.reset_code());
+    // Mail bodies are quoted-printable: a long token is broken across lines, so look for
+    // each 16-character piece of it (a copy in the clear would show nearly all of them).
+    let mut secrets: Vec<String> = token
+        .as_bytes()
+        .chunks(16)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    secrets.extend([
+        code.clone(),
+        code.replace('-', ""),
+        "rekey://reset".into(),
+        "/reset#token".into(),
+    ]);
+    for (when, files) in [("queued", &queued), ("dead", &dead), ("delivered", &every_byte(&data))] {
+        for secret in &secrets {
+            assert_eq!(holds(files, secret), None, "{when}: the store holds {secret:?}");
+        }
+    }
+    // The link works: sealing lost nothing.
+    let (status, _) = post(
+        &server,
+        "/users/password/reset",
+        json!({"token": token, "new_password": "lanterns drift past the harbour wall"}),
+        None,
+    );
+    assert_eq!(status, 204);
+}

@@ -332,7 +332,7 @@ impl Rekey {
                 resets.remove(user_id.as_bytes())?;
                 let notice =
                     letters::password_changed(from, &user.email, now, how).map_err(|e| Abort(internal("letter", e)))?;
-                enqueue_tx(outbox, &notice, MailKind::PasswordChanged, now, None)?;
+                enqueue_tx(outbox, &self.mail_key, &notice, MailKind::PasswordChanged, now, None)?;
                 AuditEvent::new(now, event, Some(user_id), Some(client), how).append_tx(audit)?;
                 Ok(user)
             },

@@ -17,6 +17,7 @@ use crate::hasher::Hasher;
 use crate::mailer::Mailer;
 use crate::outbox::Outbox;
 use crate::password::Policy;
+use crate::sealed::MailKey;
 use crate::store::Store;
 use crate::token::KeyRing;
 
@@ -35,6 +36,8 @@ pub struct Rekey {
     intake_wake: Arc<Notify>,
     intake_depth: IntakeDepth,
     install_id: String,
+    /// Seals queued mail.
+    mail_key: MailKey,
     /// The code record read for an address with no reset: a stand-in of a real record's
     /// shape and size (see `reset::check_code`).
     code_stand_in: Vec<u8>,
@@ -78,7 +81,14 @@ impl Rekey {
         let store = Store::open(&config.data_dir, program, now)?;
         let keys = KeyRing::load_or_create(&config.data_dir, now).map_err(|e| Error::Setup(e.to_string()))?;
         let mailer = Mailer::from_config(&config).map_err(|e| Error::Setup(e.to_string()))?;
-        let outbox = Outbox::new(store.clone(), mailer, clock.clone(), config.smtp_pool_size as usize);
+        let mail_key = MailKey::load_or_create(&config.data_dir).map_err(|e| Error::Setup(e.to_string()))?;
+        let outbox = Outbox::new(
+            store.clone(),
+            mail_key.clone(),
+            mailer,
+            clock.clone(),
+            config.smtp_pool_size as usize,
+        );
         let install_id = match store.meta.get("install_id")? {
             Some(v) => String::from_utf8_lossy(&v).into_owned(),
             None => {
@@ -97,6 +107,7 @@ impl Rekey {
             expires_at: 0,
         });
         Ok(Rekey {
+            mail_key,
             code_stand_in,
             // A hash that cannot start within half the request's time would make the request
             // time out anyway: such callers are told "busy" at once.
@@ -148,6 +159,11 @@ impl Rekey {
         &self.store
     }
 
+    /// The key queued mail is sealed with (for code that queues mail itself, like tests).
+    pub fn mail_key(&self) -> &MailKey {
+        &self.mail_key
+    }
+
     /// The outbox: status, listings, retry, purge.
     pub fn outbox(&self) -> &Outbox {
         &self.outbox
@@ -189,6 +205,20 @@ impl Rekey {
         let outbox = self.outbox.clone();
         let delivery = tokio::spawn(async move { outbox.run(shutdown).await });
         let _ = tokio::join!(intake, delivery);
+    }
+
+    /// Puts dead letters (all, or just `id`) back in the queue, due now, and makes waiting
+    /// mail due now. A reset mail that died while its link still worked kept no message (it
+    /// held a live link); for it, a fresh reset is asked for the same address, which the
+    /// worker handles like any request. Returns how many mails are on their way again.
+    pub async fn retry_dead(&self, id: Option<u64>) -> Result<usize, Error> {
+        let mut n = self.outbox.retry_dead(id)?;
+        for address in self.outbox.take_dead_resets(id)? {
+            let email = crate::email::Email::parse(&address)?;
+            self.queue_reset_request(&email, "outbox retry").await?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Processes waiting reset requests and delivers due mail once; for the command line.

@@ -77,14 +77,19 @@ impl Rekey {
     /// address is over its limit; the request is on disk before this returns.
     pub async fn request_reset(&self, email: &str, client: &str) -> Result<(), Error> {
         let email = Email::parse(email)?;
-        let now = self.now();
         let client_key = format!("reset:client:{client}");
+        self.take_limits(&[(self.config.limit_client, &client_key)], self.now())?;
+        self.queue_reset_request(&email, client).await
+    }
+
+    /// Writes a reset request for the worker and makes it durable; the client's limit has
+    /// been counted already (or does not apply: an administrator's `outbox retry`).
+    pub(crate) async fn queue_reset_request(&self, email: &Email, client: &str) -> Result<(), Error> {
         let record = encode(&Intake {
             email: email.to_string(),
             client: client.to_string(),
-            at: now,
+            at: self.now(),
         });
-        self.take_limits(&[(self.config.limit_client, &client_key)], now)?;
         if !self.intake_depth.try_add(self.config.intake_limit) {
             let _ = self.store.bump("intake.refused");
             return Err(Error::Busy { retry_after: 5 });
@@ -228,7 +233,14 @@ impl Rekey {
                     }
                     resets.insert(user.id.as_bytes(), encode(&live))?;
                     codes.insert(user.email.as_bytes(), encode(&code))?;
-                    enqueue_tx(outbox, &letter, MailKind::Reset, now, Some(minted.claims.exp))?;
+                    enqueue_tx(
+                        outbox,
+                        &self.mail_key,
+                        &letter,
+                        MailKind::Reset,
+                        now,
+                        Some(minted.claims.exp),
+                    )?;
                     intake.remove(intake_key)?;
                     event.append_tx(audit)?;
                     Ok(())
@@ -358,6 +370,7 @@ impl Rekey {
 
     /// Drops what has run out: retired-token records past their expiry, resets whose link
     /// and code expired, counts of wrong codes past their reset's life, expired sessions,
+    /// dead letters older than [`crate::outbox::DEAD_KEEP_SECS`],
     /// rate-limit entries whose window has passed, and audit events beyond the newest
     /// [`AUDIT_KEEP`]. Returns how many records went.
     pub fn prune(&self) -> Result<usize, Error> {
@@ -392,6 +405,7 @@ impl Rekey {
                 n += 1;
             }
         }
+        n += self.outbox.prune_dead()?;
         // The audit trail keeps the most recent events: a flood of requests for strangers'
         // addresses must not fill the disk.
         let excess = self.store.audit.len().saturating_sub(AUDIT_KEEP);
