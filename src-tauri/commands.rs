@@ -8,7 +8,7 @@ use crate::link::{self, LinkError};
 use crate::mailbox;
 use crate::shell::{Pending, Shell};
 use rekey_core::mailer::Mailer;
-use rekey_core::service::ResetProof;
+use rekey_core::service::{ResetProof, VerifyProof};
 
 /// How long "send again" waits on the "check your mail" page.
 pub const RESEND_AFTER_SECS: u64 = 60;
@@ -62,8 +62,10 @@ pub struct Account {
     pub email: String,
 }
 
+/// A link waiting for the page: what it is for, and its token.
 #[derive(Serialize)]
-pub struct TokenOnly {
+pub struct PendingLink {
+    action: link::Action,
     token: String,
 }
 
@@ -120,9 +122,47 @@ pub fn app_info(shell: State<'_, Shell>) -> Answer<AppInfo> {
     })
 }
 
+/// Creates an account in this computer's own store at once. No verification mail: the
+/// person at the keyboard owns the store and its local mailbox, so a mail to prove the address
+/// would prove nothing and hide nothing from anyone.
 #[tauri::command]
 pub async fn register(shell: State<'_, Shell>, email: String, password: String) -> Answer<Account> {
-    let user = shell.core()?.register(&email, &password, &shell.client()?).await?;
+    let user = shell
+        .core()?
+        .create_account(&email, &password, &shell.client()?)
+        .await?;
+    Ok(Account { email: user.email })
+}
+
+/// Whose account a verification link finishes; consumes nothing.
+#[tauri::command]
+pub fn inspect_verify_link(shell: State<'_, Shell>, token: String) -> Answer<ResetTarget> {
+    let target = shell.core()?.inspect_verify_link(&token)?;
+    Ok(ResetTarget {
+        email: target.email,
+        expires_at: target.expires_at,
+    })
+}
+
+/// Finishes an account with the mailed link's token (or the address and code).
+#[tauri::command]
+pub async fn verify_account(
+    shell: State<'_, Shell>,
+    token: Option<String>,
+    email: Option<String>,
+    code: Option<String>,
+) -> Answer<Account> {
+    let proof = match (token, email, code) {
+        (Some(token), _, _) => VerifyProof::Token(token),
+        (None, Some(email), Some(code)) => VerifyProof::Code { email, code },
+        _ => {
+            return Err(UiError {
+                code: "proof_missing".into(),
+                message: "Open the link from the mail, or enter your email and the code.".into(),
+            })
+        }
+    };
+    let user = shell.core()?.verify_account(proof, &shell.client()?).await?;
     Ok(Account { email: user.email })
 }
 
@@ -170,10 +210,10 @@ pub async fn request_reset(shell: State<'_, Shell>, email: String) -> Answer<Req
 
 /// The link the app was started with, once.
 #[tauri::command]
-pub fn take_pending_link(shell: State<'_, Shell>) -> Answer<Option<TokenOnly>> {
+pub fn take_pending_link(shell: State<'_, Shell>) -> Answer<Option<PendingLink>> {
     match shell.take_pending() {
         None => Ok(None),
-        Some(Pending::Token(token)) => Ok(Some(TokenOnly { token })),
+        Some(Pending::Link(action, token)) => Ok(Some(PendingLink { action, token })),
         Some(Pending::Rejected(e)) => Err(e.into()),
     }
 }
@@ -282,7 +322,7 @@ pub fn mailbox_open(shell: State<'_, Shell>, id: String) -> Answer<mailbox::Lett
 /// the system.
 #[tauri::command]
 pub fn open_link<R: Runtime>(app: AppHandle<R>, url: String) -> Answer<()> {
-    link::reset_token(&url)?;
+    link::parse(&url)?;
     crate::shell::deliver_link(&app, &url, false);
     Ok(())
 }

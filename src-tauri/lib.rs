@@ -8,7 +8,7 @@ mod mailbox;
 mod shell;
 
 pub use commands::UiError;
-pub use link::{is_rekey_url, reset_token, LinkError};
+pub use link::{is_rekey_url, parse as parse_link, reset_token, Action as LinkAction, LinkError};
 pub use shell::Shell;
 
 use tauri::{Manager, RunEvent, Runtime};
@@ -18,6 +18,8 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
     builder.invoke_handler(tauri::generate_handler![
         commands::app_info,
         commands::register,
+        commands::inspect_verify_link,
+        commands::verify_account,
         commands::sign_in,
         commands::sign_out,
         commands::change_password,

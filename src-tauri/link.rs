@@ -1,6 +1,7 @@
-//! Reading a `rekey://reset?token=…` link. The URL comes from outside (a mail, another
-//! program, the command line), so it is parsed strictly: the scheme, the action, one token
-//! of the shape a JWT has, nothing else. Whether the token is good is the core's call.
+//! Reading a `rekey://reset?token=…` or `rekey://verify?token=…` link. The URL comes from
+//! outside (a mail, another program, the command line), so it is parsed strictly: the
+//! scheme, the action, one token of the shape a JWT has, nothing else. Whether the token is
+//! good is the core's call.
 
 use serde::Serialize;
 
@@ -26,8 +27,26 @@ pub fn is_rekey_url(arg: &str) -> bool {
     arg.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("rekey://"))
 }
 
+/// What a link asks the app to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// `rekey://reset`: choose a new password.
+    Reset,
+    /// `rekey://verify`: finish creating an account.
+    Verify,
+}
+
 /// The reset token in a `rekey://reset?token=…` link.
 pub fn reset_token(raw: &str) -> Result<String, LinkError> {
+    match parse(raw)? {
+        (Action::Reset, token) => Ok(token),
+        (Action::Verify, _) => Err(refuse("That Rekey link does not lead to a password reset.")),
+    }
+}
+
+/// The action and token of a Rekey link.
+pub fn parse(raw: &str) -> Result<(Action, String), LinkError> {
     if raw.len() > MAX_URL {
         return Err(refuse("That link is far too long to be a Rekey link."));
     }
@@ -41,7 +60,12 @@ pub fn reset_token(raw: &str) -> Result<String, LinkError> {
     if url.scheme() != "rekey" {
         return Err(refuse("That is not a Rekey link."));
     }
-    if url.host_str() != Some("reset") || !matches!(url.path(), "" | "/") {
+    let action = match url.host_str() {
+        Some("reset") => Action::Reset,
+        Some("verify") => Action::Verify,
+        _ => return Err(refuse("That Rekey link does not lead to a password reset.")),
+    };
+    if !matches!(url.path(), "" | "/") {
         return Err(refuse("That Rekey link does not lead to a password reset."));
     }
     if url.username() != "" || url.password().is_some() || url.port().is_some() || url.fragment().is_some() {
@@ -50,7 +74,11 @@ pub fn reset_token(raw: &str) -> Result<String, LinkError> {
     // The parser resolves dot segments (`rekey://reset/..?token=…` reads as `rekey://reset/`),
     // so the text before the query is checked as it was written too.
     let before_query = raw.split(['?', '#']).next().unwrap_or_default();
-    if !["rekey://reset", "rekey://reset/"]
+    let host = match action {
+        Action::Reset => "reset",
+        Action::Verify => "verify",
+    };
+    if ![format!("rekey://{host}"), format!("rekey://{host}/")]
         .iter()
         .any(|ok| before_query.eq_ignore_ascii_case(ok))
     {
@@ -81,7 +109,7 @@ pub fn reset_token(raw: &str) -> Result<String, LinkError> {
             "The token in that link is damaged; it may have been cut off by the mail program.",
         ));
     }
-    Ok(token)
+    Ok((action, token))
 }
 
 #[cfg(test)]
@@ -95,6 +123,26 @@ mod tests {
         assert_eq!(reset_token(&format!("rekey://reset?token={T}")).unwrap(), T);
         assert_eq!(reset_token(&format!("REKEY://reset/?token={T}")).unwrap(), T);
         assert!(is_rekey_url("Rekey://reset") && !is_rekey_url("--flag"));
+    }
+
+    #[test]
+    fn a_verify_link_gives_its_token_and_is_no_reset_link() {
+        assert_eq!(
+            parse(&format!("rekey://verify?token={T}")).unwrap(),
+            (Action::Verify, T.to_string())
+        );
+        assert_eq!(
+            parse(&format!("rekey://reset?token={T}")).unwrap(),
+            (Action::Reset, T.to_string())
+        );
+        assert!(reset_token(&format!("rekey://verify?token={T}")).is_err());
+        for bad in [
+            format!("rekey://verify/../reset?token={T}"),
+            format!("rekey://verify?token={T}&x=1"),
+            format!("rekey://verifyx?token={T}"),
+        ] {
+            assert!(parse(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

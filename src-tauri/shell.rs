@@ -14,7 +14,7 @@ use crate::link::{self, LinkError};
 /// A link that arrived before the page could take it (a cold start).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pending {
-    Token(String),
+    Link(link::Action, String),
     Rejected(LinkError),
 }
 
@@ -118,19 +118,20 @@ impl Shell {
 /// to take; while running it is sent as an event and the window comes to the front.
 pub fn deliver_link<R: Runtime>(app: &AppHandle<R>, url: &str, cold_start: bool) {
     let shell = app.state::<Shell>();
-    let parsed = link::reset_token(url);
+    let parsed = link::parse(url);
     if let Err(e) = &parsed {
         tracing::warn!(code = e.code, "a link was refused");
     }
     if cold_start {
         shell.set_pending(match parsed {
-            Ok(token) => Pending::Token(token),
+            Ok((action, token)) => Pending::Link(action, token),
             Err(e) => Pending::Rejected(e),
         });
         return;
     }
     let _ = match parsed {
-        Ok(token) => app.emit("reset-link", json!({ "token": token })),
+        Ok((link::Action::Reset, token)) => app.emit("reset-link", json!({ "token": token })),
+        Ok((link::Action::Verify, token)) => app.emit("verify-link", json!({ "token": token })),
         Err(e) => app.emit("link-rejected", e),
     };
     focus(app);

@@ -9,7 +9,7 @@ use rekey_testkit::{Fault, SmtpCapture};
 use serde_json::{json, Value};
 use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
-use tauri::{Listener, WebviewWindow};
+use tauri::{Listener, Manager, WebviewWindow};
 
 const PASSWORD: &str = "quiet river under the old mill";
 const NEW_PASSWORD: &str = "lanterns drift past the harbour wall";
@@ -321,4 +321,53 @@ fn the_bundle_and_the_first_run_register_the_scheme_the_app_reads() {
     // The URL is passed as the argument the app looks for.
     assert!(desktop_file.contains("Exec={{exec}} %u"), "{desktop_file}");
     assert!(rekey_desktop::is_rekey_url("rekey://reset?token=a.b.c"));
+}
+
+#[test]
+fn a_verification_link_opens_the_verify_page_and_finishes_the_account() {
+    let app = App::start(None);
+    // This computer's own store makes accounts at once; a verification link comes from a
+    // registration asked for the open way (as a server does), here through the core itself.
+    let core = app.app.state::<Shell>().core().unwrap().clone();
+    tauri::async_runtime::block_on(core.request_account("Vi@Example.com", PASSWORD, "test")).unwrap();
+    let list = app.wait_for_mailbox(1);
+    let letter = app.ok("mailbox_open", json!({"id": list[0]["id"]}));
+    let link = letter["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|l| l["url"].as_str().filter(|u| u.starts_with("rekey://verify")))
+        .expect("a rekey://verify link in the message")
+        .to_string();
+    let (tx, rx) = mpsc::channel();
+    app.app
+        .listen("verify-link", move |e| tx.send(e.payload().to_string()).unwrap());
+    app.ok("open_link", json!({ "url": link }));
+    let payload: Value = serde_json::from_str(&rx.recv_timeout(Duration::from_secs(5)).unwrap()).unwrap();
+    let token = payload["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        (rekey_desktop::LinkAction::Verify, token.clone()),
+        rekey_desktop::parse_link(&link).unwrap()
+    );
+    // Opening it says whose account it is, and changes nothing.
+    let target = app.ok("inspect_verify_link", json!({ "token": token }));
+    assert_eq!(target["email"], "vi@example.com");
+    assert_eq!(
+        app.refused("sign_in", json!({"email": "vi@example.com", "password": PASSWORD})),
+        "bad_credentials"
+    );
+    // A verification link is not a reset link.
+    assert_eq!(
+        app.refused("inspect_link", json!({ "token": token })),
+        "token_wrong_audience"
+    );
+    assert_eq!(
+        app.ok("verify_account", json!({ "token": token })),
+        json!({"email": "vi@example.com"})
+    );
+    assert_eq!(
+        app.refused("verify_account", json!({ "token": token })),
+        "account_verified"
+    );
+    app.ok("sign_in", json!({"email": "vi@example.com", "password": PASSWORD}));
 }

@@ -248,3 +248,42 @@ fn keyboard_alone_signs_in_in_the_dark_theme() {
     w.press("\u{E004}");
     assert_eq!(w.focused(), "change-current");
 }
+
+#[test]
+fn a_verification_link_at_a_cold_start_finishes_the_account() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let desktop = Desktop::start();
+    // A registration asked for the open way (as a server does), through the core, before the
+    // app holds the data: its mail goes to the local mailbox.
+    let token = {
+        let flags = [
+            ("data_dir", desktop.data_dir().display().to_string()),
+            ("argon2_memory_kib", "8192".to_string()),
+            ("argon2_iterations", "1".to_string()),
+        ];
+        let config = rekey_core::Config::from_layers(None, None, &[], &flags).unwrap();
+        let core = rekey_core::Rekey::open(config, "a test").unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            core.request_account("cleo@example.com", PASSWORD, "test")
+                .await
+                .unwrap();
+            core.drain().await.unwrap();
+        });
+        let mail = std::fs::read_dir(desktop.data_dir().join("mailbox"))
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .next()
+            .expect("the verification mail");
+        rekey_testkit::link_token_in_raw(&mail, "rekey://verify?token=").expect("a verify link")
+    };
+    let w = desktop.open_app(&[&format!("rekey://verify?token={token}")]);
+    w.wait_page("page-verify");
+    w.wait_text("#verify-target", "cleo@example.com");
+    w.screenshot("verify");
+    w.click("#verify-submit");
+    w.wait_page("page-signin");
+    w.wait_text("#status", "account is ready");
+    sign_in(&w, "cleo@example.com", PASSWORD);
+    w.wait_page("page-home");
+}

@@ -16,6 +16,7 @@ const state = {
   resetToken: null,
   resetEmail: null,       // the account a good link belongs to
   resetSeq: 0,            // bumps on every new link, so stale answers are dropped
+  verifyToken: null,      // the token of a verification link being shown
   mailboxReturn: 'page-signin',
   mailboxOpenId: null,
   mailboxIds: new Map(),  // data-id string -> the id exactly as the shell gave it
@@ -463,6 +464,46 @@ function finishReset(email) {
   show('page-done');
 }
 
+/* ---------- Finishing a new account (rekey://verify) ---------- */
+
+// Shows whose account a verification link finishes; nothing happens until the button.
+async function openVerify(token) {
+  const seq = ++state.resetSeq;
+  state.verifyToken = token;
+  $('verify-error').textContent = '';
+  $('verify-submit').hidden = true;
+  $('verify-target').classList.remove('is-error');
+  $('verify-target').textContent = 'Checking the link…';
+  show('page-verify');
+  let r;
+  try {
+    r = await call('inspect_verify_link', { token });
+  } catch (err) {
+    if (seq !== state.resetSeq) return;
+    $('verify-target').classList.add('is-error');
+    $('verify-target').textContent = err.message;
+    return;
+  }
+  if (seq !== state.resetSeq) return;
+  const until = new Date(Number(r.expiresAt) * 1000).toLocaleString();
+  $('verify-target').replaceChildren('Finish the account for ', el('strong', null, r.email),
+                                     `. This link works until ${until}.`);
+  $('verify-submit').hidden = false;
+  $('verify-submit').focus();
+}
+
+async function submitVerify() {
+  $('verify-error').textContent = '';
+  const seq = state.resetSeq;
+  try {
+    const account = await call('verify_account', { token: state.verifyToken });
+    if (seq !== state.resetSeq) return;
+    showSignin({ email: account.email, status: 'Your account is ready. Sign in with the password you chose.' });
+  } catch (err) {
+    if (seq === state.resetSeq) $('verify-error').textContent = err.message;
+  }
+}
+
 /* ---------- Local mailbox ---------- */
 
 // Numbers are unix seconds (milliseconds if that large); strings are parsed; else shown as is.
@@ -549,7 +590,7 @@ function renderMessage(m) {
 }
 
 // Nothing may navigate this window; a Rekey link is handed to the shell, which answers
-// with a reset-link (or link-rejected) event.
+// with a reset-link, verify-link (or link-rejected) event.
 async function guardLinks(ev) {
   const a = ev.target.closest && ev.target.closest('a[href]');
   if (!a) return;
@@ -585,7 +626,9 @@ function wire() {
     show('page-register');
   });
   on('to-forgot', () => showForgot());
-  ['register-to-signin', 'forgot-to-signin', 'check-to-signin', 'code-to-signin', 'reset-to-signin']
+  on('verify-submit', submitVerify);
+  ['register-to-signin', 'forgot-to-signin', 'check-to-signin', 'code-to-signin', 'reset-to-signin',
+   'verify-to-signin']
     .forEach((id) => on(id, goStart));
   on('check-enter-code', () => {
     if (!$('code-email').value) $('code-email').value = state.forgotEmail;
@@ -611,6 +654,9 @@ async function listenEvents() {
   if (!events) return;
   await events.listen('reset-link', (e) => {
     if (e.payload && e.payload.token) openReset(e.payload.token);
+  });
+  await events.listen('verify-link', (e) => {
+    if (e.payload && e.payload.token) openVerify(e.payload.token);
   });
   await events.listen('link-rejected', (e) => {
     showForgot();
@@ -640,7 +686,9 @@ async function start() {
   // Only now that the listeners exist, so no link can slip between the two.
   let pending = null;
   try { pending = await call('take_pending_link'); } catch (err) { setAlert(err.message); }
-  if (pending && pending.token) openReset(pending.token);
+  if (pending && pending.token) {
+    if (pending.action === 'verify') openVerify(pending.token); else openReset(pending.token);
+  }
 }
 
 start();

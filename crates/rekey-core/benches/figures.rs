@@ -99,9 +99,11 @@ async fn request_vs_insert_flush() {
     let bare = sled::open(bare_dir.path()).unwrap();
     // The intake record for "user-N@example.com" from "bench-client": the same size as ours.
     let record = serde_json::to_vec(&rekey_core::store::Intake {
+        kind: rekey_core::store::IntakeKind::Reset,
         email: "user-1000001@example.com".into(),
         client: "bench-client".into(),
         at: rekey.now(),
+        password_hash: None,
     })
     .unwrap();
     for callers in [1usize, 16] {
@@ -165,7 +167,7 @@ async fn known_vs_unknown() {
     let dir = tempfile::tempdir().unwrap();
     let rekey = Rekey::open(config(dir.path(), None), "bench").unwrap();
     rekey
-        .register("known@example.com", "the original passphrase", "bench")
+        .create_account("known@example.com", "the original passphrase", "bench")
         .await
         .unwrap();
     let (mut known, mut unknown) = (Vec::new(), Vec::new());
@@ -196,7 +198,7 @@ async fn confirm_vs_hash() {
     let n = 20;
     for i in 0..n {
         rekey
-            .register(&format!("c{i}@example.com"), "the original passphrase", "bench")
+            .create_account(&format!("c{i}@example.com"), "the original passphrase", "bench")
             .await
             .unwrap();
         rekey
@@ -265,7 +267,7 @@ async fn outbox_vs_lettre(pool: u32) {
     cfg.smtp_pool_size = pool;
     let rekey = Arc::new(Rekey::open(cfg, "bench").unwrap());
     rekey
-        .register("out@example.com", "the original passphrase", "bench")
+        .create_account("out@example.com", "the original passphrase", "bench")
         .await
         .unwrap();
     for _ in 0..n {

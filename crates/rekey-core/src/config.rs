@@ -149,6 +149,8 @@ pub struct Config {
     /// Most reset requests waiting for the worker; beyond it requests are refused as busy
     /// (for every address alike) instead of growing the queue without bound.
     pub intake_limit: usize,
+    /// Account requests (`POST /users`) per client.
+    pub limit_register_client: RateLimit,
     /// Typed-code attempts per client.
     pub limit_code_client: RateLimit,
     /// Typed-code attempts per address (the link is not limited: the owner always has it).
@@ -200,6 +202,7 @@ pub const KEYS: &[&str] = &[
     "limit_address",
     "limit_client",
     "intake_limit",
+    "limit_register_client",
     "limit_code_client",
     "limit_code_address",
     "limit_strength",
@@ -424,6 +427,7 @@ impl Parser<'_> {
             intake_limit: self.get("intake_limit", 10_000, |s| {
                 number(s, 100, 10_000_000).map(|n| n as usize)
             })?,
+            limit_register_client: self.get("limit_register_client", "10/1h".parse().unwrap(), limit)?,
             limit_code_client: self.get("limit_code_client", "10/15m".parse().unwrap(), limit)?,
             limit_code_address: self.get("limit_code_address", "10/15m".parse().unwrap(), limit)?,
             limit_strength: self.get("limit_strength", "300/15m".parse().unwrap(), limit)?,

@@ -30,11 +30,11 @@ pub enum Error {
     /// The reset token failed verification.
     #[error("{0}")]
     Token(#[from] TokenError),
-    /// A newer reset request replaced this link.
-    #[error("this reset link was replaced by a newer one; use the link in the most recent mail")]
+    /// A newer request replaced this link.
+    #[error("this link was replaced by a newer one; use the link in the most recent mail")]
     TokenReplaced,
     /// The link was already used to reset the password.
-    #[error("this reset link was already used; ask for a new one if you need to reset again")]
+    #[error("this link was already used; ask for a new one if you need to reset again")]
     TokenUsed,
     /// The password was changed after this link was sent.
     #[error("the password was changed after this link was sent, so the link no longer works")]
@@ -50,6 +50,9 @@ pub enum Error {
     /// Sign-in failed: wrong password, unknown or disabled account (deliberately alike).
     #[error("that email and password do not match an account")]
     BadCredentials,
+    /// A verification link or code used again: the account already exists.
+    #[error("this link was already used and the account is ready: sign in with the password you chose")]
+    AccountVerified,
     /// Registration for an address that already has an account.
     #[error("an account with that email already exists; sign in, or reset its password")]
     EmailTaken,
@@ -84,6 +87,7 @@ impl Error {
             Error::CodeBurned => "code_burned",
             Error::BadCredentials => "bad_credentials",
             Error::EmailTaken => "email_taken",
+            Error::AccountVerified => "account_verified",
             Error::SessionInvalid => "session_invalid",
             Error::Locked(_) => "data_locked",
             Error::Setup(_) => "setup_error",

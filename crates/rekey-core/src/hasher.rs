@@ -6,8 +6,9 @@
 //! (its request would time out anyway), and a job whose caller has gone (timed out, hung up)
 //! is dropped before it starts, instead of spending a hash on an answer nobody will read.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{Output, PasswordHash, Salt, SaltString};
@@ -17,7 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::password::{normalise, MAX_BYTES};
 
 /// Argon2id parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct HashParams {
     /// Memory in KiB (OWASP: 19456).
     pub memory_kib: u32,
@@ -83,7 +84,9 @@ pub struct Hasher {
     gate: Arc<Semaphore>,
     threads: HashThreads,
     queue: Arc<Queue>,
-    decoy: Arc<OnceLock<String>>,
+    /// A hash of a password nobody has, per parameters: what "no such account" is checked
+    /// against, at the parameters of some real account (see `service::decoys`).
+    decoys: Arc<Mutex<HashMap<HashParams, String>>>,
 }
 
 /// The callers waiting for a thread, and how long a hash has been taking.
@@ -220,7 +223,7 @@ impl Hasher {
                 waiting: AtomicUsize::new(0),
                 recent_micros: AtomicU64::new(0),
             }),
-            decoy: Arc::default(),
+            decoys: Arc::default(),
         }
     }
 
@@ -229,8 +232,12 @@ impl Hasher {
         self.queue.waiting.load(Ordering::Acquire)
     }
 
-    fn argon2(&self) -> Result<Argon2<'static>, HashError> {
-        let p = self.params;
+    /// The parameters new hashes are made with.
+    pub fn params(&self) -> HashParams {
+        self.params
+    }
+
+    fn argon2(p: HashParams) -> Result<Argon2<'static>, HashError> {
         let params = Params::new(p.memory_kib, p.iterations, p.parallelism, None)
             .map_err(|e| HashError::Argon2(e.to_string()))?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
@@ -244,8 +251,15 @@ impl Hasher {
     /// Hashes `password` (after NFKC) into a PHC string, in `memory`: what argon2's
     /// `PasswordHasher::hash_password` does, but in memory kept from the last hash.
     fn hash_in(&self, password: &str, memory: &mut Memory) -> Result<String, HashError> {
+        hash_with(self.params, password, memory)
+    }
+}
+
+/// Hashes `password` (after NFKC) with `params` into a PHC string, in `memory`.
+fn hash_with(params: HashParams, password: &str, memory: &mut Memory) -> Result<String, HashError> {
+    {
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        let argon = self.argon2()?;
+        let argon = Hasher::argon2(params)?;
         let pw = normalise(password);
         let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
         argon2_into(&argon, pw.as_bytes(), salt.as_salt(), &mut out, memory)?;
@@ -261,7 +275,20 @@ impl Hasher {
         };
         Ok(phc.to_string())
     }
+}
 
+/// The parameters a stored PHC string was made with (`None` if it is not argon2 or unreadable).
+pub fn params_of(phc: &str) -> Option<HashParams> {
+    let parsed = PasswordHash::new(phc).ok()?;
+    let params = Params::try_from(&parsed).ok()?;
+    Some(HashParams {
+        memory_kib: params.m_cost(),
+        iterations: params.t_cost(),
+        parallelism: params.p_cost(),
+    })
+}
+
+impl Hasher {
     /// Waits for a thread (or refuses at once when the wait would be too long), then runs `f`
     /// there. The permit goes with the job and is held until `f` returns, not until the caller
     /// stops waiting: a caller that gives up while waiting leaves no job behind, and one that
@@ -310,28 +337,49 @@ impl Hasher {
     }
 
     /// Checks `password` against a stored PHC string. `None` stands for "no such account":
-    /// it is checked against a decoy hash, so both cases cost the same.
-    pub async fn verify(&self, password: &str, phc: Option<&str>) -> Result<bool, HashError> {
+    /// it is checked against a decoy hash made with `decoy` parameters (those of some real
+    /// account), so both cases cost the same.
+    pub async fn verify(&self, password: &str, phc: Option<&str>, decoy: HashParams) -> Result<bool, HashError> {
         // No stored password can be this long (the policy caps it), so don't spend a hash on it.
         if password.len() > 4 * MAX_BYTES {
             return Ok(false);
         }
-        // The decoy is made on the first call whichever way it goes, so that first call
-        // costs the same for a known and an unknown account too.
-        let decoy = self.decoy().await?;
-        let phc = phc.map(str::to_string).unwrap_or(decoy);
-        let known = !phc.is_empty();
+        let known = phc.is_some();
+        let phc = match phc {
+            Some(phc) => phc.to_string(),
+            None => self.decoy(decoy).await?,
+        };
         let pw = normalise(password);
         let ok = self.run(move |memory| verify_in(&phc, pw.as_bytes(), memory)).await??;
         Ok(ok && known)
     }
 
-    async fn decoy(&self) -> Result<String, HashError> {
-        if let Some(d) = self.decoy.get() {
-            return Ok(d.clone());
+    /// Makes the decoys for `params` ahead of use (at start, for every parameters real
+    /// accounts have), so that no sign-in pays for making one.
+    pub fn prepare_decoys(&self, params: &[HashParams]) -> Result<(), HashError> {
+        for p in params {
+            if !self.decoys.lock().map(|d| d.contains_key(p)).unwrap_or(false) {
+                let decoy = hash_with(*p, "a decoy password nobody can have", &mut Memory::new())?;
+                if let Ok(mut decoys) = self.decoys.lock() {
+                    decoys.entry(*p).or_insert(decoy);
+                }
+            }
         }
-        let d = self.hash("a decoy password nobody can have").await?;
-        Ok(self.decoy.get_or_init(|| d).clone())
+        Ok(())
+    }
+
+    async fn decoy(&self, params: HashParams) -> Result<String, HashError> {
+        if let Some(d) = self.decoys.lock().ok().and_then(|d| d.get(&params).cloned()) {
+            return Ok(d);
+        }
+        let d = self
+            .run(move |memory| hash_with(params, "a decoy password nobody can have", memory))
+            .await??;
+        Ok(self
+            .decoys
+            .lock()
+            .map(|mut decoys| decoys.entry(params).or_insert(d.clone()).clone())
+            .unwrap_or(d))
     }
 
     /// Whether a stored hash was made with other parameters (and should be redone at sign-in).
@@ -397,7 +445,9 @@ mod tests {
         let h = Hasher::new(LOW, 1, PATIENT);
         let phc = h.hash_blocking("\u{fb01}ne weather for kites").unwrap();
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        assert!(rt.block_on(h.verify("fine weather for kites", Some(&phc))).unwrap());
+        assert!(rt
+            .block_on(h.verify("fine weather for kites", Some(&phc), LOW))
+            .unwrap());
     }
 
     #[test]

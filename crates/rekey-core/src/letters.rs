@@ -109,13 +109,6 @@ pub fn reset(from: &str, r: &ResetLetter) -> Result<Letter, LetterError> {
          The link and the code work once, until {until}.\n\n\
          If you did not ask for this, ignore this mail: your password stays as it is and nobody else can use this link.\n"
     ));
-    let button = |href: &str, label: &str| {
-        format!(
-            "<p><a href=\"{}\" style=\"display:inline-block;padding:10px 18px;background:#2456d6;color:#fff;border-radius:6px;text-decoration:none\">{}</a></p>",
-            escape(href),
-            escape(label)
-        )
-    };
     let mut html = format!(
         "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5;color:#1b1f24\">\
          <p>Someone asked to reset the password of the Rekey account for <strong>{}</strong>.</p>\
@@ -139,6 +132,106 @@ pub fn reset(from: &str, r: &ResetLetter) -> Result<Letter, LetterError> {
         escape(&until)
     ));
     build(from, r.to, "Reset your Rekey password", text, html)
+}
+
+/// What a verification mail needs.
+pub struct VerifyLetter<'a> {
+    /// The new account's address.
+    pub to: &'a str,
+    /// The JWT.
+    pub token: &'a str,
+    /// The code, 8 characters.
+    pub code: &'a str,
+    /// When link and code stop working (Unix seconds).
+    pub expires_at: i64,
+    /// Their lifetime in seconds.
+    pub ttl: i64,
+    /// `rekeyd serve`'s public address, for the https landing link.
+    pub public_url: Option<&'a Url>,
+}
+
+/// The deep link that opens the desktop app to finish creating an account.
+pub fn verify_deep_link(token: &str) -> String {
+    format!("rekey://verify?token={token}")
+}
+
+/// The https landing link that finishes creating an account in a browser.
+pub fn verify_landing_link(public_url: &Url, token: &str) -> String {
+    format!("{}/verify#token={token}", public_url.as_str().trim_end_matches('/'))
+}
+
+/// The mail that finishes creating an account: proof that the address is the person's.
+pub fn verify(from: &str, v: &VerifyLetter) -> Result<Letter, LetterError> {
+    let deep = verify_deep_link(v.token);
+    let landing = v.public_url.map(|u| verify_landing_link(u, v.token));
+    let code = format_code(v.code);
+    let until = format!("{} ({} after you asked)", when(v.expires_at), span(v.ttl));
+    let mut text = format!(
+        "Someone asked to create a Rekey account for {to}.\n\n\
+         To finish, open this link on the computer where Rekey is installed:\n\n{deep}\n\n",
+        to = v.to
+    );
+    if let Some(l) = &landing {
+        text.push_str(&format!("Or open it in a web browser:\n\n{l}\n\n"));
+    }
+    text.push_str(&format!(
+        "If the link does not open, choose \"Enter a code instead\" in Rekey and type:\n\n    {code}\n\n\
+         The link and the code work once, until {until}. Until then the account cannot sign in.\n\n\
+         If you did not ask for this, ignore this mail: no account is made for this address.\n"
+    ));
+    let mut html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5;color:#1b1f24\">\
+         <p>Someone asked to create a Rekey account for <strong>{}</strong>.</p>\
+         <p>To finish, open this link on the computer where Rekey is installed:</p>{}",
+        escape(v.to),
+        button(&deep, "Open Rekey to finish")
+    );
+    if let Some(l) = &landing {
+        html.push_str(&format!(
+            "<p>Or open it in a web browser:</p>{}",
+            button(l, "Finish in the browser")
+        ));
+    }
+    html.push_str(&format!(
+        "<p>If the link does not open, choose “Enter a code instead” in Rekey and type:</p>\
+         <p style=\"font-size:24px;font-family:monospace;letter-spacing:3px\"><strong>{}</strong></p>\
+         <p>The link and the code work once, until {}. Until then the account cannot sign in.</p>\
+         <p style=\"color:#555\">If you did not ask for this, ignore this mail: no account is made for \
+         this address.</p></body></html>",
+        escape(&code),
+        escape(&until)
+    ));
+    build(from, v.to, "Finish creating your Rekey account", text, html)
+}
+
+/// What an address that already has an account gets when someone tries to register it.
+pub fn account_exists(from: &str, to: &str, at: i64) -> Result<Letter, LetterError> {
+    let text = format!(
+        "Someone tried to create a Rekey account for {to} at {}, but this address already has one.\n\n\
+         If it was you: sign in with your password, or choose \"Forgot password\" in Rekey to reset it.\n\n\
+         If it was not you, you can ignore this mail: nothing was changed.\n",
+        when(at)
+    );
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5;color:#1b1f24\">\
+         <p>Someone tried to create a Rekey account for <strong>{}</strong> at {}, but this address \
+         already has one.</p>\
+         <p>If it was you: sign in with your password, or choose “Forgot password” in Rekey to reset it.</p>\
+         <p style=\"color:#555\">If it was not you, you can ignore this mail: nothing was changed.</p>\
+         </body></html>",
+        escape(to),
+        escape(&when(at))
+    );
+    build(from, to, "You already have a Rekey account", text, html)
+}
+
+/// A mail button: a link styled to be seen.
+fn button(href: &str, label: &str) -> String {
+    format!(
+        "<p><a href=\"{}\" style=\"display:inline-block;padding:10px 18px;background:#2456d6;color:#fff;border-radius:6px;text-decoration:none\">{}</a></p>",
+        escape(href),
+        escape(label)
+    )
 }
 
 /// The "your password was changed" notice.

@@ -35,6 +35,10 @@ pub enum MailKind {
     Reset,
     /// The "your password was changed" notice.
     PasswordChanged,
+    /// The link and code that finish a new account.
+    Verify,
+    /// "Someone tried to create an account with this address."
+    AccountExists,
     /// `rekeyd mail test`.
     Test,
 }
@@ -724,9 +728,9 @@ impl Outbox {
     fn bury(&self, mut item: OutboxItem, reason: &str, now: i64) -> Result<(), StoreError> {
         let key = seq_key(item.id);
         let id = item.id;
-        // A dead reset mail keeps no link: nobody will receive it, and whoever needs one asks
-        // again. Other mail keeps its sealed message, for `outbox retry`.
-        if item.kind == MailKind::Reset {
+        // A dead reset or verification mail keeps no link: nobody will receive it, and whoever
+        // needs one asks again. Other mail keeps its sealed message, for `outbox retry`.
+        if matches!(item.kind, MailKind::Reset | MailKind::Verify) {
             item.sealed = None;
             item.raw = None;
         }

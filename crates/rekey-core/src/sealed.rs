@@ -34,6 +34,8 @@ pub enum SealError {
 #[derive(Clone)]
 pub struct MailKey {
     cipher: XChaCha20Poly1305,
+    /// The key itself, only to derive other secrets from (see [`MailKey::derive`]).
+    key: [u8; 32],
 }
 
 impl std::fmt::Debug for MailKey {
@@ -67,7 +69,17 @@ impl MailKey {
         };
         Ok(MailKey {
             cipher: XChaCha20Poly1305::new(Key::from_slice(&key)),
+            key,
         })
+    }
+
+    /// A secret for another use, derived from this key and `label` (HMAC-SHA256): stable
+    /// across restarts, never the key itself.
+    pub fn derive(&self, label: &[u8]) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
+        mac.update(label);
+        mac.finalize().into_bytes().into()
     }
 
     /// Seals `message`, bound to `context` (the mail's queue id): base64 of nonce and ciphertext.

@@ -95,11 +95,11 @@ pub struct RetiredToken {
     pub expires_at: i64,
 }
 
-/// The typed code of an address's reset, and the wrong codes typed for the address since
-/// (key: the normalised address). Kept for every address a code is typed for, with or
+/// The typed code of an address's reset or verification, and the wrong codes typed for the
+/// address since (key: `reset/<address>` or `verify/<address>`). Kept for every address a code is typed for, with or
 /// without an account: an address with no reset holds a stand-in of the same shape, which
 /// matches no code. So a wrong code costs the same read, HMAC and write whoever it is for.
-/// At [`crate::service::reset::MAX_CODE_FAILURES`] wrong codes the code is retired; the link
+/// At [`crate::service::codes::MAX_CODE_FAILURES`] wrong codes the code is retired; the link
 /// keeps working.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CodeState {
@@ -119,15 +119,54 @@ pub struct CodeState {
     pub expires_at: i64,
 }
 
-/// A reset request as acknowledged to the caller, before anyone looked the address up.
+/// What an intake record asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntakeKind {
+    /// A reset mail ("forgot password").
+    #[default]
+    Reset,
+    /// A new account: a verification mail, or a notice when the address has an account.
+    Register,
+}
+
+/// A request as acknowledged to the caller, before anyone looked the address up.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Intake {
+    /// What is asked for.
+    #[serde(default)]
+    pub kind: IntakeKind,
     /// The normalised address asked for.
     pub email: String,
     /// Who asked (peer IP or desktop install), for the audit trail.
     pub client: String,
     /// Unix seconds.
     pub at: i64,
+    /// For a registration: the argon2id hash of the chosen password (hashed before the
+    /// answer, whatever the address, so the answer costs the same for all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+}
+
+/// An account waiting for its address to be verified (key `id/<id>`, and `email/<address>`
+/// naming the id). It signs nothing in and receives no reset mail; it becomes a [`User`] when
+/// the mailed link or code is used, and goes when its link expires.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    /// The id the account will have; the verification token's `sub`.
+    pub id: String,
+    /// The normalised address.
+    pub email: String,
+    /// Argon2id PHC string of the chosen password.
+    pub password_hash: String,
+    /// The token's `stamp`: a registration that replaces this one changes it.
+    pub stamp: String,
+    /// The live verification token's `jti`.
+    pub jti: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// When the link and code stop working, and the record goes (Unix seconds).
+    pub expires_at: i64,
 }
 
 /// All trees of the store.
@@ -143,12 +182,14 @@ pub struct Store {
     pub sessions: sled::Tree,
     /// user id → [`LiveReset`].
     pub resets: sled::Tree,
-    /// normalised email → [`CodeState`].
+    /// `reset/<address>`, `verify/<address>` → [`CodeState`].
     pub codes: sled::Tree,
     /// jti → [`RetiredToken`].
     pub retired: sled::Tree,
     /// sequence → [`Intake`].
     pub intake: sled::Tree,
+    /// `id/<id>` → [`Pending`]; `email/<address>` → id.
+    pub pending: sled::Tree,
     /// sequence → outbox item; after them (keys from 0xFF on) the outbox's due index and
     /// count, kept by `outbox.rs` in the same transactions as the mail.
     pub outbox: sled::Tree,
@@ -215,6 +256,7 @@ impl Store {
             codes: tree("codes")?,
             retired: tree("retired")?,
             intake: tree("intake")?,
+            pending: tree("pending")?,
             outbox: tree("outbox")?,
             dead: tree("dead")?,
             audit: tree("audit")?,

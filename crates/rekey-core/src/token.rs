@@ -19,6 +19,27 @@ use sha2::Sha256;
 pub const ISSUER: &str = "rekey";
 /// `aud` of reset tokens.
 pub const AUDIENCE: &str = "password-reset";
+/// `aud` of tokens that verify a new account's address.
+pub const AUDIENCE_VERIFY: &str = "verify-email";
+
+/// What a token is for: its `aud`. A token for one is refused for the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Resetting a forgotten password.
+    Reset,
+    /// Verifying a new account's address.
+    Verify,
+}
+
+impl Purpose {
+    /// The `aud` claim of tokens for this purpose.
+    pub fn audience(self) -> &'static str {
+        match self {
+            Purpose::Reset => AUDIENCE,
+            Purpose::Verify => AUDIENCE_VERIFY,
+        }
+    }
+}
 /// Clock skew forgiven on `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY: i64 = 30;
 /// Longest token looked at; anything longer is refused unread.
@@ -32,31 +53,31 @@ const MAX_TTL: i64 = 24 * 3600;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     /// Not three base64url parts of JSON, or too long.
-    #[error("this reset link is damaged or incomplete; copy the whole link from the mail, or use the code instead")]
+    #[error("this link is damaged or incomplete; copy the whole link from the mail, or use the code instead")]
     Malformed,
     /// The signature does not match: the token was altered or not made by this Rekey.
-    #[error("this reset link was not issued by this Rekey or has been altered")]
+    #[error("this link was not issued by this Rekey or has been altered")]
     BadSignature,
     /// `alg: none`: an unsigned token.
-    #[error("this reset link is not signed, so it cannot be trusted")]
+    #[error("this link is not signed, so it cannot be trusted")]
     AlgNone,
     /// Signed with an algorithm other than HS256.
-    #[error("this reset link is signed in a way Rekey does not accept")]
+    #[error("this link is signed in a way Rekey does not accept")]
     WrongAlgorithm,
     /// Signed by a key this Rekey does not know (or has retired).
-    #[error("this reset link was signed with a key this Rekey does not know; ask for a new link")]
+    #[error("this link was signed with a key this Rekey does not know; ask for a new link")]
     UnknownKey,
     /// `iss` is not this Rekey.
     #[error("this link was issued by another service, not this Rekey")]
     WrongIssuer,
     /// `aud` is not `password-reset`.
-    #[error("this token is not a password-reset link")]
+    #[error("this link is not meant for this page (a reset link and an account link are not the same)")]
     WrongAudience,
     /// Past `exp`.
-    #[error("this reset link has expired; ask for a new one")]
+    #[error("this link has expired; ask for a new one")]
     Expired,
     /// Before `nbf` or `iat`.
-    #[error("this reset link is not valid yet; check your computer's clock")]
+    #[error("this link is not valid yet; check your computer's clock")]
     NotYetValid,
 }
 
@@ -224,10 +245,15 @@ impl KeyRing {
 
     /// Mints a reset for user `sub` with security stamp `stamp`, valid for `ttl` seconds.
     pub fn mint(&self, sub: &str, stamp: &str, now: i64, ttl: i64) -> Minted {
+        self.mint_for(Purpose::Reset, sub, stamp, now, ttl)
+    }
+
+    /// Mints a token and code for `purpose`.
+    pub fn mint_for(&self, purpose: Purpose, sub: &str, stamp: &str, now: i64, ttl: i64) -> Minted {
         let key = self.current();
         let claims = Claims {
             iss: ISSUER.into(),
-            aud: AUDIENCE.into(),
+            aud: purpose.audience().into(),
             sub: sub.into(),
             iat: now,
             nbf: now,
@@ -264,6 +290,11 @@ impl KeyRing {
     /// Verifies signature, algorithm, key, issuer, audience and times. Account checks
     /// (live reset, stamp) come after, in the service.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
+        self.verify_for(Purpose::Reset, token, now)
+    }
+
+    /// Verifies a token for `purpose` (its `aud`).
+    pub fn verify_for(&self, purpose: Purpose, token: &str, now: i64) -> Result<Claims, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
@@ -305,7 +336,7 @@ impl KeyRing {
         if c.iss != ISSUER {
             return Err(TokenError::WrongIssuer);
         }
-        if c.aud != AUDIENCE {
+        if c.aud != purpose.audience() {
             return Err(TokenError::WrongAudience);
         }
         // Saturating: the claims are the signer's numbers, and `i64::MAX` must not overflow.

@@ -12,9 +12,12 @@ use rekey_core::{Error, Rekey};
 async fn change_password_ends_every_session_and_sends_a_notice() {
     let scene = Scene::new(&[]);
     let (rekey, smtp) = (&scene.rekey, &scene.smtp);
-    rekey.register("lee@example.com", PASSWORD, "test").await.unwrap();
+    rekey.create_account("lee@example.com", PASSWORD, "test").await.unwrap();
     assert_eq!(
-        rekey.register("LEE@example.com", PASSWORD, "test").await.unwrap_err(),
+        rekey
+            .create_account("LEE@example.com", PASSWORD, "test")
+            .await
+            .unwrap_err(),
         Error::EmailTaken
     );
     let laptop = rekey.sign_in("lee@example.com", PASSWORD, "laptop").await.unwrap();
@@ -59,7 +62,7 @@ async fn change_password_ends_every_session_and_sends_a_notice() {
 async fn a_disabled_account_cannot_sign_in_and_gets_no_reset_mail() {
     let scene = Scene::new(&[]);
     let (rekey, smtp) = (&scene.rekey, &scene.smtp);
-    rekey.register("max@example.com", PASSWORD, "test").await.unwrap();
+    rekey.create_account("max@example.com", PASSWORD, "test").await.unwrap();
     let session = rekey.sign_in("max@example.com", PASSWORD, "test").await.unwrap();
     rekey.set_disabled("max@example.com", true, "admin").await.unwrap();
     assert_eq!(rekey.session_user(&session.0), Err(Error::SessionInvalid));
@@ -79,7 +82,7 @@ async fn hashes_are_redone_when_the_parameters_change() {
     let dir = tempfile::tempdir().unwrap();
     {
         let (rekey, _) = open(config(dir.path(), None, None, &[]));
-        rekey.register("ned@example.com", PASSWORD, "test").await.unwrap();
+        rekey.create_account("ned@example.com", PASSWORD, "test").await.unwrap();
     }
     let stored = |rekey: &Rekey| {
         let email = rekey_core::Email::parse("ned@example.com").unwrap();
@@ -103,7 +106,7 @@ async fn the_workers_deliver_without_being_asked() {
     let (rekey, smtp) = (&scene.rekey, &scene.smtp);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let workers = tokio::spawn(rekey.clone().run_workers(stopped));
-    rekey.register("ola@example.com", PASSWORD, "test").await.unwrap();
+    rekey.create_account("ola@example.com", PASSWORD, "test").await.unwrap();
     rekey.request_reset("ola@example.com", "test").await.unwrap();
     let found = tokio::task::block_in_place(|| mails_to(smtp, "ola@example.com", RESET_SUBJECT, 1));
     assert_eq!(found.len(), 1);
@@ -120,7 +123,7 @@ async fn smtp_connections_are_pooled() {
     let (rekey, smtp) = (&scene.rekey, &scene.smtp);
     for i in 0..6 {
         let email = format!("p{i}@example.com");
-        rekey.register(&email, PASSWORD, "test").await.unwrap();
+        rekey.create_account(&email, PASSWORD, "test").await.unwrap();
         rekey.request_reset(&email, "test").await.unwrap();
     }
     assert_eq!(rekey.drain().await.unwrap().sent, 6);
@@ -135,7 +138,7 @@ async fn smtp_connections_are_pooled() {
 async fn records_that_ran_out_are_pruned() {
     let dir = tempfile::tempdir().unwrap();
     let (rekey, clock) = open(config(dir.path(), None, None, &[("limit_address", "3/15m")]));
-    rekey.register("pam@example.com", PASSWORD, "test").await.unwrap();
+    rekey.create_account("pam@example.com", PASSWORD, "test").await.unwrap();
     rekey.sign_in("pam@example.com", PASSWORD, "test").await.unwrap();
     rekey.request_reset("pam@example.com", "test").await.unwrap();
     rekey.drain().await.unwrap();

@@ -19,7 +19,7 @@ async fn whole_flow_over(url: String, expect_tls: bool, expect_auth: bool) {
     let dir = tempfile::tempdir().unwrap();
     let public = [("public_url", "https://rekey.example.com/")];
     let (rekey, _clock) = open(config(dir.path(), Some(&url), Some(smtp.ca_pem()), &public));
-    rekey.register("Ada@Example.com", PASSWORD, "test").await.unwrap();
+    rekey.create_account("Ada@Example.com", PASSWORD, "test").await.unwrap();
     let old_session = rekey.sign_in("ada@example.com", PASSWORD, "test").await.unwrap();
 
     rekey.request_reset("  ADA@example.com ", "test").await.unwrap();
@@ -119,7 +119,10 @@ async fn reset_by_typed_code_kills_the_link() {
 async fn unknown_address_gets_the_same_answer_and_no_mail() {
     let scene = Scene::new(&[]);
     let (rekey, smtp) = (&scene.rekey, &scene.smtp);
-    rekey.register("known@example.com", PASSWORD, "test").await.unwrap();
+    rekey
+        .create_account("known@example.com", PASSWORD, "test")
+        .await
+        .unwrap();
     let known = rekey.request_reset("known@example.com", "test").await;
     let unknown = rekey.request_reset("nobody@example.com", "test").await;
     assert_eq!(known, unknown);
@@ -140,7 +143,10 @@ async fn unknown_address_gets_the_same_answer_and_no_mail() {
 async fn a_full_intake_refuses_everyone_alike_until_the_worker_catches_up() {
     let scene = Scene::new(&[("intake_limit", "100")]);
     let rekey = &scene.rekey;
-    rekey.register("known@example.com", PASSWORD, "test").await.unwrap();
+    rekey
+        .create_account("known@example.com", PASSWORD, "test")
+        .await
+        .unwrap();
     // No worker runs here, so requests pile up to the bound.
     for i in 0..100 {
         rekey.request_reset(&format!("p{i}@example.com"), "test").await.unwrap();

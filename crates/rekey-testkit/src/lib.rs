@@ -223,6 +223,11 @@ impl CapturedMail {
         text[start..].split_whitespace().next().unwrap().to_string()
     }
 
+    /// The token in a verification mail's deep link (`rekey://verify?token=…`).
+    pub fn verify_token(&self) -> String {
+        link_token(self.text_part(), "rekey://verify?token=").expect("the mail holds a verify link")
+    }
+
     /// The https landing link (`…/reset#token=…`) from the text part.
     pub fn landing_link(&self) -> String {
         self.text_part()
@@ -475,6 +480,32 @@ impl SmtpCapture {
     /// Wait until at least `n` messages are stored and return all of them.
     /// Panics after `timeout`, listing what did arrive plus the stats and
     /// the server log.
+    /// Waits until `n` messages to `to` whose subject starts with `subject` have arrived and
+    /// returns those, oldest first (others, a verification mail say, do not count).
+    pub fn wait_for_mail(&self, to: &str, subject: &str, n: usize, timeout: Duration) -> Vec<CapturedMail> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found: Vec<CapturedMail> = self
+                .messages()
+                .into_iter()
+                .filter(|m| {
+                    m.rcpt_to.iter().any(|r| r.eq_ignore_ascii_case(to))
+                        && m.header("Subject").is_some_and(|s| s.starts_with(subject))
+                })
+                .collect();
+            if found.len() >= n {
+                return found;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for {n} mail(s) to {to} about {subject:?}; {} arrived",
+                    found.len()
+                );
+            }
+            sleep(Duration::from_millis(25));
+        }
+    }
+
     pub fn wait_for_messages(&self, n: usize, timeout: Duration) -> Vec<CapturedMail> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -626,6 +657,20 @@ impl Drop for SmtpCapture {
 
 /// A loopback port that nothing listens on right now (bound, then released),
 /// for "SMTP server is down" tests.
+/// The token after `prefix` (`rekey://verify?token=`, …) in a mail's text.
+pub fn link_token(text: &str, prefix: &str) -> Option<String> {
+    let start = text.find(prefix)? + prefix.len();
+    text[start..].split_whitespace().next().map(str::to_string)
+}
+
+/// The same, in a whole message as stored (a local mailbox file): quoted-printable soft
+/// line breaks and `=3D` undone first. Enough for Rekey's links, whose tokens hold only
+/// `A-Z a-z 0-9 - _ .`.
+pub fn link_token_in_raw(raw: &str, prefix: &str) -> Option<String> {
+    let text = raw.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    link_token(&text, prefix)
+}
+
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local_addr").port()

@@ -277,26 +277,9 @@ fn pct(v: &[f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
-async fn register_all(server: &Server, emails: Vec<String>) {
-    let mut tasks = tokio::task::JoinSet::new();
-    for chunk in emails.chunks(emails.len().div_ceil(4).max(1)) {
-        let (chunk, url) = (chunk.to_vec(), server.url("/users"));
-        tasks.spawn(async move {
-            let http = Client::new();
-            for email in chunk {
-                let r = http
-                    .post(&url)
-                    .json(&json!({"email": email, "password": PASSWORD}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 201, "register {email}");
-            }
-        });
-    }
-    while let Some(t) = tasks.join_next().await {
-        t.unwrap();
-    }
+/// Creates the accounts as their owners would: ask, then open the mailed link.
+fn register_all(server: &Server, smtp: &SmtpCapture, emails: Vec<String>) {
+    tokio::task::block_in_place(|| server.create_accounts(Some(smtp), &emails, PASSWORD));
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -320,6 +303,7 @@ async fn main() {
     .with("REKEY_TRUSTED_PROXIES", "127.0.0.1")
     .with("REKEY_LIMIT_ADDRESS", "3/15m")
     .with("REKEY_LIMIT_CLIENT", "20/15m")
+    .with("REKEY_LIMIT_REGISTER_CLIENT", "off")
     .with("REKEY_SMTP_POOL_SIZE", "4");
     let setup = match std::env::var("LOAD_ARENAS") {
         Ok(n) => setup.with("MALLOC_ARENA_MAX", n),
@@ -335,9 +319,9 @@ async fn main() {
     let users = 150 + 12 * flood_for.as_secs() as usize;
     register_all(
         &server,
+        &smtp,
         (0..VICTIMS).map(victim).chain((0..users).map(resetter)).collect(),
-    )
-    .await;
+    );
     println!(
         "registered {} accounts in {:.1} s",
         VICTIMS + users,

@@ -58,7 +58,7 @@ pub async fn users(config: Config, cmd: Users) -> Outcome {
             let rekey = open(config, "users add")?;
             let password = read_password("Password for the new account: ", true)?;
             let user = rekey
-                .register(&email, &password, ADMIN)
+                .create_account(&email, &password, ADMIN)
                 .await
                 .map_err(|e| e.message())?;
             println!("Created the account {} (id {}).", user.email, user.id);

@@ -92,6 +92,8 @@ struct MailIndex {
     token_copies: HashMap<String, u32>,
     /// Copies of each Message-ID received.
     message_ids: HashMap<String, u32>,
+    /// Verification mail by recipient: the tokens, in arrival order.
+    verifies: HashMap<String, Vec<String>>,
     /// "Your password was changed" notices.
     notices: u64,
     /// Mail to addresses that have no account.
@@ -106,6 +108,14 @@ impl MailIndex {
         let to = mail.rcpt_to.first().cloned().unwrap_or_default();
         if to.ends_with(GHOST_DOMAIN) {
             self.strays.push(to.clone());
+        }
+        if let Some(token) = mail
+            .text
+            .as_deref()
+            .and_then(|t| rekey_testkit::link_token(t, "rekey://verify?token="))
+        {
+            self.verifies.entry(to).or_default().push(token);
+            return;
         }
         let is_reset = mail.text.as_deref().is_some_and(|t| t.contains("rekey://reset?token="));
         if !is_reset {
@@ -233,7 +243,12 @@ fn post(http: &reqwest::blocking::Client, url: &str, body: &Value, bearer: Optio
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Registered {
     Yes,
-    /// The register request was in flight at a kill.
+    /// Asked for (202): the mailed link finishes it.
+    Asked,
+    /// The request that asks for it was in flight at a kill: it may or may not have been
+    /// taken; the load leaves it alone.
+    Abandoned,
+    /// The request with the mailed link was in flight at a kill.
     Unknown,
     /// Settled after a restart: the account does not exist.
     No,
@@ -269,8 +284,9 @@ struct Tally {
     in_flight: u64,
 }
 
-const KINDS: [&str; 7] = [
+const KINDS: [&str; 8] = [
     "register",
+    "verify",
     "sign-in",
     "forgot (known)",
     "forgot (unknown)",
@@ -416,7 +432,12 @@ impl Client {
             let ready: Vec<usize> = (0..self.accounts.len())
                 .filter(|&i| self.accounts[i].registered == Registered::Yes && self.accounts[i].pending.is_none())
                 .collect();
-            let done = if ready.len() < 2 || self.rng.chance(0.06) {
+            let asked: Vec<usize> = (0..self.accounts.len())
+                .filter(|&i| self.accounts[i].registered == Registered::Asked)
+                .collect();
+            let done = if !asked.is_empty() && (ready.len() < 2 || self.rng.chance(0.3)) {
+                self.verify(conn, &asked, shared)
+            } else if ready.len() < 2 || self.rng.chance(0.06) {
                 self.register(conn)
             } else {
                 match self.rng.below(100) {
@@ -441,12 +462,12 @@ impl Client {
             return true;
         };
         let registered = match outcome {
-            Ok((201, _)) => Registered::Yes,
+            Ok((202, _)) => Registered::Asked,
             Ok((status, body)) => {
                 self.fail(format!("register {email}: {status} {body}"));
                 Registered::No
             }
-            Err(()) => Registered::Unknown,
+            Err(()) => Registered::Abandoned,
         };
         self.accounts.push(Account {
             email,
@@ -459,7 +480,42 @@ impl Client {
             used: Vec::new(),
             dirty: true,
         });
-        registered == Registered::Unknown
+        registered == Registered::Abandoned
+    }
+
+    /// Opens the newest mailed link of an account asked for, once it has arrived.
+    fn verify(&mut self, conn: &Conn, asked: &[usize], shared: &Shared) -> bool {
+        let found = {
+            let index = shared.mailbox.refresh();
+            asked
+                .iter()
+                .filter_map(|&i| Some((i, index.verifies.get(&self.accounts[i].email)?.last()?.clone())))
+                .collect::<Vec<_>>()
+        };
+        if found.is_empty() {
+            thread::sleep(Duration::from_millis(20));
+            return false;
+        }
+        let (i, token) = found[self.rng.below(found.len() as u64) as usize].clone();
+        let email = self.accounts[i].email.clone();
+        self.accounts[i].dirty = true;
+        match self.call("verify", conn, "/users/verify", json!({ "token": token }), None) {
+            None => true,
+            Some(Err(())) => {
+                self.accounts[i].registered = Registered::Unknown;
+                true
+            }
+            // 409: an earlier try whose answer was lost had finished it.
+            Some(Ok((201 | 409, _))) => {
+                self.accounts[i].registered = Registered::Yes;
+                false
+            }
+            Some(Ok((status, body))) => {
+                self.fail(format!("verify {email}: {status} {body}"));
+                self.accounts[i].registered = Registered::No;
+                false
+            }
+        }
     }
 
     fn sign_in(&mut self, conn: &Conn, ready: &[usize]) -> bool {
@@ -655,7 +711,7 @@ impl Client {
             self.accounts[i].dirty = false;
             let email = self.accounts[i].email.clone();
             match self.accounts[i].registered {
-                Registered::No => continue,
+                Registered::No | Registered::Asked | Registered::Abandoned => continue,
                 Registered::Unknown => {
                     let password = self.accounts[i].password.clone();
                     match self.try_sign_in(&http, base, &email, &password) {
@@ -753,6 +809,10 @@ fn setup() -> Setup {
         .with("REKEY_LIMIT_CLIENT", "off")
         .with("REKEY_LIMIT_SIGNIN_ACCOUNT", "off")
         .with("REKEY_LIMIT_SIGNIN_CLIENT", "off")
+        .with("REKEY_LIMIT_SIGNIN_SPRAY", "off")
+        .with("REKEY_LIMIT_REGISTER_CLIENT", "off")
+        .with("REKEY_LIMIT_CODE_CLIENT", "off")
+        .with("REKEY_LIMIT_CODE_ADDRESS", "off")
 }
 
 impl Proc {

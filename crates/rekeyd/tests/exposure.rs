@@ -277,7 +277,8 @@ fn a_burst_of_sign_ins_does_not_outlive_itself() {
         .with("REKEY_ARGON2_MEMORY_KIB", "19456")
         .with("REKEY_ARGON2_ITERATIONS", "6")
         .with("REKEY_LIMIT_SIGNIN_ACCOUNT", "off")
-        .with("REKEY_LIMIT_SIGNIN_CLIENT", "off");
+        .with("REKEY_LIMIT_SIGNIN_CLIENT", "off")
+        .with("REKEY_LIMIT_SIGNIN_SPRAY", "off");
     let (_dir, _smtp, server) = start(setup);
     let http = Client::new();
     let mut quiet: Vec<Duration> = (0..7).map(|_| timed_sign_in(&http, &server).1).collect();

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 const PASSWORD: &str = "quiet river under the old mill";
 const NEW_PASSWORD: &str = "lanterns drift past the harbour wall";
+const RESET: &str = "Reset your Rekey password";
 
 /// A headless Chromium session through chromedriver, with its own profile.
 fn browser(profile: &Path) -> WebDriver {
@@ -54,20 +55,14 @@ fn the_landing_page_resets_in_the_browser_through_the_link_and_through_the_code(
     let smtp = SmtpCapture::start();
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"), Some(&smtp), Setup::default());
-    assert_eq!(
-        post(
-            &server,
-            "/users",
-            json!({"email": "lia@example.com", "password": PASSWORD})
-        )
-        .0,
-        201
-    );
+    server.create_account(&smtp, "lia@example.com", PASSWORD);
     assert_eq!(
         post(&server, "/users/password/forgot", json!({"email": "lia@example.com"})).0,
         202
     );
-    let mail = smtp.wait_for_messages(1, Duration::from_secs(15)).remove(0);
+    let mail = smtp
+        .wait_for_mail("lia@example.com", RESET, 1, Duration::from_secs(15))
+        .remove(0);
     let profile = tempfile::tempdir().unwrap();
     let browser = browser(profile.path());
 
@@ -106,8 +101,8 @@ fn the_landing_page_resets_in_the_browser_through_the_link_and_through_the_code(
         post(&server, "/users/password/forgot", json!({"email": "lia@example.com"})).0,
         202
     );
-    let mails = smtp.wait_for_messages(3, Duration::from_secs(15)); // 2 was the notice
-    let code = mails[2].reset_code();
+    let mails = smtp.wait_for_mail("lia@example.com", RESET, 2, Duration::from_secs(15));
+    let code = mails[1].reset_code();
     browser.go(&server.url("/reset"));
     browser.wait_text("#target", "code from the mail");
     browser.type_into("#email", "lia@example.com");
@@ -128,4 +123,63 @@ fn the_landing_page_resets_in_the_browser_through_the_link_and_through_the_code(
     browser.wait_text("#message", "Your password was changed");
     let third = json!({"email": "lia@example.com", "password": "a third passphrase that lia picks"});
     assert_eq!(post(&server, "/sessions", third).0, 200);
+}
+
+#[test]
+fn the_verification_page_finishes_an_account_by_link_and_by_code() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), Some(&smtp), Setup::default());
+    for email in ["mo@example.com", "ned@example.com"] {
+        assert_eq!(
+            post(&server, "/users", json!({"email": email, "password": PASSWORD})).0,
+            202
+        );
+    }
+    let finish = "Finish creating your Rekey account";
+    let mo = smtp
+        .wait_for_mail("mo@example.com", finish, 1, Duration::from_secs(15))
+        .remove(0);
+    let ned = smtp
+        .wait_for_mail("ned@example.com", finish, 1, Duration::from_secs(15))
+        .remove(0);
+    let landing = mo
+        .text
+        .as_deref()
+        .unwrap()
+        .split_whitespace()
+        .find(|w| w.contains("/verify#token="))
+        .expect("a landing link")
+        .to_string();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = browser(profile.path());
+
+    // Opening the link says whose account it finishes, and finishes nothing yet.
+    browser.go(&landing);
+    browser.wait_text("#target", "mo@example.com");
+    assert_eq!(browser.js("return location.hash", json!([])), json!(""));
+    let open = browser.js("return document.getElementById('open-app').href", json!([]));
+    assert!(open.as_str().unwrap().starts_with("rekey://verify?token="), "{open}");
+    let sign_in = |email: &str| post(&server, "/sessions", json!({"email": email, "password": PASSWORD})).0;
+    assert_eq!(
+        sign_in("mo@example.com"),
+        401,
+        "not an account until the button is pressed"
+    );
+    browser.click("#submit");
+    browser.wait_text("#message", "is ready");
+    assert_eq!(sign_in("mo@example.com"), 200);
+    // The same link again: used, and said so before anyone presses anything.
+    browser.go(&landing);
+    browser.wait_text("#target", "already used");
+    assert_eq!(browser.text("#verify-form"), "");
+
+    // No token: the code form.
+    browser.go(&server.url("/verify"));
+    browser.wait_text("#target", "code from the mail");
+    browser.type_into("#email", "ned@example.com");
+    browser.type_into("#code", &ned.reset_code());
+    browser.click("#submit");
+    browser.wait_text("#message", "is ready");
+    assert_eq!(sign_in("ned@example.com"), 200);
 }

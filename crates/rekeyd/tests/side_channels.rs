@@ -194,20 +194,9 @@ fn report(title: &str, kinds: &[Kind], samples: &[Sample], pairs: &[(usize, usiz
     out
 }
 
-/// Registers the accounts, eight at a time.
-async fn register(http: &Client, server: &Server, emails: &[String]) {
-    for chunk in emails.chunks(8) {
-        let mut posts = tokio::task::JoinSet::new();
-        for email in chunk {
-            let post = http
-                .post(server.url("/users"))
-                .json(&json!({"email": email, "password": PASSWORD}));
-            posts.spawn(async move { post.send().await.unwrap().status() });
-        }
-        while let Some(status) = posts.join_next().await {
-            assert_eq!(status.unwrap(), StatusCode::CREATED);
-        }
-    }
+/// Creates the accounts as their owners would (ask, then open the mailed link).
+async fn register(server: &Server, emails: &[String]) {
+    tokio::task::block_in_place(|| server.create_accounts(None, emails, PASSWORD));
 }
 
 async fn metric(http: &Client, server: &Server, name: &str) -> u64 {
@@ -227,6 +216,9 @@ fn mailbox(data: &std::path::Path) -> BTreeMap<String, usize> {
     let mut by_to = BTreeMap::new();
     for entry in std::fs::read_dir(data.join("mailbox")).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        if !text.contains("Subject: Reset your Rekey password") {
+            continue;
+        }
         let to = text
             .lines()
             .find_map(|l| l.strip_prefix("To: "))
@@ -246,13 +238,14 @@ async fn forgot_is_alike(each: usize) {
     let setup = Setup::default()
         .with("REKEY_LIMIT_ADDRESS", "2/1h")
         .with("REKEY_LIMIT_CLIENT", "off")
+        .with("REKEY_LIMIT_REGISTER_CLIENT", "off")
         .with("REKEY_INTAKE_LIMIT", "1000000");
     let server = Server::start(&data, None, setup);
     let http = Client::new();
     let known: Vec<String> = (0..each + WARM_UP).map(|i| format!("known{i}@example.com")).collect();
     let limited: Vec<String> = (0..LIMITED).map(|i| format!("limited{i}@example.com")).collect();
-    register(&http, &server, &known).await;
-    register(&http, &server, &limited).await;
+    register(&server, &known).await;
+    register(&server, &limited).await;
     // Each "limited" address uses up its limit (2 per hour) before the measurement.
     for email in limited.iter().chain(&limited) {
         let (_, seen) = send(&http, &server.url("/users/password/forgot"), &json!({ "email": email })).await;
@@ -353,10 +346,11 @@ async fn sign_in_is_alike(each: usize) {
         .with("REKEY_ARGON2_MEMORY_KIB", "19456")
         .with("REKEY_ARGON2_ITERATIONS", "2")
         .with("REKEY_LIMIT_SIGNIN_ACCOUNT", "off")
-        .with("REKEY_LIMIT_SIGNIN_CLIENT", "off");
+        .with("REKEY_LIMIT_SIGNIN_CLIENT", "off")
+        .with("REKEY_LIMIT_SIGNIN_SPRAY", "off")
+        .with("REKEY_LIMIT_REGISTER_CLIENT", "off");
     let server = Server::start(&dir.path().join("data"), None, setup);
-    let http = Client::new();
-    register(&http, &server, &["someone@example.com".to_string()]).await;
+    register(&server, &["someone@example.com".to_string()]).await;
     let kinds = [
         Kind {
             name: "wrong password",
@@ -400,13 +394,14 @@ async fn wrong_codes_are_alike(each: usize) {
     let setup = Setup::default()
         .with("REKEY_LIMIT_CODE_CLIENT", "100000000/1m")
         .with("REKEY_LIMIT_CODE_ADDRESS", "100000000/1m")
-        .with("REKEY_LIMIT_CLIENT", "off");
+        .with("REKEY_LIMIT_CLIENT", "off")
+        .with("REKEY_LIMIT_REGISTER_CLIENT", "off");
     let server = Server::start(&dir.path().join("data"), None, setup);
     let http = Client::new();
     let with_reset: Vec<String> = (0..ACCOUNTS).map(|i| format!("reset{i}@example.com")).collect();
     let without: Vec<String> = (0..ACCOUNTS).map(|i| format!("plain{i}@example.com")).collect();
-    register(&http, &server, &with_reset).await;
-    register(&http, &server, &without).await;
+    register(&server, &with_reset).await;
+    register(&server, &without).await;
     for email in &with_reset {
         let (_, seen) = send(&http, &server.url("/users/password/forgot"), &json!({ "email": email })).await;
         assert_eq!(seen.0, StatusCode::ACCEPTED);
@@ -476,6 +471,115 @@ async fn wrong_codes_are_alike(each: usize) {
     }
 }
 
+async fn registration_is_alike(each: usize) {
+    const ACCOUNTS: usize = 30;
+    let dir = tempfile::tempdir().unwrap();
+    // The client's limit still counts (it writes) but never refuses.
+    let setup = Setup::default()
+        .with("REKEY_LIMIT_REGISTER_CLIENT", "100000000/1m")
+        .with("REKEY_INTAKE_LIMIT", "1000000");
+    let server = Server::start(&dir.path().join("data"), None, setup);
+    let existing: Vec<String> = (0..ACCOUNTS).map(|i| format!("owner{i}@example.com")).collect();
+    register(&server, &existing).await;
+    let asked = |email: String| json!({"email": email, "password": "a passphrase for the new account"});
+    let owners = existing.clone();
+    let kinds = [
+        Kind {
+            name: "has an account",
+            path: "/users",
+            body: Box::new(move |i| asked(owners[i % ACCOUNTS].clone())),
+        },
+        Kind {
+            name: "new address",
+            path: "/users",
+            body: Box::new(move |i| asked(format!("newcomer{i}@example.com"))),
+        },
+        Kind {
+            // The control: a malformed address is refused before the hash and the write.
+            name: "malformed",
+            path: "/users",
+            body: Box::new(move |i| asked(format!("newcomer{i}-at-example.com"))),
+        },
+    ];
+    let (samples, _) = measure(&server, &kinds, each).await;
+    let p = report(
+        &format!("registration, {each} of each"),
+        &kinds,
+        &samples,
+        &[(0, 1), (0, 2)],
+    );
+    assert_eq!(samples[0].answers.len(), 1, "{:?}", samples[0].answers);
+    assert_eq!(samples[0].answers, samples[1].answers, "the answers differ");
+    assert!(samples[0].answers.iter().next().unwrap().starts_with("(202,"));
+    assert!(p["has an account vs malformed"] < ALPHA, "no power: {p:?}");
+    assert!(
+        p["has an account vs new address"] >= ALPHA,
+        "latency differs (p = {})",
+        p["has an account vs new address"]
+    );
+}
+
+/// After the `argon2_*` settings change, accounts keep their old hashes until they sign in: a
+/// stranger must not be told apart from such an account by the cost of the hash.
+async fn settings_change_is_alike(each: usize) {
+    const ACCOUNTS: usize = 30;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let limits_off = |setup: Setup| {
+        setup
+            .with("REKEY_LIMIT_SIGNIN_ACCOUNT", "off")
+            .with("REKEY_LIMIT_SIGNIN_CLIENT", "off")
+            .with("REKEY_LIMIT_SIGNIN_SPRAY", "off")
+            .with("REKEY_LIMIT_REGISTER_CLIENT", "off")
+    };
+    // The old settings (cheap), then the new ones (the production parameters).
+    let mut old_server = Server::start(&data, None, limits_off(Setup::default()));
+    let old: Vec<String> = (0..ACCOUNTS).map(|i| format!("old{i}@example.com")).collect();
+    register(&old_server, &old).await;
+    tokio::task::block_in_place(|| assert!(old_server.terminate().success()));
+    let new_settings = limits_off(Setup::default())
+        .with("REKEY_ARGON2_MEMORY_KIB", "19456")
+        .with("REKEY_ARGON2_ITERATIONS", "2");
+    let server = Server::start(&data, None, new_settings);
+    register(&server, &["fresh@example.com".to_string()]).await;
+    let wrong = |email: String, i: usize| json!({"email": email, "password": format!("not the password {i}")});
+    let kinds = [
+        Kind {
+            name: "account with old settings",
+            path: "/sessions",
+            body: Box::new(move |i| wrong(old[i % ACCOUNTS].clone(), i)),
+        },
+        Kind {
+            name: "unknown",
+            path: "/sessions",
+            body: Box::new(move |i| wrong(format!("nobody{i}@example.com"), i)),
+        },
+        Kind {
+            // The control: an account hashed with the new settings costs what they cost.
+            name: "account with new settings",
+            path: "/sessions",
+            body: Box::new(move |i| wrong("fresh@example.com".to_string(), i)),
+        },
+    ];
+    let (samples, _) = measure(&server, &kinds, each).await;
+    let p = report(
+        &format!("sign-in after a settings change, {each} of each"),
+        &kinds,
+        &samples,
+        &[(0, 1), (0, 2)],
+    );
+    assert_eq!(samples[0].answers, samples[1].answers, "the answers differ");
+    assert!(
+        p["account with old settings vs account with new settings"] < ALPHA,
+        "no power: {p:?}"
+    );
+    assert!(
+        p["account with old settings vs unknown"] >= ALPHA,
+        "latency differs (p = {})",
+        p["account with old settings vs unknown"]
+    );
+}
+
 /// One measurement at a time: two at once would time each other.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -498,10 +602,24 @@ async fn wrong_codes_do_not_tell_a_live_reset_no_reset_or_no_account_apart() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn registration_does_not_tell_a_new_address_from_one_with_an_account() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    registration_is_alike(1000).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_settings_change_a_stranger_costs_what_an_old_account_costs() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    settings_change_is_alike(1000).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 #[ignore = "long run: 5000 of each kind (a few minutes)"]
 async fn long_run_forgot_and_sign_in() {
     let _turn = ONE_AT_A_TIME.lock().await;
     forgot_is_alike(5000).await;
     sign_in_is_alike(5000).await;
     wrong_codes_are_alike(5000).await;
+    registration_is_alike(5000).await;
+    settings_change_is_alike(5000).await;
 }

@@ -2,6 +2,9 @@
 //! builds the mail transport, and runs the flows in [`accounts`] and [`reset`].
 
 pub mod accounts;
+pub mod codes;
+mod decoys;
+pub mod registration;
 pub mod reset;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,6 +25,7 @@ use crate::store::Store;
 use crate::token::KeyRing;
 
 pub use accounts::{SessionToken, UserInfo};
+pub use registration::{VerifyProof, VerifyTarget};
 pub use reset::ResetProof;
 
 /// Rekey's service: accounts, resets and the outbox over one data directory.
@@ -38,14 +42,21 @@ pub struct Rekey {
     install_id: String,
     /// Seals queued mail.
     mail_key: MailKey,
+    /// Events of real accounts, written by the worker.
+    tally: crate::audit::Tally,
+    /// The accounts' hash parameters, which decoys are drawn from.
+    population: decoys::Population,
+    /// An account record read when an address has none, so a sign-in for a stranger reads
+    /// and decodes what a sign-in for an account does.
+    user_stand_in: Vec<u8>,
     /// The code record read for an address with no reset: a stand-in of a real record's
     /// shape and size (see `reset::check_code`).
     code_stand_in: Vec<u8>,
 }
 
-/// How long work that only a real account causes waits after the answer, in milliseconds (a
-/// random point in the range): started at once, it competes with the answer still being
-/// written and shows in its timing; after a pause it falls on whatever comes next.
+/// How long the worker waits after a request wakes it, in milliseconds (a random point in the
+/// range): work that only a real account causes, started at once, competes with the answer
+/// still being written and shows in its timing; after a pause it falls on whatever comes next.
 const AFTER_ANSWER_MS: std::ops::Range<u64> = 100..300;
 
 /// How many reset requests wait for the worker. Kept in memory because sled's `len` walks
@@ -106,16 +117,32 @@ impl Rekey {
             code_mac: crate::token::random_mac(),
             expires_at: 0,
         });
-        Ok(Rekey {
-            mail_key,
-            code_stand_in,
+        let user_stand_in = crate::store::encode(&crate::store::User {
+            id: crate::token::random_id(),
+            email: "stand-in@example.invalid".into(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c3RhbmQtaW4tc2FsdC0xMjM0NQ$c3RhbmQtaW4taGFzaC0wMTIzNDU2Nzg5YWJjZGVmZ2hpams".into(),
+            stamp: crate::token::random_id(),
+            disabled: false,
+            created_at: now,
+        });
+        let population = decoys::Population::count(&store.users, mail_key.derive(b"rekey decoy draw"));
+        let hasher = Hasher::new(
+            config.argon2_params(),
+            config.hash_concurrency,
             // A hash that cannot start within half the request's time would make the request
             // time out anyway: such callers are told "busy" at once.
-            hasher: Hasher::new(
-                config.argon2_params(),
-                config.hash_concurrency,
-                std::time::Duration::from_secs(config.request_timeout_secs) / 2,
-            ),
+            std::time::Duration::from_secs(config.request_timeout_secs) / 2,
+        );
+        let mut kinds = population.kinds();
+        kinds.push(config.argon2_params());
+        hasher.prepare_decoys(&kinds).map_err(|e| Error::Setup(e.to_string()))?;
+        Ok(Rekey {
+            mail_key,
+            population,
+            hasher,
+            tally: Default::default(),
+            user_stand_in,
+            code_stand_in,
             policy: Policy {
                 min_length: config.password_min_length,
             },
@@ -130,18 +157,10 @@ impl Rekey {
         })
     }
 
-    /// Writes an audit event a moment after the answer (see [`AFTER_ANSWER_MS`]). For events
-    /// that only a real account causes, such as a wrong password: written on the answer's
-    /// path, they made a known account's refusal measurably slower than a stranger's.
-    fn audit_after_answer(&self, event: crate::audit::AuditEvent) {
-        let store = self.store.clone();
-        let pause = rand::Rng::gen_range(&mut rand::thread_rng(), AFTER_ANSWER_MS);
-        tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-            if let Err(e) = event.append(&store) {
-                tracing::error!(error = %e, "an audit event could not be written");
-            }
-        });
+    /// Counts an event that only a real account causes, for the worker to write (see
+    /// [`crate::audit::Tally`]).
+    fn tally(&self, kind: &str, user_id: &str, client: &str) {
+        self.tally.add(kind, user_id, client);
     }
 
     /// Reset requests waiting for the worker.
@@ -205,6 +224,10 @@ impl Rekey {
         let outbox = self.outbox.clone();
         let delivery = tokio::spawn(async move { outbox.run(shutdown).await });
         let _ = tokio::join!(intake, delivery);
+        // What was counted since the worker's last write goes to the trail before stopping.
+        if let Err(e) = self.tally.write(&self.store, self.now()) {
+            tracing::error!(error = %e, "audit events could not be written");
+        }
     }
 
     /// Puts dead letters (all, or just `id`) back in the queue, due now, and makes waiting

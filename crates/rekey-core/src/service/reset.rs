@@ -18,26 +18,25 @@ use rand::Rng;
 
 use sled::transaction::ConflictableTransactionError::Abort;
 use sled::Transactional;
-use subtle::ConstantTimeEq;
 use tokio::sync::watch;
 
+use super::codes::{fresh_code, fresh_code_key};
 use super::{tx, Rekey};
 use crate::audit::AuditEvent;
 use crate::email::Email;
 use crate::error::{internal, Error};
 use crate::letters::{self, ResetLetter};
 use crate::outbox::{enqueue_tx, MailKind};
-use crate::store::{decode, encode, seq_key, CodeState, Intake, LiveReset, Retired, RetiredToken, Store, User};
-use crate::token::{parse_code, TokenError};
+use crate::store::{
+    decode, encode, seq_key, CodeState, Intake, IntakeKind, LiveReset, Retired, RetiredToken, Store, User,
+};
+use crate::token::{Purpose, TokenError};
 
 /// The meta counter of reset requests for addresses with no account.
 pub const NO_ACCOUNT_COUNTER: &str = "reset.no_account";
 
 /// Audit events kept; `prune` drops the oldest beyond this.
 pub const AUDIT_KEEP: usize = 200_000;
-
-/// Wrong codes for an address before its code is retired (its link keeps working).
-pub const MAX_CODE_FAILURES: u32 = 5;
 
 /// What proves the right to reset: the link's token, or the address plus the typed code.
 #[derive(Clone)]
@@ -85,11 +84,20 @@ impl Rekey {
     /// Writes a reset request for the worker and makes it durable; the client's limit has
     /// been counted already (or does not apply: an administrator's `outbox retry`).
     pub(crate) async fn queue_reset_request(&self, email: &Email, client: &str) -> Result<(), Error> {
-        let record = encode(&Intake {
+        self.queue_intake(Intake {
+            kind: IntakeKind::Reset,
             email: email.to_string(),
             client: client.to_string(),
             at: self.now(),
-        });
+            password_hash: None,
+        })
+        .await
+    }
+
+    /// Writes a request for the worker and makes it durable (the answer's path: the same for
+    /// every address, since nothing here looks the address up).
+    pub(crate) async fn queue_intake(&self, request: Intake) -> Result<(), Error> {
+        let record = encode(&request);
         if !self.intake_depth.try_add(self.config.intake_limit) {
             let _ = self.store.bump("intake.refused");
             return Err(Error::Busy { retry_after: 5 });
@@ -128,6 +136,9 @@ impl Rekey {
 
     fn handle_intake(&self, key: &[u8], value: &[u8]) -> Result<(), Error> {
         let request: Intake = decode(value)?;
+        if request.kind == IntakeKind::Register {
+            return self.handle_registration(key, &request);
+        }
         let email = Email::parse(&request.email);
         let user = match &email {
             Ok(email) => self.find_user(email)?.filter(|u| !u.disabled),
@@ -202,15 +213,8 @@ impl Rekey {
             expires_at: minted.claims.exp,
         };
         // A new code: the wrong ones typed before do not count against it.
-        let code = CodeState {
-            failures: 0,
-            until: minted.claims.exp + crate::token::LEEWAY,
-            user_id: user.id.clone(),
-            kid: minted.kid.clone(),
-            jti: minted.claims.jti.clone(),
-            code_mac: minted.code_mac.clone(),
-            expires_at: minted.claims.exp,
-        };
+        let code = encode(&fresh_code(&user.id, &minted));
+        let code_key = fresh_code_key(Purpose::Reset, &Email::parse(&user.email)?);
         let event = AuditEvent::new(
             now,
             "reset_requested",
@@ -232,7 +236,7 @@ impl Rekey {
                         retired.insert(old.jti.as_bytes(), encode(&why))?;
                     }
                     resets.insert(user.id.as_bytes(), encode(&live))?;
-                    codes.insert(user.email.as_bytes(), encode(&code))?;
+                    codes.insert(code_key.as_bytes(), code.as_slice())?;
                     enqueue_tx(
                         outbox,
                         &self.mail_key,
@@ -284,56 +288,14 @@ impl Rekey {
         Ok((user, live))
     }
 
-    /// Checks an address + code. Every address typed costs the same: the client's and the
-    /// address's attempt limits, one read of the address's code record (or of a stand-in of
-    /// the same shape), one HMAC, and on any failure one write to that record. A wrong,
-    /// expired or retired code and an address with no account or no reset all get
-    /// [`Error::CodeInvalid`]. Five wrong codes retire the code (never the link) until the
-    /// next reset is issued. Measured: `side_channels.rs` compares the three.
-    fn check_code(&self, email: &str, code: &str, client: &str) -> Result<(User, LiveReset), Error> {
-        let email = Email::parse(email)?;
-        let now = self.now();
-        let c = &self.config;
-        let (client_key, address_key) = (format!("code:client:{client}"), format!("code:address:{email}"));
-        self.take_limits(
-            &[(c.limit_code_client, &client_key), (c.limit_code_address, &address_key)],
-            now,
-        )?;
-        let typed = parse_code(code);
-        let stored = self.store.codes.get(email.as_str())?;
-        let state: CodeState = decode(stored.as_deref().unwrap_or(&self.code_stand_in))?;
-        let expected = self
-            .keys
-            .read()
-            .map_err(|e| internal("keys", e))?
-            .code_mac(&state.kid, &state.jti, typed.as_deref().unwrap_or_default())
-            .unwrap_or_default();
-        let matches = bool::from(expected.as_bytes().ct_eq(state.code_mac.as_bytes()));
-        if matches && typed.is_some() && state.failures < MAX_CODE_FAILURES && state.expires_at > now {
-            // Only the right code gets here: the account must still be there, enabled, with
-            // this reset still its live one.
-            if let Some(found) = self.code_target(&state)? {
-                return Ok(found);
-            }
+    /// Checks an address + typed code (see [`super::codes`]) and returns the account and
+    /// the live reset it is for.
+    fn check_reset_code(&self, email: &str, code: &str, client: &str) -> Result<(User, LiveReset), Error> {
+        let (email, state) = self.check_code(Purpose::Reset, email, code, client)?;
+        match self.code_target(&state)? {
+            Some(found) => Ok(found),
+            None => Err(self.code_failed(Purpose::Reset, &email, &state, client)?),
         }
-        let until = now + self.config.reset_ttl_secs + crate::token::LEEWAY;
-        let stand_in = &self.code_stand_in;
-        self.store.codes.fetch_and_update(email.as_str(), |old| {
-            let mut record: CodeState = decode(old.unwrap_or(stand_in)).ok()?;
-            record.failures = record.failures.saturating_add(1);
-            record.until = record.until.max(until);
-            Some(encode(&record))
-        })?;
-        if state.expires_at != 0 && state.failures + 1 == MAX_CODE_FAILURES {
-            self.audit_after_answer(AuditEvent::new(
-                now,
-                "reset_code_retired",
-                Some(&state.user_id),
-                Some(client),
-                "5 wrong codes; the link still works",
-            ));
-        }
-        Err(Error::CodeInvalid)
     }
 
     /// The account and live reset a right code is for, if that reset is still live.
@@ -353,7 +315,7 @@ impl Rekey {
     pub async fn confirm_reset(&self, proof: ResetProof, new_password: &str, client: &str) -> Result<(), Error> {
         let (user, live) = match &proof {
             ResetProof::Token(token) => self.check_token(token)?,
-            ResetProof::Code { email, code } => self.check_code(email, code, client)?,
+            ResetProof::Code { email, code } => self.check_reset_code(email, code, client)?,
         };
         self.policy.check(new_password, Some(&user.email))?;
         let hash = self.hasher.hash(new_password).await?;
@@ -406,6 +368,7 @@ impl Rekey {
             }
         }
         n += self.outbox.prune_dead()?;
+        n += self.prune_pending(now)?;
         // The audit trail keeps the most recent events: a flood of requests for strangers'
         // addresses must not fill the disk.
         let excess = self.store.audit.len().saturating_sub(AUDIT_KEEP);
@@ -427,7 +390,7 @@ impl Rekey {
 
     /// The intake worker: handles requests as they arrive, until `shutdown` turns true.
     pub async fn run_intake(&self, mut shutdown: watch::Receiver<bool>) {
-        let mut last_prune = 0;
+        let (mut last_prune, mut last_tally) = (0, self.now());
         loop {
             if *shutdown.borrow() {
                 return;
@@ -438,6 +401,12 @@ impl Rekey {
             if self.now() - last_prune > 600 {
                 last_prune = self.now();
                 let _ = self.prune();
+            }
+            if self.now() - last_tally >= 60 {
+                last_tally = self.now();
+                if let Err(e) = self.tally.write(&self.store, last_tally) {
+                    tracing::error!(error = %e, "audit events could not be written");
+                }
             }
             tokio::select! {
                 _ = self.intake_wake.notified() => {

@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json as Reply;
-use rekey_core::service::ResetProof;
+use rekey_core::service::{ResetProof, VerifyProof};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -98,7 +98,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// `POST /users`: create an account.
+/// `POST /users`: ask for an account. The same 202 for every well-formed address; the mail
+/// that follows finishes the account (or tells an existing account's owner).
 pub async fn register(
     State(app): Shared,
     ConnectInfo(peer): Peer,
@@ -112,11 +113,65 @@ pub async fn register(
             "This server does not let new accounts be created; ask its administrator.",
         ));
     }
-    let user = app
-        .rekey
-        .register(&body.email, &body.password, &client(&app, peer, &headers))
+    app.rekey
+        .request_account(&body.email, &body.password, &client(&app, peer, &headers))
         .await?;
+    let minutes = app.rekey.config().reset_ttl_secs / 60;
+    let message = format!(
+        "Check your mail: a link and a code to finish the account are on their way (unless the address already has one, in which case its owner is told). They work for {minutes} minutes."
+    );
+    Ok((StatusCode::ACCEPTED, Reply(json!({ "message": message }))).into_response())
+}
+
+/// Every field is optional (a token or an address and code), so unknown ones are refused:
+/// otherwise any JSON object at all would read as "no proof".
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    token: Option<String>,
+    email: Option<String>,
+    code: Option<String>,
+}
+impl Fields for VerifyBody {
+    const FIELDS: &'static str = "\"token\" (or the token as Authorization: Bearer), or \"email\" and \"code\"";
+}
+
+/// `POST /users/verify`: finish an account with the mailed link's token or the code.
+pub async fn verify(
+    State(app): Shared,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Json(body): Json<VerifyBody>,
+) -> Result<Response, ApiError> {
+    let proof = match (bearer(&headers), body.token, body.email, body.code) {
+        (Some(a), Some(b), _, _) if a != b => return Err(ambiguous()),
+        (Some(t), _, _, _) => VerifyProof::Token(t.to_string()),
+        (None, Some(t), _, _) => VerifyProof::Token(t),
+        (None, None, Some(email), Some(code)) => VerifyProof::Code { email, code },
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "proof_missing",
+                "Send the token from the link (as Authorization: Bearer <token>, or \"token\" in the body), or \"email\" and \"code\" from the mail.",
+            ))
+        }
+    };
+    let user = app.rekey.verify_account(proof, &client(&app, peer, &headers)).await?;
     Ok((StatusCode::CREATED, Reply(json!({"id": user.id, "email": user.email}))).into_response())
+}
+
+/// `POST /users/verify/inspect`: whose account a verification link finishes; consumes nothing.
+pub async fn inspect_verify(State(app): Shared, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
+    let target = app.rekey.inspect_verify_link(&body.token)?;
+    Ok(Reply(target).into_response())
+}
+
+fn ambiguous() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "proof_ambiguous",
+        "The request carries two different tokens; send one.",
+    )
 }
 
 /// `POST /sessions`: sign in.
@@ -181,13 +236,7 @@ pub async fn reset(
     Json(body): Json<ResetBody>,
 ) -> Result<StatusCode, ApiError> {
     let proof = match (bearer(&headers), body.token, body.email, body.code) {
-        (Some(a), Some(b), _, _) if a != b => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "proof_ambiguous",
-                "The request carries two different tokens; send one.",
-            ))
-        }
+        (Some(a), Some(b), _, _) if a != b => return Err(ambiguous()),
         (Some(t), _, _, _) => ResetProof::Token(t.to_string()),
         (None, Some(t), _, _) => ResetProof::Token(t),
         (None, None, Some(email), Some(code)) => ResetProof::Code { email, code },

@@ -44,7 +44,7 @@ impl From<rekey_core::Error> for ApiError {
         let status = match &e {
             E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             E::BadCredentials | E::SessionInvalid => StatusCode::UNAUTHORIZED,
-            E::EmailTaken => StatusCode::CONFLICT,
+            E::EmailTaken | E::AccountVerified => StatusCode::CONFLICT,
             E::Locked(_) | E::Setup(_) | E::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             E::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,

@@ -1,6 +1,7 @@
-//! `GET /reset`: the page behind the mailed https link. The token rides in the URL fragment,
-//! which browsers never send, so this page is the same for everyone and consumes nothing
-//! (mail scanners fetch links); its script reads the fragment and talks to the JSON API.
+//! `GET /reset` and `GET /verify`: the pages behind the mailed https links. The token rides in
+//! the URL fragment, which browsers never send, so a page is the same for everyone and
+//! consumes nothing (mail scanners fetch links); its script reads the fragment and talks to
+//! the JSON API.
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -8,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 const PAGE: &str = include_str!("landing/reset.html");
 const SCRIPT: &str = include_str!("landing/reset.js");
 const STYLE: &str = include_str!("landing/reset.css");
+const VERIFY_PAGE: &str = include_str!("landing/verify.html");
+const VERIFY_SCRIPT: &str = include_str!("landing/verify.js");
 
 /// Only our own script and style; no frames, no forms posting elsewhere, no referrer.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; \
@@ -38,4 +41,12 @@ pub async fn script() -> Response {
 
 pub async fn style() -> Response {
     asset("text/css; charset=utf-8", STYLE)
+}
+
+pub async fn verify_page() -> Response {
+    asset("text/html; charset=utf-8", VERIFY_PAGE)
+}
+
+pub async fn verify_script() -> Response {
+    asset("text/javascript; charset=utf-8", VERIFY_SCRIPT)
 }

@@ -38,6 +38,8 @@ pub struct App {
 fn router(app: Arc<App>, request_timeout: Duration) -> Router {
     Router::new()
         .route("/users", post(api::register))
+        .route("/users/verify", post(api::verify))
+        .route("/users/verify/inspect", post(api::inspect_verify))
         .route("/sessions", post(api::sign_in))
         .route("/sessions/current", get(api::whoami).delete(api::sign_out))
         .route("/users/password/forgot", post(api::forgot))
@@ -47,6 +49,8 @@ fn router(app: Arc<App>, request_timeout: Duration) -> Router {
         .route("/reset", get(landing::page))
         .route("/reset.js", get(landing::script))
         .route("/reset.css", get(landing::style))
+        .route("/verify", get(landing::verify_page))
+        .route("/verify.js", get(landing::verify_script))
         .route("/healthz", get(api::health))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)

@@ -186,14 +186,78 @@ impl Server {
         format!("http://127.0.0.1:{}/metrics", self.metrics_port)
     }
 
-    /// Creates an account as a user would, and returns once it can sign in.
-    pub fn create_account(&self, _smtp: &SmtpCapture, email: &str, password: &str) {
-        let r = reqwest::blocking::Client::new()
-            .post(self.url("/users"))
-            .json(&serde_json::json!({"email": email, "password": password}))
-            .send()
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 201, "{:?}", r.text());
+    /// Creates an account as a user would (ask, read the mail, open its link) and returns
+    /// once it can sign in. `smtp`: where the server sends mail; `None`: its local mailbox.
+    pub fn create_account(&self, smtp: &SmtpCapture, email: &str, password: &str) {
+        self.create_accounts(Some(smtp), &[email.to_string()], password);
+    }
+
+    /// The same for many addresses at once (their mail read together).
+    pub fn create_accounts(&self, smtp: Option<&SmtpCapture>, emails: &[String], password: &str) {
+        let http = reqwest::blocking::Client::new();
+        // Four at a time: each answer waits for a hash.
+        std::thread::scope(|scope| {
+            for share in emails.chunks(emails.len().div_ceil(4).max(1)) {
+                let http = &http;
+                scope.spawn(move || {
+                    for email in share {
+                        let r = http
+                            .post(self.url("/users"))
+                            .json(&serde_json::json!({"email": email, "password": password}))
+                            .send()
+                            .unwrap();
+                        assert_eq!(r.status().as_u16(), 202, "{:?}", r.text());
+                    }
+                });
+            }
+        });
+        self.verify_all(smtp, emails);
+    }
+
+    /// Waits for the verification mail of each address asked for, and opens its link.
+    pub fn verify_all(&self, smtp: Option<&SmtpCapture>, emails: &[String]) {
+        let http = reqwest::blocking::Client::new();
+        let mut waiting: std::collections::BTreeSet<String> = emails.iter().map(|e| e.to_lowercase()).collect();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !waiting.is_empty() {
+            assert!(Instant::now() < deadline, "no verification mail for {waiting:?}");
+            for (to, token) in self.verification_tokens(smtp) {
+                if waiting.remove(&to) {
+                    let r = http
+                        .post(self.url("/users/verify"))
+                        .json(&serde_json::json!({ "token": token }))
+                        .send()
+                        .unwrap();
+                    assert_eq!(r.status().as_u16(), 201, "verify {to}: {:?}", r.text());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// (recipient, token) of every verification mail so far.
+    fn verification_tokens(&self, smtp: Option<&SmtpCapture>) -> Vec<(String, String)> {
+        const PREFIX: &str = "rekey://verify?token=";
+        match smtp {
+            Some(smtp) => smtp
+                .messages()
+                .into_iter()
+                .filter_map(|m| {
+                    let token = rekey_testkit::link_token(m.text.as_deref()?, PREFIX)?;
+                    Some((m.rcpt_to.first()?.to_lowercase(), token))
+                })
+                .collect(),
+            None => std::fs::read_dir(self.data.join("mailbox"))
+                .map(|dir| {
+                    dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                        .filter_map(|raw| {
+                            let to = raw.lines().find_map(|l| l.strip_prefix("To: "))?.trim().to_lowercase();
+                            Some((to, rekey_testkit::link_token_in_raw(&raw, PREFIX)?))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
     }
 
     /// The process id, while it runs.

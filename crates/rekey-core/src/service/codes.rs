@@ -1,0 +1,105 @@
+//! Typed codes, for resets and for verifying a new account's address: the route that takes an
+//! address, so it must cost the same and say the same whoever the address belongs to.
+//!
+//! Every address typed costs: the client's and the address's attempt limits, one read of the
+//! address's code record (or of a stand-in of the same shape and size), one HMAC, and on any
+//! failure one write to that record. A wrong, expired or retired code and an address with no
+//! account or no code all get [`Error::CodeInvalid`]. Five wrong codes retire the code (never
+//! the link) until the next one is issued. `side_channels.rs` measures it.
+
+use subtle::ConstantTimeEq;
+
+use super::Rekey;
+use crate::email::Email;
+use crate::error::{internal, Error};
+use crate::store::{decode, encode, CodeState};
+use crate::token::{parse_code, Minted, Purpose};
+
+/// Wrong codes for an address before its code is retired (its link keeps working).
+pub const MAX_CODE_FAILURES: u32 = 5;
+
+/// The key of an address's code record for `purpose`.
+fn code_key(purpose: Purpose, email: &Email) -> String {
+    match purpose {
+        Purpose::Reset => format!("reset/{email}"),
+        Purpose::Verify => format!("verify/{email}"),
+    }
+}
+
+/// The code record of a freshly minted token for `subject` (an account, or a pending one).
+pub(crate) fn fresh_code(subject: &str, minted: &Minted) -> CodeState {
+    CodeState {
+        failures: 0,
+        until: minted.claims.exp + crate::token::LEEWAY,
+        user_id: subject.to_string(),
+        kid: minted.kid.clone(),
+        jti: minted.claims.jti.clone(),
+        code_mac: minted.code_mac.clone(),
+        expires_at: minted.claims.exp,
+    }
+}
+
+/// The tree key a fresh code record for `email` goes under.
+pub(crate) fn fresh_code_key(purpose: Purpose, email: &Email) -> String {
+    code_key(purpose, email)
+}
+
+impl Rekey {
+    /// Checks a typed code for `email`. `Ok` with the code's record when the code is right,
+    /// live and not retired: the caller then checks what it is for (the account, the pending
+    /// registration) and calls [`Rekey::code_failed`] if that is gone.
+    pub(crate) fn check_code(
+        &self,
+        purpose: Purpose,
+        email: &str,
+        code: &str,
+        client: &str,
+    ) -> Result<(Email, CodeState), Error> {
+        let email = Email::parse(email)?;
+        let now = self.now();
+        let c = &self.config;
+        let (client_key, address_key) = (format!("code:client:{client}"), format!("code:address:{email}"));
+        self.take_limits(
+            &[(c.limit_code_client, &client_key), (c.limit_code_address, &address_key)],
+            now,
+        )?;
+        let typed = parse_code(code);
+        let key = code_key(purpose, &email);
+        let stored = self.store.codes.get(&key)?;
+        let state: CodeState = decode(stored.as_deref().unwrap_or(&self.code_stand_in))?;
+        let expected = self
+            .keys
+            .read()
+            .map_err(|e| internal("keys", e))?
+            .code_mac(&state.kid, &state.jti, typed.as_deref().unwrap_or_default())
+            .unwrap_or_default();
+        let matches = bool::from(expected.as_bytes().ct_eq(state.code_mac.as_bytes()));
+        if matches && typed.is_some() && state.failures < MAX_CODE_FAILURES && state.expires_at > now {
+            return Ok((email, state));
+        }
+        Err(self.code_failed(purpose, &email, &state, client)?)
+    }
+
+    /// Counts a failed code for `email` and returns the one answer every failure gets.
+    pub(crate) fn code_failed(
+        &self,
+        purpose: Purpose,
+        email: &Email,
+        state: &CodeState,
+        client: &str,
+    ) -> Result<Error, Error> {
+        let now = self.now();
+        let until = now + self.config.reset_ttl_secs + crate::token::LEEWAY;
+        let stand_in = &self.code_stand_in;
+        self.store.codes.fetch_and_update(code_key(purpose, email), |old| {
+            let mut record: CodeState = decode(old.unwrap_or(stand_in)).ok()?;
+            record.failures = record.failures.saturating_add(1);
+            record.until = record.until.max(until);
+            Some(encode(&record))
+        })?;
+        if state.expires_at != 0 && state.failures + 1 == MAX_CODE_FAILURES {
+            self.tally("code_retired_after_5_wrong_tries", &state.user_id, client);
+        }
+        Ok(Error::CodeInvalid)
+    }
+}
