@@ -8,7 +8,7 @@ use crate::link::{self, LinkError};
 use crate::mailbox;
 use crate::shell::{Pending, Shell};
 use rekey_core::mailer::Mailer;
-use rekey_core::service::{ResetProof, VerifyProof};
+use rekey_core::service::Proof;
 
 /// How long "send again" waits on the "check your mail" page.
 pub const RESEND_AFTER_SECS: u64 = 60;
@@ -60,6 +60,18 @@ pub struct AppInfo {
 #[derive(Serialize, Debug, PartialEq, Eq)]
 pub struct Account {
     pub email: String,
+}
+
+/// The link's token, or the address and the code from the mail.
+fn proof(token: Option<String>, email: Option<String>, code: Option<String>) -> Answer<Proof> {
+    match (token, email, code) {
+        (Some(token), _, _) => Ok(Proof::Token(token)),
+        (None, Some(email), Some(code)) => Ok(Proof::Code { email, code }),
+        _ => Err(UiError {
+            code: "proof_missing".into(),
+            message: "Open the link from the mail, or enter your email and the code.".into(),
+        }),
+    }
 }
 
 /// A link waiting for the page: what it is for, and its token.
@@ -152,16 +164,7 @@ pub async fn verify_account(
     email: Option<String>,
     code: Option<String>,
 ) -> Answer<Account> {
-    let proof = match (token, email, code) {
-        (Some(token), _, _) => VerifyProof::Token(token),
-        (None, Some(email), Some(code)) => VerifyProof::Code { email, code },
-        _ => {
-            return Err(UiError {
-                code: "proof_missing".into(),
-                message: "Open the link from the mail, or enter your email and the code.".into(),
-            })
-        }
-    };
+    let proof = proof(token, email, code)?;
     let user = shell.core()?.verify_account(proof, &shell.client()?).await?;
     Ok(Account { email: user.email })
 }
@@ -239,16 +242,7 @@ pub async fn confirm_reset(
     code: Option<String>,
     new_password: String,
 ) -> Answer<()> {
-    let proof = match (token, email, code) {
-        (Some(token), _, _) => ResetProof::Token(token),
-        (None, Some(email), Some(code)) => ResetProof::Code { email, code },
-        _ => {
-            return Err(UiError {
-                code: "proof_missing".into(),
-                message: "Open the link from the mail, or enter your email and the code.".into(),
-            })
-        }
-    };
+    let proof = proof(token, email, code)?;
     shell
         .core()?
         .confirm_reset(proof, &new_password, &shell.client()?)

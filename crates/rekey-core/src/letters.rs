@@ -19,8 +19,8 @@ pub struct Letter {
     pub raw: Vec<u8>,
 }
 
-/// What a reset mail needs.
-pub struct ResetLetter<'a> {
+/// What a mail with a link and a code needs (a reset, or finishing a new account).
+pub struct LinkLetter<'a> {
     /// The account's address.
     pub to: &'a str,
     /// The JWT.
@@ -33,6 +33,74 @@ pub struct ResetLetter<'a> {
     pub ttl: i64,
     /// `rekeyd serve`'s public address, for the https landing link.
     pub public_url: Option<&'a Url>,
+}
+
+/// The words around the link, the code and the expiry, which differ between mails.
+struct LinkWords<'a> {
+    subject: &'a str,
+    /// "Someone asked to … for" (the address follows).
+    lead: &'a str,
+    /// What opening the link does.
+    open: &'a str,
+    app_button: &'a str,
+    browser_button: &'a str,
+    /// After "The link and the code work once, until …."
+    after_until: &'a str,
+    /// "If you did not ask for this, …"
+    ignore: &'a str,
+}
+
+/// A mail that carries a deep link, the landing link when there is one, and the code.
+fn link_mail(
+    from: &str,
+    l: &LinkLetter,
+    deep: String,
+    landing: Option<String>,
+    w: LinkWords,
+) -> Result<Letter, LetterError> {
+    let code = format_code(l.code);
+    let until = format!("{} ({} after you asked)", when(l.expires_at), span(l.ttl));
+    let mut text = format!(
+        "{lead} {to}.\n\n{open}, open this link on the computer where Rekey is installed:\n\n{deep}\n\n",
+        lead = w.lead,
+        to = l.to,
+        open = w.open
+    );
+    if let Some(link) = &landing {
+        text.push_str(&format!("Or open it in a web browser:\n\n{link}\n\n"));
+    }
+    text.push_str(&format!(
+        "If the link does not open, choose \"Enter a code instead\" in Rekey and type:\n\n    {code}\n\n\
+         The link and the code work once, until {until}.{after}\n\n{ignore}\n",
+        after = w.after_until,
+        ignore = w.ignore
+    ));
+    let mut html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5;color:#1b1f24\">\
+         <p>{} <strong>{}</strong>.</p>\
+         <p>{}, open this link on the computer where Rekey is installed:</p>{}",
+        escape(w.lead),
+        escape(l.to),
+        escape(w.open),
+        button(&deep, w.app_button)
+    );
+    if let Some(link) = &landing {
+        html.push_str(&format!(
+            "<p>Or open it in a web browser:</p>{}",
+            button(link, w.browser_button)
+        ));
+    }
+    html.push_str(&format!(
+        "<p>If the link does not open, choose “Enter a code instead” in Rekey and type:</p>\
+         <p style=\"font-size:24px;font-family:monospace;letter-spacing:3px\"><strong>{}</strong></p>\
+         <p>The link and the code work once, until {}.{}</p>\
+         <p style=\"color:#555\">{}</p></body></html>",
+        escape(&code),
+        escape(&until),
+        escape(w.after_until),
+        escape(w.ignore)
+    ));
+    build(from, l.to, w.subject, text, html)
 }
 
 /// Why a letter could not be made (a bad sender or recipient address).
@@ -91,63 +159,18 @@ pub fn escape(s: &str) -> String {
 }
 
 /// The reset mail.
-pub fn reset(from: &str, r: &ResetLetter) -> Result<Letter, LetterError> {
-    let deep = deep_link(r.token);
-    let landing = r.public_url.map(|u| landing_link(u, r.token));
-    let code = format_code(r.code);
-    let until = format!("{} ({} after you asked)", when(r.expires_at), span(r.ttl));
-    let mut text = format!(
-        "Someone asked to reset the password of the Rekey account for {to}.\n\n\
-         To choose a new password, open this link on the computer where Rekey is installed:\n\n{deep}\n\n",
-        to = r.to
-    );
-    if let Some(l) = &landing {
-        text.push_str(&format!("Or open it in a web browser:\n\n{l}\n\n"));
-    }
-    text.push_str(&format!(
-        "If the link does not open, choose \"Enter a code instead\" in Rekey and type:\n\n    {code}\n\n\
-         The link and the code work once, until {until}.\n\n\
-         If you did not ask for this, ignore this mail: your password stays as it is and nobody else can use this link.\n"
-    ));
-    let mut html = format!(
-        "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5;color:#1b1f24\">\
-         <p>Someone asked to reset the password of the Rekey account for <strong>{}</strong>.</p>\
-         <p>To choose a new password, open this link on the computer where Rekey is installed:</p>{}",
-        escape(r.to),
-        button(&deep, "Open Rekey to reset your password")
-    );
-    if let Some(l) = &landing {
-        html.push_str(&format!(
-            "<p>Or open it in a web browser:</p>{}",
-            button(l, "Reset in the browser")
-        ));
-    }
-    html.push_str(&format!(
-        "<p>If the link does not open, choose “Enter a code instead” in Rekey and type:</p>\
-         <p style=\"font-size:24px;font-family:monospace;letter-spacing:3px\"><strong>{}</strong></p>\
-         <p>The link and the code work once, until {}.</p>\
-         <p style=\"color:#555\">If you did not ask for this, ignore this mail: your password stays as it is \
-         and nobody else can use this link.</p></body></html>",
-        escape(&code),
-        escape(&until)
-    ));
-    build(from, r.to, "Reset your Rekey password", text, html)
-}
-
-/// What a verification mail needs.
-pub struct VerifyLetter<'a> {
-    /// The new account's address.
-    pub to: &'a str,
-    /// The JWT.
-    pub token: &'a str,
-    /// The code, 8 characters.
-    pub code: &'a str,
-    /// When link and code stop working (Unix seconds).
-    pub expires_at: i64,
-    /// Their lifetime in seconds.
-    pub ttl: i64,
-    /// `rekeyd serve`'s public address, for the https landing link.
-    pub public_url: Option<&'a Url>,
+pub fn reset(from: &str, l: &LinkLetter) -> Result<Letter, LetterError> {
+    let words = LinkWords {
+        subject: "Reset your Rekey password",
+        lead: "Someone asked to reset the password of the Rekey account for",
+        open: "To choose a new password",
+        app_button: "Open Rekey to reset your password",
+        browser_button: "Reset in the browser",
+        after_until: "",
+        ignore: "If you did not ask for this, ignore this mail: your password stays as it is and nobody else can use this link.",
+    };
+    let landing = l.public_url.map(|u| landing_link(u, l.token));
+    link_mail(from, l, deep_link(l.token), landing, words)
 }
 
 /// The deep link that opens the desktop app to finish creating an account.
@@ -161,47 +184,18 @@ pub fn verify_landing_link(public_url: &Url, token: &str) -> String {
 }
 
 /// The mail that finishes creating an account: proof that the address is the person's.
-pub fn verify(from: &str, v: &VerifyLetter) -> Result<Letter, LetterError> {
-    let deep = verify_deep_link(v.token);
-    let landing = v.public_url.map(|u| verify_landing_link(u, v.token));
-    let code = format_code(v.code);
-    let until = format!("{} ({} after you asked)", when(v.expires_at), span(v.ttl));
-    let mut text = format!(
-        "Someone asked to create a Rekey account for {to}.\n\n\
-         To finish, open this link on the computer where Rekey is installed:\n\n{deep}\n\n",
-        to = v.to
-    );
-    if let Some(l) = &landing {
-        text.push_str(&format!("Or open it in a web browser:\n\n{l}\n\n"));
-    }
-    text.push_str(&format!(
-        "If the link does not open, choose \"Enter a code instead\" in Rekey and type:\n\n    {code}\n\n\
-         The link and the code work once, until {until}. Until then the account cannot sign in.\n\n\
-         If you did not ask for this, ignore this mail: no account is made for this address.\n"
-    ));
-    let mut html = format!(
-        "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5;color:#1b1f24\">\
-         <p>Someone asked to create a Rekey account for <strong>{}</strong>.</p>\
-         <p>To finish, open this link on the computer where Rekey is installed:</p>{}",
-        escape(v.to),
-        button(&deep, "Open Rekey to finish")
-    );
-    if let Some(l) = &landing {
-        html.push_str(&format!(
-            "<p>Or open it in a web browser:</p>{}",
-            button(l, "Finish in the browser")
-        ));
-    }
-    html.push_str(&format!(
-        "<p>If the link does not open, choose “Enter a code instead” in Rekey and type:</p>\
-         <p style=\"font-size:24px;font-family:monospace;letter-spacing:3px\"><strong>{}</strong></p>\
-         <p>The link and the code work once, until {}. Until then the account cannot sign in.</p>\
-         <p style=\"color:#555\">If you did not ask for this, ignore this mail: no account is made for \
-         this address.</p></body></html>",
-        escape(&code),
-        escape(&until)
-    ));
-    build(from, v.to, "Finish creating your Rekey account", text, html)
+pub fn verify(from: &str, l: &LinkLetter) -> Result<Letter, LetterError> {
+    let words = LinkWords {
+        subject: "Finish creating your Rekey account",
+        lead: "Someone asked to create a Rekey account for",
+        open: "To finish",
+        app_button: "Open Rekey to finish",
+        browser_button: "Finish in the browser",
+        after_until: " Until then the account cannot sign in.",
+        ignore: "If you did not ask for this, ignore this mail: no account is made for this address.",
+    };
+    let landing = l.public_url.map(|u| verify_landing_link(u, l.token));
+    link_mail(from, l, verify_deep_link(l.token), landing, words)
 }
 
 /// What an address that already has an account gets when someone tries to register it.
@@ -298,7 +292,7 @@ mod tests {
         let url = Url::parse("https://rekey.example.com/base/").unwrap();
         let l = reset(
             "Rekey <no-reply@example.com>",
-            &ResetLetter {
+            &LinkLetter {
                 to: "o'brien@example.com",
                 token: "aaa.bbb.ccc",
                 code: "ABCDEFGH",

@@ -580,6 +580,103 @@ async fn settings_change_is_alike(each: usize) {
     );
 }
 
+/// The worker's work for a real account (a token, a letter, a transaction, then a mail sent
+/// over TLS) runs 100–300 ms after the answer. Does it show in the requester's *own next*
+/// requests? Each trial sends one forgot (for an account, for a stranger, or none at all: the
+/// control, which skips the intake, its flush and the worker), then probes `/healthz` every
+/// few milliseconds from 100 to 450 ms after it; a trial's figure is its probes' mean latency.
+async fn worker_work_is_not_seen(each: usize) {
+    const ACCOUNTS: usize = 30;
+    let smtp = rekey_testkit::SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::default()
+        .with("REKEY_LIMIT_ADDRESS", "off")
+        .with("REKEY_LIMIT_CLIENT", "off")
+        .with("REKEY_LIMIT_REGISTER_CLIENT", "off");
+    let server = Server::start(&dir.path().join("data"), Some(&smtp), setup);
+    let accounts: Vec<String> = (0..ACCOUNTS).map(|i| format!("worker{i}@example.com")).collect();
+    tokio::task::block_in_place(|| server.create_accounts(Some(&smtp), &accounts, PASSWORD));
+    let http = Client::builder().pool_max_idle_per_host(2).build().unwrap();
+    let (forgot, health) = (server.url("/users/password/forgot"), server.url("/healthz"));
+    let names = ["forgot for an account", "forgot for a stranger", "no forgot"];
+    let mut shuffle = Shuffle::new();
+    let mut order = shuffle.order(2, each);
+    order.extend(std::iter::repeat_n(2, each / 4));
+    for i in (1..order.len()).rev() {
+        order.swap(i, shuffle.below(i + 1));
+    }
+    let mut figures: Vec<Vec<f64>> = vec![Vec::new(); 3];
+    for (n, &k) in order.iter().enumerate() {
+        let started = Instant::now();
+        let email = match k {
+            0 => Some(accounts[n % ACCOUNTS].clone()),
+            1 => Some(format!("stranger{n}@example.com")),
+            _ => None,
+        };
+        if let Some(email) = email {
+            let r = http
+                .post(&forgot)
+                .json(&json!({ "email": email }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::ACCEPTED);
+        }
+        tokio::time::sleep_until((started + Duration::from_millis(100)).into()).await;
+        let mut probes = Vec::new();
+        while started.elapsed() < Duration::from_millis(450) {
+            let t = Instant::now();
+            http.get(&health).send().await.unwrap().bytes().await.unwrap();
+            probes.push(t.elapsed().as_secs_f64() * 1000.0);
+            tokio::time::sleep(Duration::from_millis(4)).await;
+        }
+        figures[k].push(probes.iter().sum::<f64>() / probes.len() as f64);
+        // Let this trial's mail go before the next one starts.
+        tokio::time::sleep_until((started + Duration::from_millis(650)).into()).await;
+    }
+    println!(
+        "\nthe requester's own next requests, {each} trials of each (+ {} without a forgot)",
+        each / 4
+    );
+    println!("| kind | n | p10 ms | p50 ms | p90 ms |");
+    println!("|---|---|---|---|---|");
+    for (name, f) in names.iter().zip(&figures) {
+        println!(
+            "| {name} | {} | {:.3} | {:.3} | {:.3} |",
+            f.len(),
+            quantile(f, 0.1),
+            quantile(f, 0.5),
+            quantile(f, 0.9)
+        );
+    }
+    let mut p = BTreeMap::new();
+    for (x, y) in [(0, 1), (0, 2)] {
+        let (d, pv) = ks(&figures[x], &figures[y]);
+        let ratio = quantile(&figures[x], 0.5) / quantile(&figures[y], 0.5);
+        println!(
+            "| {} vs {} | KS D {d:.4} | p {pv:.4} | p50 {ratio:.3}× |",
+            names[x], names[y]
+        );
+        rekey_testkit::figures::record(
+            "side channels",
+            &format!("next requests after a forgot: {} vs {} (n={each})", names[x], names[y]),
+            &format!("KS D {d:.4}, p {pv:.3}"),
+            &format!("p50 {:.3} ms", quantile(&figures[y], 0.5)),
+            Some(ratio),
+        );
+        p.insert((x, y), pv);
+    }
+    assert!(
+        p[&(0, 2)] < ALPHA,
+        "the probes cannot see the work a forgot causes: {p:?}"
+    );
+    assert!(
+        p[&(0, 1)] >= ALPHA,
+        "an account's forgot shows in the next requests (p = {})",
+        p[&(0, 1)]
+    );
+}
+
 /// One measurement at a time: two at once would time each other.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -611,6 +708,13 @@ async fn registration_does_not_tell_a_new_address_from_one_with_an_account() {
 async fn after_a_settings_change_a_stranger_costs_what_an_old_account_costs() {
     let _turn = ONE_AT_A_TIME.lock().await;
     settings_change_is_alike(1000).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "long run: 1000 trials of 650 ms each (about 25 minutes)"]
+async fn long_run_worker_work_after_the_answer() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    worker_work_is_not_seen(1000).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -15,6 +15,30 @@ use crate::error::{internal, Error};
 use crate::store::{decode, encode, CodeState};
 use crate::token::{parse_code, Minted, Purpose};
 
+/// What proves the right to act on a mailed link: the link's token, or the address plus the
+/// code typed from the same mail.
+#[derive(Clone)]
+pub enum Proof {
+    /// The JWT from the link.
+    Token(String),
+    /// The address the mail went to and the code in it.
+    Code {
+        /// The address, as typed.
+        email: String,
+        /// The code as typed (`ABCD-EFGH`, any case).
+        code: String,
+    },
+}
+
+impl std::fmt::Debug for Proof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Proof::Token(_) => f.write_str("Proof::Token(<redacted>)"),
+            Proof::Code { .. } => f.write_str("Proof::Code(<redacted>)"),
+        }
+    }
+}
+
 /// Wrong codes for an address before its code is retired (its link keeps working).
 pub const MAX_CODE_FAILURES: u32 = 5;
 

@@ -25,6 +25,7 @@ use crate::store::Store;
 use crate::token::KeyRing;
 
 pub use accounts::{SessionToken, UserInfo};
+pub use codes::Proof;
 pub use registration::{VerifyProof, VerifyTarget};
 pub use reset::ResetProof;
 

@@ -20,7 +20,7 @@ use super::{tx, Rekey};
 use crate::audit::AuditEvent;
 use crate::email::Email;
 use crate::error::{internal, Error};
-use crate::letters::{self, VerifyLetter};
+use crate::letters::{self, LinkLetter};
 use crate::outbox::{enqueue_tx, MailKind};
 use crate::store::{decode, encode, Intake, IntakeKind, Pending, Retired, RetiredToken, Store, User};
 use crate::token::{random_id, Purpose, TokenError};
@@ -29,36 +29,10 @@ use super::accounts::UserInfo;
 
 /// What proves that an address is the person's: the mailed link's token, or the address and
 /// the mailed code.
-#[derive(Clone)]
-pub enum VerifyProof {
-    /// The JWT from the link.
-    Token(String),
-    /// The address and the code from the mail.
-    Code {
-        /// The address the account was asked for.
-        email: String,
-        /// The code as typed.
-        code: String,
-    },
-}
+pub type VerifyProof = super::codes::Proof;
 
-impl std::fmt::Debug for VerifyProof {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            VerifyProof::Token(_) => f.write_str("VerifyProof::Token(<redacted>)"),
-            VerifyProof::Code { .. } => f.write_str("VerifyProof::Code(<redacted>)"),
-        }
-    }
-}
-
-/// Whose account a verification link finishes, for the page that opens it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct VerifyTarget {
-    /// The address.
-    pub email: String,
-    /// When the link stops working (Unix seconds).
-    pub expires_at: i64,
-}
+/// Whose account a verification link finishes, and until when, for the page that opens it.
+pub type VerifyTarget = super::reset::ResetTarget;
 
 fn pending_id_key(id: &str) -> String {
     format!("id/{id}")
@@ -169,7 +143,7 @@ impl Rekey {
         };
         let letter = letters::verify(
             &self.config.mail_from,
-            &VerifyLetter {
+            &LinkLetter {
                 to: email.as_str(),
                 token: &minted.token,
                 code: &minted.code,

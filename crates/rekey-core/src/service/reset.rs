@@ -25,7 +25,7 @@ use super::{tx, Rekey};
 use crate::audit::AuditEvent;
 use crate::email::Email;
 use crate::error::{internal, Error};
-use crate::letters::{self, ResetLetter};
+use crate::letters::{self, LinkLetter};
 use crate::outbox::{enqueue_tx, MailKind};
 use crate::store::{
     decode, encode, seq_key, CodeState, Intake, IntakeKind, LiveReset, Retired, RetiredToken, Store, User,
@@ -39,27 +39,7 @@ pub const NO_ACCOUNT_COUNTER: &str = "reset.no_account";
 pub const AUDIT_KEEP: usize = 200_000;
 
 /// What proves the right to reset: the link's token, or the address plus the typed code.
-#[derive(Clone)]
-pub enum ResetProof {
-    /// The JWT from the link.
-    Token(String),
-    /// The account's address and the code from the mail.
-    Code {
-        /// The address the reset was asked for.
-        email: String,
-        /// The code as typed (`ABCD-EFGH`, any case).
-        code: String,
-    },
-}
-
-impl std::fmt::Debug for ResetProof {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ResetProof::Token(_) => f.write_str("ResetProof::Token(<redacted>)"),
-            ResetProof::Code { .. } => f.write_str("ResetProof::Code(<redacted>)"),
-        }
-    }
-}
+pub type ResetProof = super::codes::Proof;
 
 /// What a valid link leads to, for the reset page (shown before any password is typed).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -196,7 +176,7 @@ impl Rekey {
             .mint(&user.id, &user.stamp, now, ttl);
         let letter = letters::reset(
             &self.config.mail_from,
-            &ResetLetter {
+            &LinkLetter {
                 to: &user.email,
                 token: &minted.token,
                 code: &minted.code,

@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json as Reply;
-use rekey_core::service::{ResetProof, VerifyProof};
+use rekey_core::service::Proof;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -143,19 +143,7 @@ pub async fn verify(
     headers: HeaderMap,
     Json(body): Json<VerifyBody>,
 ) -> Result<Response, ApiError> {
-    let proof = match (bearer(&headers), body.token, body.email, body.code) {
-        (Some(a), Some(b), _, _) if a != b => return Err(ambiguous()),
-        (Some(t), _, _, _) => VerifyProof::Token(t.to_string()),
-        (None, Some(t), _, _) => VerifyProof::Token(t),
-        (None, None, Some(email), Some(code)) => VerifyProof::Code { email, code },
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "proof_missing",
-                "Send the token from the link (as Authorization: Bearer <token>, or \"token\" in the body), or \"email\" and \"code\" from the mail.",
-            ))
-        }
-    };
+    let proof = proof(&headers, body.token, body.email, body.code)?;
     let user = app.rekey.verify_account(proof, &client(&app, peer, &headers)).await?;
     Ok((StatusCode::CREATED, Reply(json!({"id": user.id, "email": user.email}))).into_response())
 }
@@ -166,12 +154,29 @@ pub async fn inspect_verify(State(app): Shared, Json(body): Json<TokenBody>) -> 
     Ok(Reply(target).into_response())
 }
 
-fn ambiguous() -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "proof_ambiguous",
-        "The request carries two different tokens; send one.",
-    )
+/// The proof a request carries: the token as Bearer or in the body (not two different
+/// ones), or the address and the code.
+fn proof(
+    headers: &HeaderMap,
+    token: Option<String>,
+    email: Option<String>,
+    code: Option<String>,
+) -> Result<Proof, ApiError> {
+    match (bearer(headers), token, email, code) {
+        (Some(a), Some(b), _, _) if a != b => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "proof_ambiguous",
+            "The request carries two different tokens; send one.",
+        )),
+        (Some(t), _, _, _) => Ok(Proof::Token(t.to_string())),
+        (None, Some(t), _, _) => Ok(Proof::Token(t)),
+        (None, None, Some(email), Some(code)) => Ok(Proof::Code { email, code }),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "proof_missing",
+            "Send the token from the link (as Authorization: Bearer <token>, or \"token\" in the body), or \"email\" and \"code\" from the mail.",
+        )),
+    }
 }
 
 /// `POST /sessions`: sign in.
@@ -235,19 +240,7 @@ pub async fn reset(
     headers: HeaderMap,
     Json(body): Json<ResetBody>,
 ) -> Result<StatusCode, ApiError> {
-    let proof = match (bearer(&headers), body.token, body.email, body.code) {
-        (Some(a), Some(b), _, _) if a != b => return Err(ambiguous()),
-        (Some(t), _, _, _) => ResetProof::Token(t.to_string()),
-        (None, Some(t), _, _) => ResetProof::Token(t),
-        (None, None, Some(email), Some(code)) => ResetProof::Code { email, code },
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "proof_missing",
-                "Send the reset token (as Authorization: Bearer <token>, or \"token\" in the body), or \"email\" and \"code\" from the mail.",
-            ))
-        }
-    };
+    let proof = proof(&headers, body.token, body.email, body.code)?;
     app.rekey
         .confirm_reset(proof, &body.new_password, &client(&app, peer, &headers))
         .await?;

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 const PAGE: &str = include_str!("landing/reset.html");
 const SCRIPT: &str = include_str!("landing/reset.js");
 const STYLE: &str = include_str!("landing/reset.css");
+const COMMON: &str = include_str!("landing/landing.js");
 const VERIFY_PAGE: &str = include_str!("landing/verify.html");
 const VERIFY_SCRIPT: &str = include_str!("landing/verify.js");
 
@@ -49,4 +50,8 @@ pub async fn verify_page() -> Response {
 
 pub async fn verify_script() -> Response {
     asset("text/javascript; charset=utf-8", VERIFY_SCRIPT)
+}
+
+pub async fn common_script() -> Response {
+    asset("text/javascript; charset=utf-8", COMMON)
 }

@@ -49,6 +49,7 @@ fn router(app: Arc<App>, request_timeout: Duration) -> Router {
         .route("/reset", get(landing::page))
         .route("/reset.js", get(landing::script))
         .route("/reset.css", get(landing::style))
+        .route("/landing.js", get(landing::common_script))
         .route("/verify", get(landing::verify_page))
         .route("/verify.js", get(landing::verify_script))
         .route("/healthz", get(api::health))

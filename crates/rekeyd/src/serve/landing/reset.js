@@ -3,34 +3,8 @@
 // API whose link it is (which consumes nothing), and reset through the JSON API.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
 let token = null;
 let strengthAsked = 0;
-
-function say(text, ok) {
-  const m = $("message");
-  m.textContent = text;
-  m.classList.toggle("ok", !!ok);
-}
-
-async function api(path, body, bearer) {
-  const headers = { "Content-Type": "application/json" };
-  if (bearer) headers.Authorization = "Bearer " + bearer;
-  const res = await fetch(path, { method: "POST", headers, body: JSON.stringify(body), referrerPolicy: "no-referrer", cache: "no-store" });
-  if (res.status === 204) return null;
-  let data = null;
-  try { data = await res.json(); } catch (_) { /* an empty or non-JSON answer */ }
-  if (!res.ok) throw (data && data.message) ? data : { code: "http_" + res.status, message: "The server could not be reached properly; try again." };
-  return data;
-}
-
-function readToken() {
-  const params = new URLSearchParams(location.hash.replace(/^#/, ""));
-  const t = params.get("token");
-  // Keep the token out of the history and out of anything copied from the address bar.
-  if (location.hash) history.replaceState(null, "", location.pathname);
-  return t && /^[A-Za-z0-9_\-.]{20,4096}$/.test(t) ? t : null;
-}
 
 async function showTarget() {
   try {

@@ -4,35 +4,7 @@
 // links too), and finish it only when the person presses the button.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
 let token = null;
-
-function say(text, ok) {
-  const m = $("message");
-  m.textContent = text;
-  m.classList.toggle("ok", !!ok);
-}
-
-async function api(path, body) {
-  const res = await fetch(path, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-    referrerPolicy: "no-referrer",
-    cache: "no-store",
-  });
-  let data = null;
-  try { data = await res.json(); } catch (_) { /* an empty or non-JSON answer */ }
-  if (!res.ok) throw (data && data.message) ? data : { code: "http_" + res.status, message: "The server could not be reached properly; try again." };
-  return data;
-}
-
-function readToken() {
-  const params = new URLSearchParams(location.hash.replace(/^#/, ""));
-  const t = params.get("token");
-  if (location.hash) history.replaceState(null, "", location.pathname);
-  return t && /^[A-Za-z0-9_\-.]{20,4096}$/.test(t) ? t : null;
-}
 
 async function showTarget() {
   try {
