@@ -1,9 +1,11 @@
-//! The commands the window calls. Each parses its input, calls `rekey-core`, and maps a
-//! refusal to `{code, message}`; library error text never reaches the page.
+//! The commands the window calls. Each parses its input, calls the backend (this computer's
+//! store or the organisation's server: the commands do not know which), and hands the page a
+//! refusal as `{code, message}`; library error text never reaches the page.
 
 use serde::Serialize;
 use tauri::{AppHandle, Runtime, State};
 
+use crate::backend::{Place, Registered, Target};
 use crate::link::{self, LinkError};
 use crate::mailbox;
 use crate::shell::{Pending, Shell};
@@ -43,6 +45,8 @@ type Answer<T> = Result<T, UiError>;
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MailInfo {
+    /// `mailbox` (this computer's local mailbox), `smtp` (this computer's mail server), or
+    /// `server` (the organisation's server sends the mail).
     mode: &'static str,
     #[serde(rename = "where")]
     place: String,
@@ -52,6 +56,8 @@ pub struct MailInfo {
 #[serde(rename_all = "camelCase")]
 pub struct AppInfo {
     version: &'static str,
+    /// Where the accounts are: this computer, or a server (its address).
+    place: Place,
     mail: MailInfo,
     signed_in: Option<Account>,
     min_length: usize,
@@ -83,18 +89,13 @@ pub struct PendingLink {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ResetTarget {
-    email: String,
-    expires_at: i64,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct Requested {
     resend_after_secs: u64,
 }
 
-#[derive(Serialize)]
+/// The "check your mail" page's view of the mail. With a server, nothing of its queue: its
+/// depth or last error would tell a stranger at this keyboard what the server's 202 hid.
+#[derive(Serialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct MailStatus {
     mode: &'static str,
@@ -108,6 +109,12 @@ pub struct MailStatus {
 }
 
 fn mail_info(shell: &Shell) -> Answer<MailInfo> {
+    if let Place::Server { url } = shell.backend()?.place() {
+        return Ok(MailInfo {
+            mode: "server",
+            place: url,
+        });
+    }
     let mailer = shell.core()?.outbox().mailer();
     Ok(MailInfo {
         mode: match mailer {
@@ -121,39 +128,47 @@ fn mail_info(shell: &Shell) -> Answer<MailInfo> {
 /// Set once the page has asked for `app_info`, i.e. its script runs and it is about to draw.
 static WINDOW_READY: std::sync::Once = std::sync::Once::new();
 
+/// The app's state for the page. A server that cannot be reached is said in words, and the
+/// page still draws (with the policy's default length until the server answers).
 #[tauri::command]
-pub fn app_info(shell: State<'_, Shell>) -> Answer<AppInfo> {
+pub async fn app_info(shell: State<'_, Shell>) -> Answer<AppInfo> {
     // The desktop benchmark times the cold start by this line.
     WINDOW_READY.call_once(|| tracing::info!("window ready"));
-    let core = shell.core()?;
+    let backend = shell.backend()?;
+    let signed_in = match shell.session() {
+        Some(session) => match backend.whoami(&session).await {
+            Ok(email) => Some(Account { email }),
+            // Ended (a reset elsewhere, its time up): forgotten. A server that cannot be
+            // reached just now cannot vouch for it, but it is kept for when it can.
+            Err(e) => {
+                if e.code == "session_invalid" {
+                    shell.set_session(None);
+                }
+                None
+            }
+        },
+        None => None,
+    };
     Ok(AppInfo {
         version: env!("CARGO_PKG_VERSION"),
+        place: backend.place(),
         mail: mail_info(&shell)?,
-        signed_in: shell.signed_in(),
-        min_length: core.config().password_min_length,
+        signed_in,
+        min_length: backend.min_length().await.unwrap_or(15),
     })
 }
 
-/// Creates an account in this computer's own store at once. No verification mail: the
-/// person at the keyboard owns the store and its local mailbox, so a mail to prove the address
-/// would prove nothing and hide nothing from anyone.
+/// Asks for an account. On this computer's own store it exists at once; on a server, a mail
+/// with a link and a code finishes it (`verifyByMail`).
 #[tauri::command]
-pub async fn register(shell: State<'_, Shell>, email: String, password: String) -> Answer<Account> {
-    let user = shell
-        .core()?
-        .create_account(&email, &password, &shell.client()?)
-        .await?;
-    Ok(Account { email: user.email })
+pub async fn register(shell: State<'_, Shell>, email: String, password: String) -> Answer<Registered> {
+    shell.backend()?.register(&email, &password).await
 }
 
 /// Whose account a verification link finishes; consumes nothing.
 #[tauri::command]
-pub fn inspect_verify_link(shell: State<'_, Shell>, token: String) -> Answer<ResetTarget> {
-    let target = shell.core()?.inspect_verify_link(&token)?;
-    Ok(ResetTarget {
-        email: target.email,
-        expires_at: target.expires_at,
-    })
+pub async fn inspect_verify_link(shell: State<'_, Shell>, token: String) -> Answer<Target> {
+    shell.backend()?.inspect_verify(&token).await
 }
 
 /// Finishes an account with the mailed link's token (or the address and code).
@@ -164,27 +179,26 @@ pub async fn verify_account(
     email: Option<String>,
     code: Option<String>,
 ) -> Answer<Account> {
-    let proof = proof(token, email, code)?;
-    let user = shell.core()?.verify_account(proof, &shell.client()?).await?;
-    Ok(Account { email: user.email })
+    let email = shell.backend()?.verify(proof(token, email, code)?).await?;
+    Ok(Account { email })
 }
 
 #[tauri::command]
 pub async fn sign_in(shell: State<'_, Shell>, email: String, password: String) -> Answer<Account> {
-    let core = shell.core()?;
-    let session = core.sign_in(&email, &password, &shell.client()?).await?;
-    let user = core.session_user(&session.0)?;
+    let (email, session) = shell.backend()?.sign_in(&email, &password).await?;
     shell.set_session(Some(session));
-    Ok(Account { email: user.email })
+    Ok(Account { email })
 }
 
 #[tauri::command]
-pub fn sign_out(shell: State<'_, Shell>) -> Answer<()> {
+pub async fn sign_out(shell: State<'_, Shell>) -> Answer<()> {
     if let Some(session) = shell.take_session() {
-        // Already ended (say, by a reset elsewhere) is as good as signed out.
-        match shell.core()?.sign_out(&session.0) {
-            Ok(()) | Err(rekey_core::Error::SessionInvalid) => {}
-            Err(e) => return Err(e.into()),
+        // Already ended (say, by a reset elsewhere) is as good as signed out; a server that
+        // cannot be reached forgets the session itself when it expires.
+        if let Err(e) = shell.backend()?.sign_out(&session).await {
+            if e.code != "session_invalid" && e.code != "session_missing" {
+                tracing::warn!(code = %e.code, "signing out at the server failed; the session is forgotten here");
+            }
         }
     }
     Ok(())
@@ -196,8 +210,8 @@ pub async fn change_password(shell: State<'_, Shell>, current: String, new_passw
         .session()
         .ok_or_else(|| UiError::from(rekey_core::Error::SessionInvalid))?;
     let fresh = shell
-        .core()?
-        .change_password(&session.0, &current, &new_password, &shell.client()?)
+        .backend()?
+        .change_password(&session, &current, &new_password)
         .await?;
     shell.set_session(Some(fresh));
     Ok(())
@@ -205,7 +219,7 @@ pub async fn change_password(shell: State<'_, Shell>, current: String, new_passw
 
 #[tauri::command]
 pub async fn request_reset(shell: State<'_, Shell>, email: String) -> Answer<Requested> {
-    shell.core()?.request_reset(&email, &shell.client()?).await?;
+    shell.backend()?.request_reset(&email).await?;
     Ok(Requested {
         resend_after_secs: RESEND_AFTER_SECS,
     })
@@ -224,14 +238,10 @@ pub fn take_pending_link(shell: State<'_, Shell>) -> Answer<Option<PendingLink>>
 /// Whose link this is and until when; says "used", "replaced" or "expired" before the
 /// person types anything. Consumes nothing.
 #[tauri::command]
-pub fn inspect_link(shell: State<'_, Shell>, token: String) -> Answer<ResetTarget> {
+pub async fn inspect_link(shell: State<'_, Shell>, token: String) -> Answer<Target> {
     // The desktop benchmark times a link's hand-over by this line (no token in it).
     tracing::info!("reset page checks its link");
-    let target = shell.core()?.inspect_reset_link(&token)?;
-    Ok(ResetTarget {
-        email: target.email,
-        expires_at: target.expires_at,
-    })
+    shell.backend()?.inspect_reset(&token).await
 }
 
 #[tauri::command]
@@ -242,31 +252,36 @@ pub async fn confirm_reset(
     code: Option<String>,
     new_password: String,
 ) -> Answer<()> {
-    let proof = proof(token, email, code)?;
     shell
-        .core()?
-        .confirm_reset(proof, &new_password, &shell.client()?)
-        .await?;
-    Ok(())
+        .backend()?
+        .confirm_reset(proof(token, email, code)?, &new_password)
+        .await
 }
 
 #[tauri::command]
-pub fn password_strength(
+pub async fn password_strength(
     shell: State<'_, Shell>,
     password: String,
     email: Option<String>,
 ) -> Answer<rekey_core::password::Strength> {
-    Ok(shell.core()?.policy().strength(&password, email.as_deref()))
+    shell.backend()?.strength(&password, email.as_deref()).await
 }
 
 #[tauri::command]
 pub fn mail_status(shell: State<'_, Shell>) -> Answer<MailStatus> {
+    let info = mail_info(&shell)?;
+    if info.mode == "server" {
+        return Ok(MailStatus {
+            mode: info.mode,
+            place: info.place,
+            ..MailStatus::default()
+        });
+    }
     let status = shell
         .core()?
         .outbox()
         .status()
         .map_err(|e| UiError::from(rekey_core::Error::from(e)))?;
-    let info = mail_info(&shell)?;
     Ok(MailStatus {
         mode: info.mode,
         place: info.place,
@@ -279,6 +294,12 @@ pub fn mail_status(shell: State<'_, Shell>) -> Answer<MailStatus> {
 }
 
 fn mailbox_dir(shell: &Shell) -> Answer<std::path::PathBuf> {
+    if let Place::Server { .. } = shell.backend()?.place() {
+        return Err(UiError {
+            code: "mailbox_off".into(),
+            message: "Mail comes from your organisation's server; check your mail program.".into(),
+        });
+    }
     match shell.core()?.outbox().mailer() {
         Mailer::Mailbox(dir) => Ok(dir.clone()),
         Mailer::Smtp { .. } => Err(UiError {

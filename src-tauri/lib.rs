@@ -2,9 +2,11 @@
 //! call the core; deep links are parsed here and handed to the page; the workers that
 //! mint resets and deliver mail run while the app is open.
 
+mod backend;
 mod commands;
 mod link;
 mod mailbox;
+mod settings;
 mod shell;
 
 pub use commands::UiError;
@@ -32,6 +34,10 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::mailbox_list,
         commands::mailbox_open,
         commands::open_link,
+        settings::settings,
+        settings::server_test,
+        settings::server_connect,
+        settings::server_disconnect,
     ])
 }
 
@@ -42,7 +48,7 @@ pub fn run() {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("REKEY_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
-    let config = rekey_core::Config::load(None, &[]).map_err(|e| e.to_string());
+    let config = settings::load();
     let app = with_commands(
         tauri::Builder::default()
             // First, so a second launch is caught before anything else starts.

@@ -1,13 +1,14 @@
-//! The app's state: the opened core, the signed-in session, a link waiting for the page.
+//! The app's state: this computer's store, where accounts live now (it, or a server), the
+//! signed-in session, a link waiting for the page.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
-use rekey_core::service::SessionToken;
 use rekey_core::{Config, Rekey};
 use serde_json::json;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::watch;
 
+use crate::backend::{Backend, Local, Remote};
 use crate::commands::UiError;
 use crate::link::{self, LinkError};
 
@@ -20,45 +21,80 @@ pub enum Pending {
 
 /// Everything the commands share.
 pub struct Shell {
+    /// This computer's own store (its mailbox and outbox too), opened whatever the mode.
     core: Result<Arc<Rekey>, UiError>,
-    session: Mutex<Option<SessionToken>>,
+    /// Where accounts live now: this computer, or the organisation's server.
+    backend: RwLock<Result<Arc<dyn Backend>, UiError>>,
+    /// The signed-in session: this store's or the server's token, in memory only.
+    session: Mutex<Option<String>>,
     pending: Mutex<Option<Pending>>,
     stop: watch::Sender<bool>,
 }
 
 impl Shell {
-    /// Opens the core with `config`. A failure (another program holds the data, a broken
-    /// config) is kept and shown by the page instead of crashing the app.
+    /// Opens the core with `config`, and the backend it names (a server when `server_url` is
+    /// set). A failure (another program holds the data, a broken config) is kept and shown by
+    /// the page instead of crashing the app.
     pub fn open(config: Result<Config, String>) -> Shell {
-        let core = config
-            .map_err(|message| UiError {
-                code: "setup_error".into(),
-                message: format!("Rekey's configuration cannot be used: {message}"),
-            })
-            .and_then(|c| {
-                // The pooled SMTP transport starts its tasks on the runtime it is built in.
-                let tauri::async_runtime::RuntimeHandle::Tokio(runtime) = tauri::async_runtime::handle();
-                let _inside = runtime.enter();
-                Rekey::open(c, "the Rekey app").map(Arc::new).map_err(UiError::from)
-            });
+        let config = config.map_err(|message| UiError {
+            code: "setup_error".into(),
+            message: format!("Rekey's configuration cannot be used: {message}"),
+        });
+        let core = config.clone().and_then(|c| {
+            // The pooled SMTP transport starts its tasks on the runtime it is built in.
+            let tauri::async_runtime::RuntimeHandle::Tokio(runtime) = tauri::async_runtime::handle();
+            let _inside = runtime.enter();
+            Rekey::open(c, "the Rekey app").map(Arc::new).map_err(UiError::from)
+        });
         if let Err(e) = &core {
             tracing::error!(code = %e.code, "the core did not open");
         }
+        let backend = config.and_then(|c| match &c.server_url {
+            Some(url) => Remote::new(
+                url,
+                c.server_ca_file.as_deref(),
+                std::time::Duration::from_secs(c.server_timeout_secs),
+            )
+            .map(|r| Arc::new(r) as Arc<dyn Backend>),
+            None => core.clone().map(|core| Arc::new(Local::new(core)) as Arc<dyn Backend>),
+        });
         Shell {
             core,
+            backend: RwLock::new(backend),
             session: Mutex::new(None),
             pending: Mutex::new(None),
             stop: watch::channel(false).0,
         }
     }
 
+    /// This computer's own store.
     pub fn core(&self) -> Result<&Arc<Rekey>, UiError> {
         self.core.as_ref().map_err(Clone::clone)
     }
 
-    /// Rate limits count per install, since a desktop has no peer address.
-    pub fn client(&self) -> Result<String, UiError> {
-        Ok(format!("install:{}", self.core()?.install_id()))
+    /// Where accounts live now.
+    pub fn backend(&self) -> Result<Arc<dyn Backend>, UiError> {
+        match self.backend.read() {
+            Ok(b) => b.clone(),
+            Err(_) => Err(UiError {
+                code: "internal".into(),
+                message: "Something went wrong in the app; restart it.".into(),
+            }),
+        }
+    }
+
+    /// Switches where accounts live (settings: connect to a server, or back to this computer);
+    /// whoever was signed in is signed out, since the session belongs to the other side.
+    pub fn set_backend(&self, backend: Arc<dyn Backend>) {
+        if let Ok(mut b) = self.backend.write() {
+            *b = Ok(backend);
+        }
+        self.set_session(None);
+    }
+
+    /// This computer's store as a backend.
+    pub fn local(&self) -> Result<Arc<dyn Backend>, UiError> {
+        Ok(Arc::new(Local::new(self.core()?.clone())))
     }
 
     /// Starts the intake and outbox workers on Tauri's runtime; they stop at [`Shell::stop`].
@@ -77,29 +113,17 @@ impl Shell {
         }
     }
 
-    pub fn session(&self) -> Option<SessionToken> {
+    pub fn session(&self) -> Option<String> {
         self.session.lock().ok().and_then(|s| s.clone())
     }
 
-    pub fn take_session(&self) -> Option<SessionToken> {
+    pub fn take_session(&self) -> Option<String> {
         self.session.lock().ok().and_then(|mut s| s.take())
     }
 
-    pub fn set_session(&self, session: Option<SessionToken>) {
+    pub fn set_session(&self, session: Option<String>) {
         if let Ok(mut s) = self.session.lock() {
             *s = session;
-        }
-    }
-
-    /// The signed-in account, if the session still holds.
-    pub fn signed_in(&self) -> Option<crate::commands::Account> {
-        let session = self.session()?;
-        match self.core().ok()?.session_user(&session.0) {
-            Ok(user) => Some(crate::commands::Account { email: user.email }),
-            Err(_) => {
-                self.set_session(None);
-                None
-            }
         }
     }
 

@@ -17,6 +17,8 @@ const state = {
   resetEmail: null,       // the account a good link belongs to
   resetSeq: 0,            // bumps on every new link, so stale answers are dropped
   verifyToken: null,      // the token of a verification link being shown
+  registerEmail: '',      // the address a server is finishing an account for
+  settingsReturn: 'page-signin',
   mailboxReturn: 'page-signin',
   mailboxOpenId: null,
   mailboxIds: new Map(),  // data-id string -> the id exactly as the shell gave it
@@ -279,7 +281,22 @@ async function submitRegister() {
                  ['register-password', newPasswordProblem(password)]])) return;
   const r = await call('register', { email, password });
   clearPasswords('page-register');
+  if (r && r.verifyByMail) { // a server: the mail finishes the account
+    state.registerEmail = r.email || email;
+    $('check-register-email').textContent = state.registerEmail;
+    $('finish-code').value = '';
+    show('page-check-register');
+    return;
+  }
   showSignin({ email: (r && r.email) || email, status: 'Account created. Sign in with your new password.' });
+}
+
+// The code from the mail that finishes an account a server made.
+async function submitFinish() {
+  const code = normaliseCode($('finish-code').value);
+  if (!validate([['finish-code', codeProblem(code)]])) return;
+  const account = await call('verify_account', { email: state.registerEmail, code });
+  showSignin({ email: account.email, status: 'Your account is ready. Sign in with the password you chose.' });
 }
 
 function goHome(email, opts = {}) {
@@ -370,7 +387,8 @@ async function refreshMailStatus() {
   const s = await call('mail_status');
   if (state.page !== 'page-check' || !s) return;
   const lines = [[null, s.mode === 'mailbox' ? 'Mail goes to the local mailbox on this computer.'
-                                             : `Mail is sent through ${s.where}.`]];
+                     : s.mode === 'server' ? `Mail comes from your organisation's server (${s.where}). If none arrives, look in your spam folder, then ask your administrator.`
+                     : `Mail is sent through ${s.where}.`]];
   // A stuck queue is how a person learns the mail will not arrive soon.
   if (s.lastError && s.depth > 0) lines.push(['warn', `Mail is waiting to be sent: ${s.lastError}`]);
   if (s.dead > 0) lines.push(['bad', `Some mail could not be delivered (${s.dead} message${s.dead === 1 ? '' : 's'}).`]);
@@ -504,6 +522,68 @@ async function submitVerify() {
   }
 }
 
+/* ---------- Settings: this computer, or a server ---------- */
+
+function placeWords(place) {
+  return place && place.mode === 'server' ? `Connected to ${place.url}` : 'This computer';
+}
+
+async function openSettings() {
+  state.settingsReturn = state.page || 'page-signin';
+  $('settings-result').textContent = '';
+  $('settings-error').textContent = '';
+  show('page-settings');
+  const s = await call('settings');
+  $('settings-place').textContent = s.place.mode === 'server'
+    ? `Accounts live on your organisation's server, ${s.place.url}.`
+    : 'Accounts live on this computer, in Rekey\'s own store.';
+  $('settings-url').value = s.serverUrl || '';
+  $('settings-ca').value = s.serverCaFile || '';
+  $('settings-local').hidden = s.place.mode !== 'server';
+}
+
+function serverArgs() {
+  return { url: $('settings-url').value.trim(), caFile: $('settings-ca').value.trim() || null };
+}
+
+async function testServer() {
+  $('settings-result').textContent = '';
+  $('settings-error').textContent = '';
+  const args = serverArgs();
+  if (!args.url) { fieldError('settings-url', 'Enter the server\'s address, like https://rekey.example.com.'); return; }
+  $('settings-result').textContent = 'Trying the server…';
+  try {
+    const info = await call('server_test', args);
+    $('settings-result').textContent = `The server answers: Rekey ${info.version}.`;
+  } catch (err) {
+    $('settings-result').textContent = '';
+    $('settings-error').textContent = err.message;
+  }
+}
+
+async function connectServer() {
+  const args = serverArgs();
+  if (!validate([['settings-url', args.url ? null : 'Enter the server\'s address, like https://rekey.example.com.']])) return;
+  const place = await call('server_connect', args);
+  await refreshInfo();
+  state.signedInEmail = null;
+  showSignin({ status: `${placeWords(place)}. Sign in with your account on that server.` });
+}
+
+async function useLocal() {
+  $('settings-error').textContent = '';
+  try {
+    await call('server_disconnect');
+  } catch (err) { $('settings-error').textContent = err.message; return; }
+  await refreshInfo();
+  state.signedInEmail = null;
+  showSignin({ status: 'Accounts live on this computer again.' });
+}
+
+async function refreshInfo() {
+  try { applyInfo(await call('app_info')); } catch (err) { setAlert(err.message); }
+}
+
 /* ---------- Local mailbox ---------- */
 
 // Numbers are unix seconds (milliseconds if that large); strings are parsed; else shown as is.
@@ -619,6 +699,8 @@ function wire() {
   bindForm('reset-form', 'reset-submit', submitReset, { password_: 'reset-password' });
   bindForm('change-form', 'change-submit', submitChange,
            { password_: 'change-new', bad_credentials: 'change-current' });
+  bindForm('finish-form', 'finish-submit', submitFinish, { code_invalid: 'finish-code' });
+  bindForm('settings-form', 'settings-connect', connectServer, { server_url_: 'settings-url' });
 
   const on = (id, fn) => $(id).addEventListener('click', fn);
   on('to-register', () => {
@@ -627,6 +709,12 @@ function wire() {
   });
   on('to-forgot', () => showForgot());
   on('verify-submit', submitVerify);
+  on('to-settings', () => openSettings().catch((e) => setAlert(e.message)));
+  on('home-settings', () => openSettings().catch((e) => setAlert(e.message)));
+  on('settings-test', testServer);
+  on('settings-local', useLocal);
+  on('settings-back', () => show(state.settingsReturn));
+  on('check-register-to-signin', goStart);
   ['register-to-signin', 'forgot-to-signin', 'check-to-signin', 'code-to-signin', 'reset-to-signin',
    'verify-to-signin']
     .forEach((id) => on(id, goStart));
@@ -669,8 +757,12 @@ function applyInfo(info) {
   const mailbox = info.mail && info.mail.mode === 'mailbox';
   $('check-open-mailbox').hidden = !mailbox;
   $('code-open-mailbox').hidden = !mailbox;
-  const where = mailbox ? 'local mailbox' : (info.mail && info.mail.where) || 'mail server';
-  $('app-footer').textContent = `Rekey ${info.version || ''} · Mail: ${where}`;
+  if (info.place && info.place.mode === 'server') {
+    $('app-footer').textContent = `Rekey ${info.version || ''} · Connected to ${info.place.url}`;
+  } else {
+    const where = mailbox ? 'local mailbox' : (info.mail && info.mail.where) || 'mail server';
+    $('app-footer').textContent = `Rekey ${info.version || ''} · This computer · Mail: ${where}`;
+  }
 }
 
 async function start() {

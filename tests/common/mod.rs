@@ -1,1 +1,4 @@
+pub mod app;
 pub mod desktop;
+#[path = "../../crates/rekeyd/tests/common/server.rs"]
+pub mod server;

@@ -123,6 +123,15 @@ pub struct Config {
     pub mail_from: String,
     /// The public https address of `rekeyd serve`, for the landing link in reset mail.
     pub public_url: Option<Url>,
+    /// The `iss` of the links this Rekey mails; `None`: its `public_url`, else its install id.
+    pub issuer: Option<String>,
+    /// The desktop app: the organisation's `rekeyd` to use instead of this computer's own
+    /// store (connected mode). `None`: this computer.
+    pub server_url: Option<Url>,
+    /// A PEM file of extra CAs to trust for `server_url` (an on-prem CA).
+    pub server_ca_file: Option<PathBuf>,
+    /// Longest the app waits for the server on one call, in seconds.
+    pub server_timeout_secs: u64,
     /// Where `rekeyd serve` listens.
     pub listen: SocketAddr,
     /// Where `rekeyd serve` answers `/metrics` (and `/healthz`); `None`: no metrics at all.
@@ -190,6 +199,10 @@ pub const KEYS: &[&str] = &[
     "smtp_pool_size",
     "mail_from",
     "public_url",
+    "issuer",
+    "server_url",
+    "server_ca_file",
+    "server_timeout",
     "listen",
     "metrics_listen",
     "max_connections",
@@ -218,7 +231,7 @@ pub const KEYS: &[&str] = &[
 ];
 
 /// Environment variables that belong to Rekey but are not settings.
-const ENV_NOT_SETTINGS: &[&str] = &["REKEY_CONFIG", "REKEY_LOG"];
+const ENV_NOT_SETTINGS: &[&str] = &["REKEY_CONFIG", "REKEY_SYSTEM_CONFIG", "REKEY_LOG"];
 
 impl Default for Config {
     fn default() -> Self {
@@ -226,7 +239,8 @@ impl Default for Config {
     }
 }
 
-type Layer = BTreeMap<String, (String, Source)>;
+/// Each key's text, where it came from, and (for a file) which file.
+type Layer = BTreeMap<String, (String, Source, Option<PathBuf>)>;
 
 impl Config {
     /// The default data directory: the platform's data dir (`~/.local/share/rekey` on Linux).
@@ -252,6 +266,28 @@ impl Config {
         Self::from_layers(file.as_deref(), text.as_deref(), &env, flags)
     }
 
+    /// Loads the desktop app's configuration: the system-wide file an administrator presets
+    /// for every user (`/etc/rekey/config.toml`, or `$REKEY_SYSTEM_CONFIG`), then the user's own
+    /// (`user_file`), each if it exists, then the environment.
+    pub fn load_layered(system_file: &Path, user_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let mut files = Vec::new();
+        for path in std::iter::once(system_file).chain(user_file) {
+            match std::fs::read_to_string(path) {
+                Ok(text) => files.push((path.to_path_buf(), text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(ConfigError::Unreadable {
+                        path: path.to_path_buf(),
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+        let files: Vec<(&Path, &str)> = files.iter().map(|(p, t)| (p.as_path(), t.as_str())).collect();
+        Self::from_files(&files, &env, &[])
+    }
+
     /// Builds a configuration from explicit layers (used by [`Config::load`] and tests).
     pub fn from_layers(
         file: Option<&Path>,
@@ -259,10 +295,23 @@ impl Config {
         env: &[(String, String)],
         flags: &[(&str, String)],
     ) -> Result<Self, ConfigError> {
+        let file = file.unwrap_or(Path::new(""));
+        let files: Vec<(&Path, &str)> = file_text.map(|t| (file, t)).into_iter().collect();
+        Self::from_files(&files, env, flags)
+    }
+
+    /// Builds a configuration from files (each above the one before), the environment and
+    /// flags.
+    pub fn from_files(
+        files: &[(&Path, &str)],
+        env: &[(String, String)],
+        flags: &[(&str, String)],
+    ) -> Result<Self, ConfigError> {
         let mut layer: Layer = BTreeMap::new();
-        if let Some(text) = file_text {
+        for (path, text) in files {
+            let file = Some(*path).filter(|p| !p.as_os_str().is_empty());
             let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::NotToml {
-                path: file.map(Path::to_path_buf).unwrap_or_default(),
+                path: path.to_path_buf(),
                 reason: e.message().to_string(),
             })?;
             for (key, value) in table {
@@ -279,7 +328,7 @@ impl Config {
                         })
                     }
                 };
-                layer.insert(key, (text, Source::File));
+                layer.insert(key, (text, Source::File, file.map(Path::to_path_buf)));
             }
         }
         for (name, value) in env {
@@ -297,13 +346,13 @@ impl Config {
                     known: KEYS.iter().map(|k| Source::Env.spell(k)).collect::<Vec<_>>().join(", "),
                 });
             }
-            layer.insert(key, (value.clone(), Source::Env));
+            layer.insert(key, (value.clone(), Source::Env, None));
         }
         for (key, value) in flags {
             check_known(key, Source::Flag, None)?;
-            layer.insert(key.to_string(), (value.clone(), Source::Flag));
+            layer.insert(key.to_string(), (value.clone(), Source::Flag, None));
         }
-        Parser { layer: &layer, file }.build()
+        Parser { layer: &layer }.build()
     }
 
     /// The Argon2id parameters this configuration asks for.
@@ -329,16 +378,15 @@ fn check_known(key: &str, source: Source, file: Option<&Path>) -> Result<(), Con
 
 struct Parser<'a> {
     layer: &'a Layer,
-    file: Option<&'a Path>,
 }
 
 impl Parser<'_> {
     fn get<T>(&self, key: &str, default: T, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
         match self.layer.get(key) {
             None => Ok(default),
-            Some((text, source)) => parse(text.trim()).map_err(|reason| ConfigError::Invalid {
+            Some((text, source, file)) => parse(text.trim()).map_err(|reason| ConfigError::Invalid {
                 key: source.spell(key),
-                origin: source.name(self.file),
+                origin: source.name(file.as_deref()),
                 reason,
             }),
         }
@@ -381,6 +429,29 @@ impl Parser<'_> {
                     return Err("must start with https:// (or http:// for a local test)".into());
                 }
                 Ok(Some(u))
+            })?,
+            issuer: self.get("issuer", None, |s| {
+                if s.is_empty() {
+                    return Ok(None);
+                }
+                if s.len() > 200 || s.chars().any(|c| c.is_control()) {
+                    return Err("must be a short name or URL, like https://rekey.example.com".into());
+                }
+                Ok(Some(s.to_string()))
+            })?,
+            server_url: self.get("server_url", None, |s| {
+                if s.is_empty() {
+                    return Ok(None);
+                }
+                server_url(s).map(Some)
+            })?,
+            server_ca_file: self.get("server_ca_file", None, readable_file)?,
+            server_timeout_secs: self.get("server_timeout", 15, |s| {
+                let secs = duration(s)?;
+                if !(1..=120).contains(&secs) {
+                    return Err("must be between 1s and 2m".into());
+                }
+                Ok(secs as u64)
             })?,
             listen: self.get("listen", SocketAddr::from(([127, 0, 0, 1], 8080)), |s| {
                 s.parse()
@@ -457,15 +528,52 @@ impl Parser<'_> {
             } else {
                 ("tls_cert_file", "tls_key_file")
             };
-            let source = self.layer.get(given).map(|(_, s)| *s).unwrap_or(Source::File);
+            let (source, file) = self
+                .layer
+                .get(given)
+                .map(|(_, s, f)| (*s, f.clone()))
+                .unwrap_or((Source::File, None));
             return Err(ConfigError::Invalid {
                 key: source.spell(missing),
-                origin: source.name(self.file),
+                origin: source.name(file.as_deref()),
                 reason: format!("is needed when {} is set (HTTPS needs both)", source.spell(given)),
             });
         }
         Ok(config)
     }
+}
+
+/// The address of an organisation's `rekeyd`: https, or plain http to this machine only (a
+/// password must not cross a network in the clear).
+pub fn server_url(s: &str) -> Result<Url, String> {
+    let u = Url::parse(s.trim()).map_err(|e| format!("'{s}' is not a URL like https://rekey.example.com: {e}"))?;
+    let loopback = match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match u.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(format!(
+                "'{s}' must start with https:// (plain http only to this machine)"
+            ))
+        }
+        _ => return Err(format!("'{s}' must start with https://")),
+    }
+    if u.host().is_none()
+        || !u.username().is_empty()
+        || u.password().is_some()
+        || u.query().is_some()
+        || u.fragment().is_some()
+    {
+        return Err(format!(
+            "'{s}' must be just the server's address, like https://rekey.example.com"
+        ));
+    }
+    Ok(u)
 }
 
 fn readable_file(s: &str) -> Result<Option<PathBuf>, String> {
@@ -585,6 +693,44 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("redacted"));
+    }
+
+    #[test]
+    fn an_administrators_file_is_below_the_users_own() {
+        let system = "server_url = \"https://rekey.example.com\"\nreset_ttl = \"10m\"\n";
+        let user = "reset_ttl = \"20m\"\n";
+        let c = Config::from_files(
+            &[
+                (Path::new("/etc/rekey/config.toml"), system),
+                (Path::new("user.toml"), user),
+            ],
+            &[],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.server_url.unwrap().as_str(), "https://rekey.example.com/");
+        assert_eq!(c.reset_ttl_secs, 20 * 60);
+        // Errors name the file they are in.
+        let err = Config::from_files(&[(Path::new("/etc/rekey/config.toml"), "reset_ttl = \"1s\"")], &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/etc/rekey/config.toml"), "{err}");
+    }
+
+    #[test]
+    fn a_server_is_https_or_this_machine() {
+        assert!(server_url("https://rekey.example.com").is_ok());
+        assert!(server_url("http://127.0.0.1:8080").is_ok());
+        assert!(server_url("http://localhost:8080").is_ok());
+        for bad in [
+            "http://rekey.example.com",
+            "ftp://rekey.example.com",
+            "https://user:pw@rekey.example.com",
+            "https://rekey.example.com/?next=x",
+            "rekey.example.com",
+        ] {
+            assert!(server_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl PolicyError {
 }
 
 /// The strength estimate a UI shows as the user types.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Strength {
     /// 0 (guessed at once) to 4 (very hard to guess).
     pub score: u8,

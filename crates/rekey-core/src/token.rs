@@ -15,7 +15,8 @@ use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-/// `iss` of every token.
+/// `iss` of tokens made before each store had an issuer of its own (still accepted: the
+/// signature binds a token to its store's keys either way), and of a key ring told no other.
 pub const ISSUER: &str = "rekey";
 /// `aud` of reset tokens.
 pub const AUDIENCE: &str = "password-reset";
@@ -148,6 +149,9 @@ pub enum KeyError {
 pub struct KeyRing {
     keys: Vec<SigningKey>,
     path: PathBuf,
+    /// The `iss` of the tokens it makes: which Rekey issued a link (a server's public URL, a
+    /// desktop store's install id). The app reads it before it contacts anything.
+    issuer: String,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -186,18 +190,34 @@ impl KeyRing {
                 if keys.iter().all(|k| k.retired_at.is_some()) {
                     return Err(fail(&"it holds no current key"));
                 }
-                Ok(KeyRing { keys, path })
+                Ok(KeyRing {
+                    keys,
+                    path,
+                    issuer: ISSUER.into(),
+                })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let ring = KeyRing {
                     keys: vec![SigningKey::generate(now)],
                     path,
+                    issuer: ISSUER.into(),
                 };
                 ring.save()?;
                 Ok(ring)
             }
             Err(e) => Err(fail(&e)),
         }
+    }
+
+    /// The ring, making tokens with `iss` = `issuer` (and accepting those and legacy ones).
+    pub fn with_issuer(mut self, issuer: &str) -> KeyRing {
+        self.issuer = issuer.to_string();
+        self
+    }
+
+    /// The `iss` of the tokens this ring makes.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
     }
 
     /// Makes a new current key; the old one keeps verifying until its tokens have expired.
@@ -252,7 +272,7 @@ impl KeyRing {
     pub fn mint_for(&self, purpose: Purpose, sub: &str, stamp: &str, now: i64, ttl: i64) -> Minted {
         let key = self.current();
         let claims = Claims {
-            iss: ISSUER.into(),
+            iss: self.issuer.clone(),
             aud: purpose.audience().into(),
             sub: sub.into(),
             iat: now,
@@ -333,7 +353,7 @@ impl KeyRing {
                 _ => TokenError::Malformed,
             })?;
         let c = data.claims;
-        if c.iss != ISSUER {
+        if c.iss != self.issuer && c.iss != ISSUER {
             return Err(TokenError::WrongIssuer);
         }
         if c.aud != purpose.audience() {

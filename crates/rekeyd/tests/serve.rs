@@ -709,3 +709,53 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     assert!(status.success(), "{status}");
     eprintln!("sign-in answered and server stopped within {:?}", started.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn info_names_the_issuer_and_a_signed_in_account_changes_its_password() {
+    let s = Scene::new(Setup::default());
+    let info: Value = s
+        .http
+        .get(s.server.url("/info"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Links name the server that issued them: its public address.
+    let issuer = s.server.url("");
+    assert_eq!(info["issuer"], issuer.as_str());
+    assert_eq!(info["min_password_length"], 15);
+    assert!(info["api"].as_u64().unwrap() >= 2 && info["version"].is_string());
+    s.register("lu@example.com").await;
+    let mail = s.forgot("lu@example.com", 1).await;
+    let claims = mail.reset_token().split('.').nth(1).unwrap().to_string();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["iss"], issuer.as_str());
+
+    let (_, body) = s.sign_in("lu@example.com", PASSWORD).await;
+    let session = body["token"].as_str().unwrap().to_string();
+    let change = |current: &str| {
+        s.post_bearer(
+            "/sessions/current/password",
+            &session,
+            json!({"current": current, "new_password": NEW_PASSWORD}),
+        )
+    };
+    let (status, body) = change("not the current one at all").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("bad_credentials"))
+    );
+    let (status, body) = change(PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let fresh = body["token"].as_str().unwrap();
+    // The old session ended, the fresh one holds, the new password signs in.
+    let me = |token: &str| s.http.get(s.server.url("/sessions/current")).bearer_auth(token).send();
+    assert_eq!(me(&session).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(me(fresh).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(s.sign_in("lu@example.com", NEW_PASSWORD).await.0, StatusCode::OK);
+}

@@ -109,6 +109,19 @@ impl Rekey {
                 id
             }
         };
+        // Which Rekey issued a link: the configured name, the public address, or (a desktop
+        // store, a server with neither) this install's own id.
+        let issuer = config
+            .issuer
+            .clone()
+            .or_else(|| {
+                config
+                    .public_url
+                    .as_ref()
+                    .map(|u| u.as_str().trim_end_matches('/').to_string())
+            })
+            .unwrap_or_else(|| format!("rekey:{install_id}"));
+        let keys = keys.with_issuer(&issuer);
         let code_stand_in = crate::store::encode(&crate::store::CodeState {
             failures: 0,
             until: 0,
@@ -197,6 +210,11 @@ impl Rekey {
     /// The password hasher (shared, bounded).
     pub fn hasher(&self) -> &Hasher {
         &self.hasher
+    }
+
+    /// The `iss` of the links this Rekey mails.
+    pub fn issuer(&self) -> String {
+        self.keys.read().map(|k| k.issuer().to_string()).unwrap_or_default()
     }
 
     /// This installation's id: the desktop app's "client" for rate limits.

@@ -267,6 +267,54 @@ pub async fn strength(
     Ok(Reply(verdict).into_response())
 }
 
+/// `GET /info`: what a client (the desktop app in connected mode) needs to know of this
+/// server: which `iss` its links carry, its version and API level, the password policy's
+/// minimum length, and whether it takes new accounts. Nothing about accounts or mail.
+pub async fn info(State(app): Shared) -> Response {
+    let config = app.rekey.config();
+    Reply(json!({
+        "issuer": app.rekey.issuer(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "api": API_LEVEL,
+        "min_password_length": config.password_min_length,
+        "registration": app.registration,
+    }))
+    .into_response()
+}
+
+/// The API's level: a client that needs more says the server is too old.
+pub const API_LEVEL: u32 = 2;
+
+#[derive(Deserialize)]
+pub struct ChangeBody {
+    current: String,
+    new_password: String,
+}
+impl Fields for ChangeBody {
+    const FIELDS: &'static str = "\"current\" and \"new_password\" (text)";
+}
+
+/// `POST /sessions/current/password`: the signed-in account changes its password. Every
+/// session ends (the stamp rotates); the answer carries a fresh one for the caller.
+pub async fn change_password(
+    State(app): Shared,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Json(body): Json<ChangeBody>,
+) -> Result<Response, ApiError> {
+    let fresh = app
+        .rekey
+        .change_password(
+            session(&headers)?,
+            &body.current,
+            &body.new_password,
+            &client(&app, peer, &headers),
+        )
+        .await?;
+    let ttl = app.rekey.config().session_ttl_secs;
+    Ok(Reply(json!({"token": fresh.0, "expires_in": ttl})).into_response())
+}
+
 /// `GET /healthz`: the store answers. One key read, so it stays cheap however deep the
 /// outbox is (counting the queue walks it; that is for `/metrics`).
 pub async fn health(State(app): Shared) -> Result<Response, ApiError> {

@@ -42,6 +42,8 @@ fn router(app: Arc<App>, request_timeout: Duration) -> Router {
         .route("/users/verify/inspect", post(api::inspect_verify))
         .route("/sessions", post(api::sign_in))
         .route("/sessions/current", get(api::whoami).delete(api::sign_out))
+        .route("/sessions/current/password", post(api::change_password))
+        .route("/info", get(api::info))
         .route("/users/password/forgot", post(api::forgot))
         .route("/users/password/reset", post(api::reset))
         .route("/users/password/inspect", post(api::inspect))

@@ -7,9 +7,36 @@ use std::time::{Duration, Instant};
 
 use rekey_testkit::{free_port, SmtpCapture};
 
+/// The `rekeyd` these tests run: cargo's own for rekeyd's tests; for another package's (the
+/// desktop app's tests against a real server), the workspace's build, brought up to date.
+pub fn rekeyd_binary() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_rekeyd") {
+        return PathBuf::from(path);
+    }
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            // The test binary lives in target/<profile>/deps; rekeyd in target/<profile>.
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+            let mut build = Command::new(cargo);
+            build.args(["build", "--quiet", "-p", "rekeyd"]);
+            if profile_dir.ends_with("release") {
+                build.arg("--release");
+            }
+            let status = build.status().expect("cargo builds rekeyd");
+            assert!(status.success(), "cargo build -p rekeyd failed");
+            profile_dir.join("rekeyd")
+        })
+        .clone()
+}
+
 /// A running `rekeyd serve`. Killed when dropped.
 pub struct Server {
     child: Option<Child>,
+    /// For HTTPS: the CA that signed the server's certificate (a `TestCa` keeps it beside).
+    ca: Option<PathBuf>,
     pub port: u16,
     /// The operator's listener: `/metrics` and `/healthz`.
     pub metrics_port: u16,
@@ -36,6 +63,8 @@ pub struct Setup {
     pub binary: Option<PathBuf>,
     /// Serve HTTPS with these (certificate, key).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Listen on this port (a restart where clients know the old one); else a free one.
+    pub port: Option<u16>,
 }
 
 impl Setup {
@@ -66,7 +95,13 @@ pub fn command(
     c.env("REKEY_ARGON2_MEMORY_KIB", "8192")
         .env("REKEY_ARGON2_ITERATIONS", "1")
         .env("REKEY_MAIL_FROM", "Rekey <no-reply@rekey.test>")
-        .env("REKEY_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .env(
+            "REKEY_PUBLIC_URL",
+            match setup.tls {
+                Some(_) => format!("https://localhost:{port}"),
+                None => format!("http://127.0.0.1:{port}"),
+            },
+        )
         .env("REKEY_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"));
     if let Some(smtp) = smtp {
         c.env("REKEY_SMTP_URL", smtp.implicit_url())
@@ -113,7 +148,7 @@ pub fn command(
 /// The settings another build (REKEY_TEST_BINARY) knows, read from its own refusal of one it
 /// does not; `None` for the build under test.
 fn older_build_settings(binary: &Path) -> Option<Vec<String>> {
-    if binary == Path::new(env!("CARGO_BIN_EXE_rekeyd")) {
+    if binary == rekeyd_binary() {
         return None;
     }
     let out = Command::new(binary)
@@ -129,14 +164,14 @@ fn older_build_settings(binary: &Path) -> Option<Vec<String>> {
 impl Server {
     /// Starts `rekeyd serve` over `data` and waits until `/healthz` answers.
     pub fn start(data: &Path, smtp: Option<&SmtpCapture>, setup: Setup) -> Server {
-        let (port, mut metrics_port) = (free_port(), free_port());
+        let (port, mut metrics_port) = (setup.port.unwrap_or_else(free_port), free_port());
         // REKEY_TEST_BINARY runs a suite against another build (say, the last release, to
         // watch a new test fail there).
         let binary = setup
             .binary
             .clone()
             .or_else(|| std::env::var_os("REKEY_TEST_BINARY").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rekeyd")));
+            .unwrap_or_else(rekeyd_binary);
         let log = data.with_extension(format!("{port}.log"));
         let file = std::fs::File::create(&log).unwrap();
         let child = command(&binary, data, (port, metrics_port), smtp, &setup)
@@ -147,7 +182,14 @@ impl Server {
         if older_build_settings(&binary).is_some_and(|known| !known.iter().any(|k| k == "REKEY_METRICS_LISTEN")) {
             metrics_port = port; // an older build serves /metrics on its public port
         }
+        let ca = setup
+            .tls
+            .as_ref()
+            .and_then(|(cert, _)| cert.parent())
+            .map(|dir| dir.join("ca.pem"))
+            .filter(|ca| ca.exists());
         let mut server = Server {
+            ca,
             child: Some(child),
             port,
             metrics_port,
@@ -192,9 +234,19 @@ impl Server {
         self.create_accounts(Some(smtp), &[email.to_string()], password);
     }
 
+    /// A client for this server (trusting its test CA when it speaks HTTPS).
+    pub fn http(&self) -> reqwest::blocking::Client {
+        let mut builder = reqwest::blocking::Client::builder();
+        if let Some(ca) = &self.ca {
+            let root = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
+            builder = builder.add_root_certificate(root);
+        }
+        builder.build().unwrap()
+    }
+
     /// The same for many addresses at once (their mail read together).
     pub fn create_accounts(&self, smtp: Option<&SmtpCapture>, emails: &[String], password: &str) {
-        let http = reqwest::blocking::Client::new();
+        let http = self.http();
         // Four at a time: each answer waits for a hash.
         std::thread::scope(|scope| {
             for share in emails.chunks(emails.len().div_ceil(4).max(1)) {
@@ -216,7 +268,7 @@ impl Server {
 
     /// Waits for the verification mail of each address asked for, and opens its link.
     pub fn verify_all(&self, smtp: Option<&SmtpCapture>, emails: &[String]) {
-        let http = reqwest::blocking::Client::new();
+        let http = self.http();
         let mut waiting: std::collections::BTreeSet<String> = emails.iter().map(|e| e.to_lowercase()).collect();
         let deadline = Instant::now() + Duration::from_secs(60);
         while !waiting.is_empty() {

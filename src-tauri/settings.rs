@@ -1,0 +1,143 @@
+//! Where the app's settings live, and the settings page's commands: which server the app uses
+//! (or this computer's own store), with a connection test that says why it fails.
+//!
+//! Settings come in layers: an administrator's system-wide file (`/etc/rekey/config.toml`,
+//! for every user of the machine) below the user's own (`~/.config/rekey/config.toml`), below
+//! the environment. The settings page writes the user's file, keeping whatever else it holds.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+use tauri::State;
+
+use crate::backend::{Backend, Place, Remote};
+use crate::commands::UiError;
+use crate::shell::Shell;
+
+type Answer<T> = Result<T, UiError>;
+
+/// The administrator's file: `$REKEY_SYSTEM_CONFIG`, else `/etc/rekey/config.toml`.
+pub fn system_file() -> PathBuf {
+    std::env::var_os("REKEY_SYSTEM_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/rekey/config.toml"))
+}
+
+/// The user's file: `$REKEY_CONFIG`, else the platform's config dir (`~/.config/rekey/config.toml`).
+pub fn user_file() -> Option<PathBuf> {
+    std::env::var_os("REKEY_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| directories::ProjectDirs::from("", "", "rekey").map(|d| d.config_dir().join("config.toml")))
+}
+
+/// The app's configuration, from every layer.
+pub fn load() -> Result<rekey_core::Config, String> {
+    rekey_core::Config::load_layered(&system_file(), user_file().as_deref()).map_err(|e| e.to_string())
+}
+
+/// What the settings page shows.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    place: Place,
+    server_url: Option<String>,
+    server_ca_file: Option<String>,
+    /// The file the page saves into.
+    file: Option<String>,
+}
+
+fn saving_failed(path: &Path, e: impl std::fmt::Display) -> UiError {
+    UiError {
+        code: "settings_unwritable".into(),
+        message: format!(
+            "The settings could not be saved in {} ({e}); check that the folder is yours.",
+            path.display()
+        ),
+    }
+}
+
+/// Sets (or, with `None`, removes) the server settings in the user's file, keeping the rest.
+fn save_server(url: Option<&str>, ca_file: Option<&str>) -> Answer<()> {
+    let Some(path) = user_file() else {
+        return Err(UiError {
+            code: "settings_unwritable".into(),
+            message: "There is no folder for settings on this computer (no home directory).".into(),
+        });
+    };
+    let mut table: toml::Table = match std::fs::read_to_string(&path) {
+        Ok(text) => text.parse().map_err(|e| saving_failed(&path, e))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => toml::Table::new(),
+        Err(e) => return Err(saving_failed(&path, e)),
+    };
+    for (key, value) in [("server_url", url), ("server_ca_file", ca_file)] {
+        match value {
+            Some(v) => table.insert(key.into(), toml::Value::String(v.into())),
+            None => table.remove(key),
+        };
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| saving_failed(&path, e))?;
+    }
+    std::fs::write(&path, table.to_string()).map_err(|e| saving_failed(&path, e))
+}
+
+/// A client for `url` and `ca_file`, as the settings page typed them.
+fn remote(url: &str, ca_file: Option<&str>) -> Answer<Remote> {
+    let url = rekey_core::config::server_url(url).map_err(|reason| UiError {
+        code: "server_url_invalid".into(),
+        message: format!("That server address cannot be used: {reason}."),
+    })?;
+    let timeout = load().map(|c| c.server_timeout_secs).unwrap_or(15);
+    Remote::new(
+        &url,
+        ca_file.filter(|f| !f.trim().is_empty()).map(Path::new),
+        std::time::Duration::from_secs(timeout),
+    )
+}
+
+#[tauri::command]
+pub fn settings(shell: State<'_, Shell>) -> Answer<Settings> {
+    let config = load().ok();
+    Ok(Settings {
+        place: shell.backend()?.place(),
+        server_url: config
+            .as_ref()
+            .and_then(|c| c.server_url.as_ref())
+            .map(|u| u.as_str().trim_end_matches('/').to_string()),
+        server_ca_file: config
+            .as_ref()
+            .and_then(|c| c.server_ca_file.as_ref())
+            .map(|p| p.display().to_string()),
+        file: user_file().map(|p| p.display().to_string()),
+    })
+}
+
+/// Tries the server: what it says about itself, or why it cannot be used, in words.
+#[tauri::command]
+pub async fn server_test(url: String, ca_file: Option<String>) -> Answer<crate::backend::ServerInfo> {
+    let remote = remote(&url, ca_file.as_deref())?;
+    Ok(remote.info().await?.clone())
+}
+
+/// Connects to the server (after the same test), saves it, and uses it from now on.
+#[tauri::command]
+pub async fn server_connect(shell: State<'_, Shell>, url: String, ca_file: Option<String>) -> Answer<Place> {
+    let remote = remote(&url, ca_file.as_deref())?;
+    remote.info().await?;
+    let place = remote.place();
+    let Place::Server { url } = &place else {
+        unreachable!("a remote is a server")
+    };
+    save_server(Some(url), ca_file.as_deref().filter(|f| !f.trim().is_empty()))?;
+    shell.set_backend(Arc::new(remote));
+    Ok(place)
+}
+
+/// Back to this computer's own store.
+#[tauri::command]
+pub fn server_disconnect(shell: State<'_, Shell>) -> Answer<Place> {
+    save_server(None, None)?;
+    shell.set_backend(shell.local()?);
+    Ok(Place::Local)
+}
