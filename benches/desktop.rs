@@ -1,14 +1,21 @@
 //! Desktop figures for the release app under Xvfb: cold start to a ready window, idle
 //! memory of the app with its WebKit processes, the time from a second launch with a link
-//! to the reset page checking that link, and the binary's size.
+//! to the reset page checking that link (and having its answer: whose link it is), and the
+//! binary's size; then the same connected to a release `rekeyd` over HTTPS on this machine,
+//! and a confirm's round trip through the app's commands against a bare HTTP call to the
+//! same endpoint.
 //!
 //! `cargo bench --bench desktop`. "Ready" is when the page's script asks the shell for
 //! `app_info`, the first thing it does before it draws the sign-in page; "reset page shown"
 //! is when the page asks about the link it was handed. Both are lines the app logs at
 //! `info`, read from its stderr as they arrive.
 
+#[path = "../tests/common/app.rs"]
+mod app;
 #[path = "../tests/common/desktop.rs"]
 mod desktop;
+#[path = "../crates/rekeyd/tests/common/server.rs"]
+mod server;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
@@ -158,41 +165,137 @@ fn fresh_link(desktop: &Desktop, n: usize) -> String {
     text[at..].split_whitespace().next().unwrap().to_string()
 }
 
-fn main() {
-    let binary = app_binary();
-    let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0) as f64 / 1_048_576.0;
-    let mut desktop = Desktop::start();
-    desktop.set("REKEY_LIMIT_CLIENT", "off");
+/// The organisation's server for the connected runs: a release `rekeyd` over HTTPS with a
+/// test CA, production argon2, limits lifted so the server, not the limiter, is measured.
+struct Org {
+    smtp: rekey_testkit::SmtpCapture,
+    ca: rekey_testkit::TestCa,
+    server: server::Server,
+    _dir: tempfile::TempDir,
+}
 
-    let mut cold = Vec::new();
-    let mut handover = Vec::new();
-    let mut idle = Vec::new();
+impl Org {
+    fn start() -> Org {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = rekey_testkit::TestCa::new(&dir.path().join("tls"));
+        let smtp = rekey_testkit::SmtpCapture::start();
+        let setup = server::Setup {
+            tls: Some((ca.server_cert().to_path_buf(), ca.server_key().to_path_buf())),
+            ..server::Setup::default()
+        }
+        .with("REKEY_ARGON2_MEMORY_KIB", "19456")
+        .with("REKEY_ARGON2_ITERATIONS", "2")
+        .with("REKEY_LIMIT_CLIENT", "off")
+        .with("REKEY_LIMIT_ADDRESS", "off")
+        .with("REKEY_LIMIT_REGISTER_CLIENT", "off");
+        let server = server::Server::start(&dir.path().join("data"), Some(&smtp), setup);
+        Org {
+            smtp,
+            ca,
+            server,
+            _dir: dir,
+        }
+    }
+
+    /// Reset tokens for `n` fresh accounts, asked for and read from the mail.
+    fn tokens(&self, tag: &str, n: usize) -> Vec<String> {
+        let emails: Vec<String> = (0..n).map(|i| format!("{tag}{i}@example.com")).collect();
+        self.server
+            .create_accounts(Some(&self.smtp), &emails, "quiet river under the old mill");
+        let http = self.server.http();
+        for email in &emails {
+            http.post(self.server.url("/users/password/forgot"))
+                .json(&serde_json::json!({ "email": email }))
+                .send()
+                .unwrap();
+        }
+        emails
+            .iter()
+            .map(|e| {
+                self.smtp
+                    .wait_for_mail(e, "Reset your", 1, Duration::from_secs(60))
+                    .remove(0)
+                    .reset_token()
+            })
+            .collect()
+    }
+}
+
+/// Cold start, idle memory and link hand-over (to the page having whose link it is), `RUNS`
+/// times; `link` makes the run's link.
+fn runs(desktop: &Desktop, mut link: impl FnMut(usize) -> String) -> (Vec<f64>, Vec<(f64, f64)>, Vec<f64>) {
+    let (mut cold, mut idle, mut handover) = (Vec::new(), Vec::new(), Vec::new());
     // One start to warm the disk cache and register the scheme; not counted.
-    let (child, rx) = start(&desktop, &[]);
+    let (child, rx) = start(desktop, &[]);
     wait_for(&rx, "window ready");
     stop(child);
-
     for run in 0..RUNS {
-        let link = fresh_link(&desktop, run);
+        let link = link(run);
         let spawned = Instant::now();
-        let (child, rx) = start(&desktop, &[]);
+        let (child, rx) = start(desktop, &[]);
         cold.push(wait_for(&rx, "window ready").duration_since(spawned).as_secs_f64() * 1000.0);
-
         std::thread::sleep(Duration::from_secs(5));
         idle.push(memory(&family(child.id())));
-
         let launched = Instant::now();
         let second = desktop.launch(&[&link]);
         assert!(second.status.success(), "{second:?}");
         handover.push(
-            wait_for(&rx, "reset page checks its link")
+            wait_for(&rx, "reset page has its link's answer")
                 .duration_since(launched)
                 .as_secs_f64()
                 * 1000.0,
         );
         stop(child);
     }
+    (cold, idle, handover)
+}
 
+/// A confirm's round trip through the app's commands (connected), against a bare HTTP call
+/// to the same endpoint, alternating, each with its own fresh token: (app, bare) in ms.
+fn confirm_round_trips(org: &Org, n: usize) -> (Vec<f64>, Vec<f64>) {
+    let tokens = org.tokens("confirm", 2 * n);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = app::config(&dir.path().join("data"), None);
+    config.server_url = Some(org.server.url("").parse().unwrap());
+    config.server_ca_file = Some(org.ca.ca_pem().to_path_buf());
+    let app = app::App::with_shell(dir, |_| Ok(config));
+    let http = org.server.http();
+    let (mut through_app, mut bare) = (Vec::new(), Vec::new());
+    for pair in tokens.chunks(2) {
+        let started = Instant::now();
+        app.ok(
+            "confirm_reset",
+            serde_json::json!({"token": pair[0], "newPassword": "lanterns drift past the harbour wall"}),
+        );
+        through_app.push(started.elapsed().as_secs_f64() * 1000.0);
+        let started = Instant::now();
+        let r = http
+            .post(org.server.url("/users/password/reset"))
+            .json(&serde_json::json!({"token": pair[1], "new_password": "lanterns drift past the harbour wall"}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        bare.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    (through_app, bare)
+}
+
+fn main() {
+    let binary = app_binary();
+    let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0) as f64 / 1_048_576.0;
+    let mut desktop = Desktop::start();
+    desktop.set("REKEY_LIMIT_CLIENT", "off");
+
+    let (cold, idle, handover) = runs(&desktop, |run| fresh_link(&desktop, run));
+
+    // Connected to a release rekeyd over HTTPS on this machine.
+    let org = Org::start();
+    let mut connected = Desktop::start();
+    connected.set("REKEY_SERVER_URL", org.server.url(""));
+    connected.set("REKEY_SERVER_CA_FILE", org.ca.ca_pem().display().to_string());
+    let links = org.tokens("handover", RUNS);
+    let (c_cold, c_idle, c_handover) = runs(&connected, |run| format!("rekey://reset?token={}", links[run]));
+    let (through_app, bare) = confirm_round_trips(&org, 20);
     println!("\nRekey desktop, release build, under Xvfb; medians of {RUNS} runs\n");
     println!("| figure | median | runs |");
     println!("|---|---|---|");
@@ -215,10 +318,56 @@ fn main() {
     line("idle memory, app + WebKit processes, RSS", "MiB", &rss);
     line("idle memory, app + WebKit processes, PSS", "MiB", &pss);
     line(
-        "second launch with a link to the reset page checking it",
+        "second launch with a link to the reset page knowing whose link it is",
         "ms",
         &handover,
     );
+    let c_rss: Vec<f64> = c_idle.iter().map(|m| m.0).collect();
+    let c_pss: Vec<f64> = c_idle.iter().map(|m| m.1).collect();
+    line("connected: cold start to ready window", "ms", &c_cold);
+    line("connected: idle memory, app + WebKit processes, RSS", "MiB", &c_rss);
+    line("connected: idle memory, app + WebKit processes, PSS", "MiB", &c_pss);
+    line(
+        "connected: second launch with a link to the reset page knowing whose link it is",
+        "ms",
+        &c_handover,
+    );
+    // Ratios, both sides measured in this run.
+    let ratio = |figure: &str, ours: &[f64], base: &[f64], base_name: &str| {
+        let (o, b) = (median(ours.to_vec()), median(base.to_vec()));
+        println!("| {figure} | {:.2}× | {o:.1} vs {b:.1} ms ({base_name}) |", o / b);
+        record(
+            "desktop",
+            figure,
+            &format!("{o:.1} ms"),
+            &format!("{base_name} {b:.1} ms"),
+            Some(o / b),
+        );
+    };
+    ratio(
+        "link hand-over to whose link, connected vs this computer",
+        &c_handover,
+        &handover,
+        "this computer",
+    );
+    ratio(
+        "confirm round trip through the app vs a bare HTTP call",
+        &through_app,
+        &bare,
+        "bare reqwest",
+    );
+    let mem = |figure: &str, ours: &[f64], base: &[f64]| {
+        let (o, b) = (median(ours.to_vec()), median(base.to_vec()));
+        println!("| {figure} | {:.2}× | {o:.0} vs {b:.0} MiB |", o / b);
+        record(
+            "desktop",
+            figure,
+            &format!("{o:.0} MiB"),
+            &format!("this computer {b:.0} MiB"),
+            Some(o / b),
+        );
+    };
+    mem("idle memory (PSS), connected vs this computer", &c_pss, &pss);
     println!("| release binary size (MiB) | {size:.1} | {} |", binary.display());
     record("desktop", "release binary size", &format!("{size:.1} MiB"), "", None);
     let stripped = std::env::temp_dir().join("rekey-stripped");

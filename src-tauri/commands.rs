@@ -171,23 +171,36 @@ pub async fn inspect_verify_link(shell: State<'_, Shell>, token: String) -> Answ
     shell.backend()?.inspect_verify(&token).await
 }
 
-/// Finishes an account with the mailed link's token (or the address and code).
+/// Finishes an account with the mailed link's token (or the address and code) and the
+/// password chosen when it was asked for.
 #[tauri::command]
 pub async fn verify_account(
     shell: State<'_, Shell>,
     token: Option<String>,
     email: Option<String>,
     code: Option<String>,
+    password: String,
 ) -> Answer<Account> {
-    let email = shell.backend()?.verify(proof(token, email, code)?).await?;
+    let email = shell.backend()?.verify(proof(token, email, code)?, &password).await?;
     Ok(Account { email })
 }
 
 #[tauri::command]
 pub async fn sign_in(shell: State<'_, Shell>, email: String, password: String) -> Answer<Account> {
-    let (email, session) = shell.backend()?.sign_in(&email, &password).await?;
-    shell.set_session(Some(session));
+    let (backend, generation) = shell.backend_now()?;
+    let (email, session) = backend.sign_in(&email, &password).await?;
+    if !shell.keep_session(generation, session) {
+        return Err(switched());
+    }
     Ok(Account { email })
+}
+
+/// The settings switched servers while a sign-in was on its way.
+fn switched() -> UiError {
+    UiError {
+        code: "server_switched".into(),
+        message: "The server was changed in Settings meanwhile; sign in again.".into(),
+    }
 }
 
 #[tauri::command]
@@ -206,14 +219,14 @@ pub async fn sign_out(shell: State<'_, Shell>) -> Answer<()> {
 
 #[tauri::command]
 pub async fn change_password(shell: State<'_, Shell>, current: String, new_password: String) -> Answer<()> {
+    let (backend, generation) = shell.backend_now()?;
     let session = shell
         .session()
         .ok_or_else(|| UiError::from(rekey_core::Error::SessionInvalid))?;
-    let fresh = shell
-        .backend()?
-        .change_password(&session, &current, &new_password)
-        .await?;
-    shell.set_session(Some(fresh));
+    let fresh = backend.change_password(&session, &current, &new_password).await?;
+    if !shell.keep_session(generation, fresh) {
+        return Err(switched());
+    }
     Ok(())
 }
 
@@ -239,9 +252,11 @@ pub fn take_pending_link(shell: State<'_, Shell>) -> Answer<Option<PendingLink>>
 /// person types anything. Consumes nothing.
 #[tauri::command]
 pub async fn inspect_link(shell: State<'_, Shell>, token: String) -> Answer<Target> {
-    // The desktop benchmark times a link's hand-over by this line (no token in it).
+    // The desktop benchmark times a link's hand-over by these lines (no token in them).
     tracing::info!("reset page checks its link");
-    shell.backend()?.inspect_reset(&token).await
+    let target = shell.backend()?.inspect_reset(&token).await;
+    tracing::info!(known = target.is_ok(), "reset page has its link's answer");
+    target
 }
 
 #[tauri::command]

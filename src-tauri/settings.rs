@@ -31,9 +31,57 @@ pub fn user_file() -> Option<PathBuf> {
         .or_else(|| directories::ProjectDirs::from("", "", "rekey").map(|d| d.config_dir().join("config.toml")))
 }
 
-/// The app's configuration, from every layer.
+/// The app's configuration, from every layer: the files, the environment, and the command
+/// line's `--server-url URL` and `--server-ca-file PATH` (also `--name=value`).
 pub fn load() -> Result<rekey_core::Config, String> {
-    rekey_core::Config::load_layered(&system_file(), user_file().as_deref()).map_err(|e| e.to_string())
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    rekey_core::Config::load_layered(&system_file(), user_file().as_deref(), &flags(&args)).map_err(|e| e.to_string())
+}
+
+/// The settings flags among the app's arguments (the rest, a `rekey://` link say, are not
+/// settings).
+fn flags(args: &[String]) -> Vec<(&'static str, String)> {
+    let mut flags = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        for (flag, key) in [("--server-url", "server_url"), ("--server-ca-file", "server_ca_file")] {
+            if let Some(value) = args[i].strip_prefix(flag).and_then(|rest| rest.strip_prefix('=')) {
+                flags.push((key, value.to_string()));
+            } else if args[i] == flag {
+                if let Some(value) = args.get(i + 1) {
+                    flags.push((key, value.clone()));
+                    i += 1;
+                }
+            }
+        }
+        i += 1;
+    }
+    flags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_flags_are_read_and_links_are_left_alone() {
+        let args: Vec<String> = [
+            "--server-url",
+            "https://a.example",
+            "rekey://reset?token=x",
+            "--server-ca-file=/ca.pem",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            flags(&args),
+            vec![
+                ("server_url", "https://a.example".to_string()),
+                ("server_ca_file", "/ca.pem".to_string())
+            ]
+        );
+    }
 }
 
 /// What the settings page shows.
@@ -57,7 +105,9 @@ fn saving_failed(path: &Path, e: impl std::fmt::Display) -> UiError {
     }
 }
 
-/// Sets (or, with `None`, removes) the server settings in the user's file, keeping the rest.
+/// Sets the server settings in the user's file, keeping the rest. `None` for the server
+/// writes `server_url = ""`: "this computer", which stays so even when an administrator's
+/// file names a server (the user's file is above it).
 fn save_server(url: Option<&str>, ca_file: Option<&str>) -> Answer<()> {
     let Some(path) = user_file() else {
         return Err(UiError {
@@ -70,7 +120,7 @@ fn save_server(url: Option<&str>, ca_file: Option<&str>) -> Answer<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => toml::Table::new(),
         Err(e) => return Err(saving_failed(&path, e)),
     };
-    for (key, value) in [("server_url", url), ("server_ca_file", ca_file)] {
+    for (key, value) in [("server_url", Some(url.unwrap_or(""))), ("server_ca_file", ca_file)] {
         match value {
             Some(v) => table.insert(key.into(), toml::Value::String(v.into())),
             None => table.remove(key),

@@ -25,8 +25,12 @@ pub struct Shell {
     core: Result<Arc<Rekey>, UiError>,
     /// Where accounts live now: this computer, or the organisation's server.
     backend: RwLock<Result<Arc<dyn Backend>, UiError>>,
-    /// The signed-in session: this store's or the server's token, in memory only.
+    /// The signed-in session: this store's or the server's token, in memory only, with the
+    /// backend generation it belongs to.
     session: Mutex<Option<String>>,
+    /// Bumped at every switch of backend, so a session from one side is never kept for the
+    /// other (a sign-in still in flight when the settings switch servers).
+    generation: std::sync::atomic::AtomicU64,
     pending: Mutex<Option<Pending>>,
     stop: watch::Sender<bool>,
 }
@@ -62,6 +66,7 @@ impl Shell {
             core,
             backend: RwLock::new(backend),
             session: Mutex::new(None),
+            generation: Default::default(),
             pending: Mutex::new(None),
             stop: watch::channel(false).0,
         }
@@ -88,8 +93,31 @@ impl Shell {
     pub fn set_backend(&self, backend: Arc<dyn Backend>) {
         if let Ok(mut b) = self.backend.write() {
             *b = Ok(backend);
+            // Under the same lock as the switch, so no session of the old side survives it.
+            self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if let Ok(mut s) = self.session.lock() {
+                *s = None;
+            }
         }
-        self.set_session(None);
+    }
+
+    /// Where accounts live now, and the generation to hand back to [`Shell::keep_session`].
+    pub fn backend_now(&self) -> Result<(Arc<dyn Backend>, u64), UiError> {
+        let backend = self.backend()?;
+        Ok((backend, self.generation.load(std::sync::atomic::Ordering::SeqCst)))
+    }
+
+    /// Keeps `session`, unless the backend was switched since `generation` was read (then the
+    /// session belongs to the other side and is dropped). Says whether it was kept.
+    pub fn keep_session(&self, generation: u64, session: String) -> bool {
+        let Ok(_switching) = self.backend.read() else {
+            return false;
+        };
+        if self.generation.load(std::sync::atomic::Ordering::SeqCst) != generation {
+            return false;
+        }
+        self.set_session(Some(session));
+        true
     }
 
     /// This computer's store as a backend.

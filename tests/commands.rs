@@ -283,11 +283,15 @@ fn a_verification_link_opens_the_verify_page_and_finishes_the_account() {
         "token_wrong_audience"
     );
     assert_eq!(
-        app.ok("verify_account", json!({ "token": token })),
+        app.refused("verify_account", json!({ "token": token, "password": NEW_PASSWORD })),
+        "password_mismatch"
+    );
+    assert_eq!(
+        app.ok("verify_account", json!({ "token": token, "password": PASSWORD })),
         json!({"email": "vi@example.com"})
     );
     assert_eq!(
-        app.refused("verify_account", json!({ "token": token })),
+        app.refused("verify_account", json!({ "token": token, "password": PASSWORD })),
         "account_verified"
     );
     app.ok("sign_in", json!({"email": "vi@example.com", "password": PASSWORD}));

@@ -77,7 +77,10 @@ fn every_command_goes_to_the_server() {
     let target = app.ok("inspect_verify_link", json!({"token": welcome.verify_token()}));
     assert_eq!(target["email"], "ida@example.com");
     assert_eq!(
-        app.ok("verify_account", json!({"token": welcome.verify_token()})),
+        app.ok(
+            "verify_account",
+            json!({"token": welcome.verify_token(), "password": PASSWORD})
+        ),
         json!({"email": "ida@example.com"})
     );
     assert_eq!(
@@ -289,13 +292,13 @@ fn a_limit_a_silent_server_and_an_administrators_preset() {
         ),
     )
     .unwrap();
-    let preset = rekey_core::Config::load_layered(&system, Some(&files.path().join("none.toml"))).unwrap();
+    let preset = rekey_core::Config::load_layered(&system, Some(&files.path().join("none.toml")), &[]).unwrap();
     assert_eq!(
         preset.server_url.as_ref().map(|u| u.as_str().trim_end_matches('/')),
         Some(server.url("").as_str())
     );
     let user = files.path().join("user.toml");
     std::fs::write(&user, "server_url = \"\"\n").unwrap();
-    let mine = rekey_core::Config::load_layered(&system, Some(&user)).unwrap();
+    let mine = rekey_core::Config::load_layered(&system, Some(&user), &[]).unwrap();
     assert_eq!(mine.server_url, None, "the user chose this computer");
 }

@@ -280,6 +280,7 @@ fn a_verification_link_at_a_cold_start_finishes_the_account() {
     let w = desktop.open_app(&[&format!("rekey://verify?token={token}")]);
     w.wait_page("page-verify");
     w.wait_text("#verify-target", "cleo@example.com");
+    w.type_into("#verify-password", PASSWORD);
     w.screenshot("verify");
     w.click("#verify-submit");
     w.wait_page("page-signin");

@@ -128,6 +128,18 @@ fn the_mailed_link_opens_the_connected_app_and_resets_at_the_server() {
     w.wait_page("page-home");
     w.wait_text("#home-email", "zoe@example.com");
     w.screenshot("connected-signed-in");
+
+    // The user goes back to this computer, and it stays so, the administrator's preset
+    // notwithstanding.
+    w.click("#home-settings");
+    w.wait_page("page-settings");
+    w.click("#settings-local");
+    w.wait_page("page-signin");
+    w.wait_text("#app-footer", "This computer");
+    drop(w);
+    let w = desktop.open_app(&[]);
+    w.wait_page("page-signin");
+    w.wait_text("#app-footer", "This computer");
 }
 
 #[test]
@@ -157,6 +169,7 @@ fn a_new_account_a_cold_start_and_the_typed_code_all_go_through_the_server() {
         assert!(opened.status.success(), "{opened:?}");
         w.wait_page("page-verify");
         w.wait_text("#verify-target", "amy@example.com");
+        w.type_into("#verify-password", PASSWORD);
         w.click("#verify-submit");
         w.wait_page("page-signin");
         w.wait_text("#status", "account is ready");

@@ -294,8 +294,11 @@ async function submitRegister() {
 // The code from the mail that finishes an account a server made.
 async function submitFinish() {
   const code = normaliseCode($('finish-code').value);
-  if (!validate([['finish-code', codeProblem(code)]])) return;
-  const account = await call('verify_account', { email: state.registerEmail, code });
+  const password = $('finish-password').value;
+  if (!validate([['finish-code', codeProblem(code)],
+                 ['finish-password', password ? null : 'Type the password you chose for this account.']])) return;
+  const account = await call('verify_account', { email: state.registerEmail, code, password });
+  $('finish-password').value = '';
   showSignin({ email: account.email, status: 'Your account is ready. Sign in with the password you chose.' });
 }
 
@@ -489,7 +492,8 @@ async function openVerify(token) {
   const seq = ++state.resetSeq;
   state.verifyToken = token;
   $('verify-error').textContent = '';
-  $('verify-submit').hidden = true;
+  $('verify-form').hidden = true;
+  $('verify-password').value = '';
   $('verify-target').classList.remove('is-error');
   $('verify-target').textContent = 'Checking the link…';
   show('page-verify');
@@ -506,20 +510,18 @@ async function openVerify(token) {
   const until = new Date(Number(r.expiresAt) * 1000).toLocaleString();
   $('verify-target').replaceChildren('Finish the account for ', el('strong', null, r.email),
                                      `. This link works until ${until}.`);
-  $('verify-submit').hidden = false;
-  $('verify-submit').focus();
+  $('verify-form').hidden = false;
+  $('verify-password').focus();
 }
 
 async function submitVerify() {
-  $('verify-error').textContent = '';
+  const password = $('verify-password').value;
+  if (!validate([['verify-password', password ? null : 'Type the password you chose for this account.']])) return;
   const seq = state.resetSeq;
-  try {
-    const account = await call('verify_account', { token: state.verifyToken });
-    if (seq !== state.resetSeq) return;
-    showSignin({ email: account.email, status: 'Your account is ready. Sign in with the password you chose.' });
-  } catch (err) {
-    if (seq === state.resetSeq) $('verify-error').textContent = err.message;
-  }
+  const account = await call('verify_account', { token: state.verifyToken, password });
+  if (seq !== state.resetSeq) return;
+  $('verify-password').value = '';
+  showSignin({ email: account.email, status: 'Your account is ready. Sign in with the password you chose.' });
 }
 
 /* ---------- Settings: this computer, or a server ---------- */
@@ -699,7 +701,9 @@ function wire() {
   bindForm('reset-form', 'reset-submit', submitReset, { password_: 'reset-password' });
   bindForm('change-form', 'change-submit', submitChange,
            { password_: 'change-new', bad_credentials: 'change-current' });
-  bindForm('finish-form', 'finish-submit', submitFinish, { code_invalid: 'finish-code' });
+  bindForm('finish-form', 'finish-submit', submitFinish,
+           { code_invalid: 'finish-code', password_mismatch: 'finish-password' });
+  bindForm('verify-form', 'verify-submit', submitVerify, { password_mismatch: 'verify-password' });
   bindForm('settings-form', 'settings-connect', connectServer, { server_url_: 'settings-url' });
 
   const on = (id, fn) => $(id).addEventListener('click', fn);
@@ -708,7 +712,6 @@ function wire() {
     show('page-register');
   });
   on('to-forgot', () => showForgot());
-  on('verify-submit', submitVerify);
   on('to-settings', () => openSettings().catch((e) => setAlert(e.message)));
   on('home-settings', () => openSettings().catch((e) => setAlert(e.message)));
   on('settings-test', testServer);

@@ -24,7 +24,7 @@ impl Local {
     /// A link made elsewhere (a server) is refused in words before the core looks at it.
     fn check_issuer(&self, token: &str) -> Answer<()> {
         match issuer_of(token) {
-            Some(iss) if iss != self.core.issuer() && iss != rekey_core::token::ISSUER => {
+            Some(iss) if !self.core.issuers().contains(&iss) && iss != rekey_core::token::ISSUER => {
                 Err(other_issuer(&iss, &Place::Local))
             }
             _ => Ok(()),
@@ -61,11 +61,11 @@ impl Backend for Local {
         })
     }
 
-    async fn verify(&self, proof: Proof) -> Answer<String> {
+    async fn verify(&self, proof: Proof, password: &str) -> Answer<String> {
         if let Proof::Token(token) = &proof {
             self.check_issuer(token)?;
         }
-        Ok(self.core.verify_account(proof, &self.client).await?.email)
+        Ok(self.core.verify_account(proof, password, &self.client).await?.email)
     }
 
     async fn sign_in(&self, email: &str, password: &str) -> Answer<(String, String)> {

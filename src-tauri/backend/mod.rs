@@ -55,8 +55,9 @@ pub trait Backend: Send + Sync {
     async fn register(&self, email: &str, password: &str) -> Answer<Registered>;
     /// Whose account a verification link finishes.
     async fn inspect_verify(&self, token: &str) -> Answer<Target>;
-    /// Finishes an account; returns its address.
-    async fn verify(&self, proof: Proof) -> Answer<String>;
+    /// Finishes an account with the mailed proof and the password chosen when it was asked
+    /// for; returns its address.
+    async fn verify(&self, proof: Proof, password: &str) -> Answer<String>;
     /// Signs in; returns the address and the session.
     async fn sign_in(&self, email: &str, password: &str) -> Answer<(String, String)>;
     /// The address behind a session, if it still holds.
@@ -89,7 +90,7 @@ pub fn issuer_of(token: &str) -> Option<String> {
 /// contacts what a link names: that would hand a look-alike server the new password.
 pub fn other_issuer(link_issuer: &str, here: &Place) -> UiError {
     let made_by = if link_issuer.starts_with("rekey:") {
-        "the Rekey app's own store on a computer".to_string()
+        "another Rekey without a public address, such as the Rekey app's own store on a computer".to_string()
     } else {
         format!("another Rekey server ({link_issuer})")
     };

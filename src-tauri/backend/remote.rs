@@ -27,6 +27,9 @@ const API_LEVEL: u64 = 2;
 pub struct ServerInfo {
     /// The `iss` of its links.
     pub issuer: String,
+    /// Every `iss` its links have carried (its public address may have changed).
+    #[serde(default)]
+    pub issuers: Vec<String>,
     pub version: String,
     pub api: u64,
     pub min_password_length: usize,
@@ -85,8 +88,13 @@ impl Remote {
                 format!("The connection to the server cannot be set up: {e}"),
             )
         })?;
+        // Paths join below the server's address, which must end in "/" for that.
+        let mut base = base.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
         Ok(Remote {
-            base: base.clone(),
+            base,
             http,
             info: OnceCell::new(),
         })
@@ -132,9 +140,9 @@ impl Remote {
 
     /// A link must name this server before anything about it is sent here.
     async fn check_issuer(&self, token: &str) -> Answer<()> {
-        let ours = &self.info().await?.issuer;
+        let info = self.info().await?;
         match issuer_of(token) {
-            Some(iss) if &iss == ours => Ok(()),
+            Some(iss) if iss == info.issuer || info.issuers.contains(&iss) => Ok(()),
             Some(iss) => Err(other_issuer(&iss, &self.place())),
             // Not even JWT-shaped: the server's own words for a damaged link.
             None => Ok(()),
@@ -192,9 +200,14 @@ impl Remote {
         let url = self.url_text();
         if chain.contains("certificate") || chain.contains("UnknownIssuer") || chain.contains("CertExpired") {
             let why = if chain.contains("Expired") || chain.contains("expired") {
-                "has expired"
+                "has expired".to_string()
+            } else if chain.contains("NotValidForName") {
+                format!(
+                    "is for another name than {}",
+                    self.base.host_str().unwrap_or("its address")
+                )
             } else {
-                "is not one this computer trusts"
+                "is not one this computer trusts".to_string()
             };
             return fault(
                 "server_untrusted",
@@ -265,11 +278,12 @@ impl Backend for Remote {
         )
     }
 
-    async fn verify(&self, proof: Proof) -> Answer<String> {
-        let (body, token) = Self::proof_body(proof);
+    async fn verify(&self, proof: Proof, password: &str) -> Answer<String> {
+        let (mut body, token) = Self::proof_body(proof);
         if let Some(token) = &token {
             self.check_issuer(token).await?;
         }
+        body["password"] = json!(password);
         let account = self.post("/users/verify", body, None).await?;
         Ok(account["email"].as_str().unwrap_or_default().to_string())
     }

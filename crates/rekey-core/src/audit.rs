@@ -101,9 +101,19 @@ impl Tally {
         };
         let overflow = self.overflow.swap(0, Ordering::Relaxed);
         let mut written = 0;
-        for ((kind, user_id, client), n) in counts {
+        let mut counts = counts.into_iter();
+        while let Some(((kind, user_id, client), n)) = counts.next() {
             let detail = format!("{n} time{} since the last entry", if n == 1 { "" } else { "s" });
-            AuditEvent::new(now, &kind, Some(&user_id), Some(&client), detail).append(store)?;
+            if let Err(e) = AuditEvent::new(now, &kind, Some(&user_id), Some(&client), detail).append(store) {
+                // Counted again for the next write, with what is left.
+                if let Ok(mut kept) = self.counts.lock() {
+                    *kept.entry((kind, user_id, client)).or_default() += n;
+                    for (key, n) in counts {
+                        *kept.entry(key).or_default() += n;
+                    }
+                }
+                return Err(e);
+            }
             written += 1;
         }
         if overflow > 0 {

@@ -139,6 +139,9 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Most connections `rekeyd serve` keeps open at once; more are closed at once.
     pub max_connections: usize,
+    /// Most connections one client (an IPv4 address, an IPv6 /64; trusted proxies aside) keeps
+    /// open at once, so that one client cannot take every slot.
+    pub max_connections_per_client: usize,
     /// Whether `rekeyd serve` lets anyone create an account (`POST /users`).
     pub registration: bool,
     /// PEM certificate chain for `rekeyd serve` to speak HTTPS; needs `tls_key_file` too.
@@ -206,6 +209,7 @@ pub const KEYS: &[&str] = &[
     "listen",
     "metrics_listen",
     "max_connections",
+    "max_connections_per_client",
     "registration",
     "tls_cert_file",
     "tls_key_file",
@@ -268,8 +272,12 @@ impl Config {
 
     /// Loads the desktop app's configuration: the system-wide file an administrator presets
     /// for every user (`/etc/rekey/config.toml`, or `$REKEY_SYSTEM_CONFIG`), then the user's own
-    /// (`user_file`), each if it exists, then the environment.
-    pub fn load_layered(system_file: &Path, user_file: Option<&Path>) -> Result<Self, ConfigError> {
+    /// (`user_file`), each if it exists, then the environment, then `flags`.
+    pub fn load_layered(
+        system_file: &Path,
+        user_file: Option<&Path>,
+        flags: &[(&str, String)],
+    ) -> Result<Self, ConfigError> {
         let env: Vec<(String, String)> = std::env::vars().collect();
         let mut files = Vec::new();
         for path in std::iter::once(system_file).chain(user_file) {
@@ -285,7 +293,7 @@ impl Config {
             }
         }
         let files: Vec<(&Path, &str)> = files.iter().map(|(p, t)| (p.as_path(), t.as_str())).collect();
-        Self::from_files(&files, &env, &[])
+        Self::from_files(&files, &env, flags)
     }
 
     /// Builds a configuration from explicit layers (used by [`Config::load`] and tests).
@@ -466,6 +474,9 @@ impl Parser<'_> {
                     .map_err(|_| format!("'{s}' is not an address like 127.0.0.1:9090 (or off)"))
             })?,
             max_connections: self.get("max_connections", 512, |s| number(s, 8, 100_000).map(|n| n as usize))?,
+            max_connections_per_client: self.get("max_connections_per_client", 32, |s| {
+                number(s, 1, 100_000).map(|n| n as usize)
+            })?,
             registration: self.get("registration", true, boolean)?,
             tls_cert_file: self.get("tls_cert_file", None, readable_file)?,
             tls_key_file: self.get("tls_key_file", None, readable_file)?,

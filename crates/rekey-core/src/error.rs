@@ -50,6 +50,9 @@ pub enum Error {
     /// Sign-in failed: wrong password, unknown or disabled account (deliberately alike).
     #[error("that email and password do not match an account")]
     BadCredentials,
+    /// Finishing an account with a password other than the one chosen when it was asked for.
+    #[error("that is not the password chosen when this account was asked for. If you did not ask for an account, ignore the mail; to make one, ask again with the password you want")]
+    PasswordMismatch,
     /// A verification link or code used again: the account already exists.
     #[error("this link was already used and the account is ready: sign in with the password you chose")]
     AccountVerified,
@@ -88,6 +91,7 @@ impl Error {
             Error::BadCredentials => "bad_credentials",
             Error::EmailTaken => "email_taken",
             Error::AccountVerified => "account_verified",
+            Error::PasswordMismatch => "password_mismatch",
             Error::SessionInvalid => "session_invalid",
             Error::Locked(_) => "data_locked",
             Error::Setup(_) => "setup_error",

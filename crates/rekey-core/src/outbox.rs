@@ -439,13 +439,12 @@ impl Outbox {
         Ok(n)
     }
 
-    /// Takes out of the dead letters the reset mail (all, or just `id`) that died while its
-    /// link still worked, and returns the addresses they were for: their messages were
-    /// dropped when they died, so a retry asks for a fresh reset instead
-    /// ([`crate::Rekey::retry_dead`]).
-    pub fn take_dead_resets(&self, id: Option<u64>) -> Result<Vec<String>, StoreError> {
+    /// The dead reset mail (all, or just `id`) that died while its link still worked, as
+    /// (dead-letter key, address): their messages were dropped when they died, so a retry asks
+    /// for a fresh reset instead ([`crate::Rekey::retry_dead`]), then [`Outbox::forget_dead`]s it.
+    pub fn dead_resets(&self, id: Option<u64>) -> Result<Vec<(sled::IVec, String)>, StoreError> {
         let now = self.clock.now();
-        let mut addresses = Vec::new();
+        let mut found = Vec::new();
         for entry in self.store.dead.iter() {
             let (k, v) = entry?;
             let dead: DeadItem = decode(&v)?;
@@ -453,13 +452,15 @@ impl Outbox {
             let dropped = item.sealed.is_none() && item.raw.is_none();
             let live = item.expires_at.is_some_and(|e| e > now);
             if item.kind == MailKind::Reset && dropped && live && id.is_none_or(|i| i == item.id) {
-                // Only if still there: two retries at once ask once.
-                if self.store.dead.compare_and_swap(k, Some(v), None::<&[u8]>)?.is_ok() {
-                    addresses.push(dead.item.to);
-                }
+                found.push((k, dead.item.to));
             }
         }
-        Ok(addresses)
+        Ok(found)
+    }
+
+    /// Deletes one dead letter; false if it was gone already (another retry took it).
+    pub fn forget_dead(&self, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.store.dead.remove(key)?.is_some())
     }
 
     /// Deletes dead letters older than [`DEAD_KEEP_SECS`]; returns how many.
@@ -468,7 +469,7 @@ impl Outbox {
         let mut n = 0;
         for entry in self.store.dead.iter() {
             let (k, v) = entry?;
-            if decode::<DeadItem>(&v)?.at < cutoff {
+            if decode::<DeadItem>(&v).is_ok_and(|d| d.at < cutoff) {
                 self.store.dead.remove(k)?;
                 n += 1;
             }

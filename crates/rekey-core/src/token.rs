@@ -152,6 +152,8 @@ pub struct KeyRing {
     /// The `iss` of the tokens it makes: which Rekey issued a link (a server's public URL, a
     /// desktop store's install id). The app reads it before it contacts anything.
     issuer: String,
+    /// Issuers this store had before (its public URL changed, say): their links still verify.
+    earlier_issuers: Vec<String>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -194,6 +196,7 @@ impl KeyRing {
                     keys,
                     path,
                     issuer: ISSUER.into(),
+                    earlier_issuers: Vec::new(),
                 })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -201,6 +204,7 @@ impl KeyRing {
                     keys: vec![SigningKey::generate(now)],
                     path,
                     issuer: ISSUER.into(),
+                    earlier_issuers: Vec::new(),
                 };
                 ring.save()?;
                 Ok(ring)
@@ -209,15 +213,26 @@ impl KeyRing {
         }
     }
 
-    /// The ring, making tokens with `iss` = `issuer` (and accepting those and legacy ones).
-    pub fn with_issuer(mut self, issuer: &str) -> KeyRing {
+    /// The ring, making tokens with `iss` = `issuer`, and accepting those, the store's
+    /// `earlier` issuers' and legacy ones.
+    pub fn with_issuer(mut self, issuer: &str, earlier: Vec<String>) -> KeyRing {
         self.issuer = issuer.to_string();
+        self.earlier_issuers = earlier;
         self
     }
 
     /// The `iss` of the tokens this ring makes.
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// Every `iss` this ring's tokens have carried, the current one included.
+    pub fn issuers(&self) -> Vec<String> {
+        let mut all = self.earlier_issuers.clone();
+        if !all.contains(&self.issuer) {
+            all.push(self.issuer.clone());
+        }
+        all
     }
 
     /// Makes a new current key; the old one keeps verifying until its tokens have expired.
@@ -353,7 +368,7 @@ impl KeyRing {
                 _ => TokenError::Malformed,
             })?;
         let c = data.claims;
-        if c.iss != self.issuer && c.iss != ISSUER {
+        if c.iss != self.issuer && c.iss != ISSUER && !self.earlier_issuers.contains(&c.iss) {
             return Err(TokenError::WrongIssuer);
         }
         if c.aud != purpose.audience() {

@@ -42,20 +42,23 @@ async fn a_new_address_gets_a_link_that_finishes_the_account_once() {
         "token_wrong_audience"
     );
     let user = rekey
-        .verify_account(VerifyProof::Token(token.clone()), "c")
+        .verify_account(VerifyProof::Token(token.clone()), PASSWORD, "c")
         .await
         .unwrap();
     assert_eq!(user.email, "nia@example.com");
     rekey.sign_in("nia@example.com", PASSWORD, "c").await.unwrap();
     // Once.
-    let again = rekey.verify_account(VerifyProof::Token(token), "c").await.unwrap_err();
+    let again = rekey
+        .verify_account(VerifyProof::Token(token), PASSWORD, "c")
+        .await
+        .unwrap_err();
     assert_eq!(again, Error::AccountVerified);
     let by_code = VerifyProof::Code {
         email: "nia@example.com".into(),
         code,
     };
     assert_eq!(
-        rekey.verify_account(by_code, "c").await.unwrap_err(),
+        rekey.verify_account(by_code, PASSWORD, "c").await.unwrap_err(),
         Error::CodeInvalid
     );
 }
@@ -109,10 +112,10 @@ async fn a_later_request_replaces_the_pending_one_and_the_code_works_too() {
         code: c.into(),
     };
     assert_eq!(
-        rekey.verify_account(proof(wrong), "pia").await.unwrap_err(),
+        rekey.verify_account(proof(wrong), PASSWORD, "pia").await.unwrap_err(),
         Error::CodeInvalid
     );
-    rekey.verify_account(proof(&code), "pia").await.unwrap();
+    rekey.verify_account(proof(&code), PASSWORD, "pia").await.unwrap();
     rekey.sign_in("pia@example.com", PASSWORD, "pia").await.unwrap();
     assert_eq!(
         rekey
@@ -134,7 +137,7 @@ async fn a_pending_account_expires_and_an_administrator_can_make_it_at_once() {
     assert!(rekey.store().pending.is_empty(), "the pending account went");
     assert_eq!(
         rekey
-            .verify_account(VerifyProof::Token(token), "c")
+            .verify_account(VerifyProof::Token(token), PASSWORD, "c")
             .await
             .unwrap_err()
             .code(),
@@ -149,6 +152,57 @@ async fn a_pending_account_expires_and_an_administrator_can_make_it_at_once() {
         .await
         .unwrap();
     assert!(rekey.store().pending.is_empty());
-    assert!(rekey.verify_account(VerifyProof::Token(token), "c").await.is_err());
+    assert!(rekey
+        .verify_account(VerifyProof::Token(token), PASSWORD, "c")
+        .await
+        .is_err());
     rekey.sign_in("quin@example.com", PASSWORD, "c").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stranger_who_asked_for_your_address_cannot_have_you_finish_his_account() {
+    let scene = Scene::new(&[]);
+    let rekey = &scene.rekey;
+    // A stranger asks for Rae's address with a password of his own...
+    rekey
+        .request_account("rae@example.com", "the stranger's own passphrase", "stranger")
+        .await
+        .unwrap();
+    rekey.drain().await.unwrap();
+    let unasked = verify_token(&mails_to(&scene.smtp, "rae@example.com", VERIFY_SUBJECT, 1)[0]);
+    // ...and Rae, finding the mail, finishes it with her password: refused, nothing made.
+    let e = rekey
+        .verify_account(VerifyProof::Token(unasked.clone()), PASSWORD, "rae")
+        .await
+        .unwrap_err();
+    assert_eq!(e, Error::PasswordMismatch);
+    assert!(e.message().contains("ignore the mail"), "{}", e.message());
+    assert_eq!(
+        rekey
+            .sign_in("rae@example.com", "the stranger's own passphrase", "stranger")
+            .await,
+        Err(Error::BadCredentials)
+    );
+    // She asks herself, with her password: her link, her account.
+    rekey.request_account("rae@example.com", PASSWORD, "rae").await.unwrap();
+    rekey.drain().await.unwrap();
+    let hers = verify_token(&mails_to(&scene.smtp, "rae@example.com", VERIFY_SUBJECT, 2)[1]);
+    assert_eq!(
+        rekey
+            .verify_account(VerifyProof::Token(unasked), PASSWORD, "rae")
+            .await
+            .unwrap_err(),
+        Error::TokenReplaced
+    );
+    rekey
+        .verify_account(VerifyProof::Token(hers), PASSWORD, "rae")
+        .await
+        .unwrap();
+    rekey.sign_in("rae@example.com", PASSWORD, "rae").await.unwrap();
+    assert_eq!(
+        rekey
+            .sign_in("rae@example.com", "the stranger's own passphrase", "stranger")
+            .await,
+        Err(Error::BadCredentials)
+    );
 }

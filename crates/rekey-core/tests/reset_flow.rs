@@ -452,3 +452,32 @@ async fn weak_new_password_is_refused_without_consuming_the_link() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn links_name_their_issuer_and_outlive_a_change_of_public_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = [("public_url", "https://old.example.com")];
+    let (rekey, _) = open(config(dir.path(), None, None, &first));
+    assert_eq!(rekey.issuer(), "https://old.example.com");
+    rekey.create_account("ivy@example.com", PASSWORD, "test").await.unwrap();
+    rekey.request_reset("ivy@example.com", "test").await.unwrap();
+    rekey.drain().await.unwrap();
+    drop(rekey);
+    let mailbox = dir.path().join("mailbox");
+    let raw = std::fs::read_to_string(std::fs::read_dir(&mailbox).unwrap().next().unwrap().unwrap().path()).unwrap();
+    let token = rekey_testkit::link_token_in_raw(&raw, "rekey://reset?token=").unwrap();
+    // The server moves to a new address: new links say so, and the old one still works.
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // sled lets go of its lock
+    let (rekey, _) = open(config(
+        dir.path(),
+        None,
+        None,
+        &[("public_url", "https://new.example.com")],
+    ));
+    assert_eq!(rekey.issuer(), "https://new.example.com");
+    assert_eq!(
+        rekey.issuers(),
+        vec!["https://old.example.com", "https://new.example.com"]
+    );
+    assert_eq!(rekey.inspect_reset_link(&token).unwrap().email, "ivy@example.com");
+}

@@ -417,7 +417,7 @@ async fn main() {
         .map(known)
         .chain((0..RESETS + RESETS_SERIAL).map(to_reset))
         .collect();
-    tokio::task::block_in_place(|| server.verify_all(Some(&smtp), &emails));
+    tokio::task::block_in_place(|| server.verify_all(Some(&smtp), &emails, PASSWORD));
 
     // 1. forgot vs healthz, 16 then 64 connections.
     println!("\nforgot vs healthz ({WARMUP:?} warm-up, {MEASURE:?} measured; 1 in {KNOWN_EVERY} forgots is for a known account)");

@@ -499,7 +499,9 @@ impl Client {
         let (i, token) = found[self.rng.below(found.len() as u64) as usize].clone();
         let email = self.accounts[i].email.clone();
         self.accounts[i].dirty = true;
-        match self.call("verify", conn, "/users/verify", json!({ "token": token }), None) {
+        let password = self.accounts[i].password.clone();
+        let body = json!({ "token": token, "password": password });
+        match self.call("verify", conn, "/users/verify", body, None) {
             None => true,
             Some(Err(())) => {
                 self.accounts[i].registered = Registered::Unknown;

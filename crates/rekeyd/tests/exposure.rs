@@ -427,3 +427,52 @@ fn queued_and_dead_mail_hold_no_readable_link_or_code() {
     );
     assert_eq!(status, 204);
 }
+
+#[test]
+fn one_client_cannot_take_every_connection() {
+    let setup = Setup::default()
+        .with("REKEY_MAX_CONNECTIONS", "64")
+        .with("REKEY_MAX_CONNECTIONS_PER_CLIENT", "4");
+    let (_dir, _smtp, server) = start(setup);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // A connection from another loopback address: another client.
+    let from = |ip: &str| {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], server.port));
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        rt.block_on(async move {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind((ip, 0).into()).unwrap();
+            socket.connect(addr).await.unwrap().into_std().unwrap()
+        })
+    };
+    let open = || {
+        let text = Client::new().get(server.metrics_url()).send().unwrap().text().unwrap();
+        common::server::gauge(&text, "rekey_connections_open")
+    };
+    wait_for("the start-up check's connection to close", || open() == 0);
+    let hog: Vec<TcpStream> = (0..4).map(|_| from("127.0.0.9")).collect();
+    wait_for("the four connections", || open() == 4);
+    // The fifth from the same client is closed at once...
+    let mut fifth = from("127.0.0.9");
+    fifth.set_nonblocking(false).unwrap();
+    fifth.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let _ = fifth.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut got = Vec::new();
+    let _ = fifth.read_to_end(&mut got);
+    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    // ...while another client is served.
+    let mut other = from("127.0.0.10");
+    other.set_nonblocking(false).unwrap();
+    other.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = other.read_to_end(&mut answer);
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    drop(hog);
+}

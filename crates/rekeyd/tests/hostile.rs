@@ -412,7 +412,10 @@ fn unicode_tricks_in_addresses_never_misdirect_mail() {
             mail.header("Subject").unwrap().starts_with("Finish creating"),
             "{email}: {mail:?}"
         );
-        let (status, body) = s.json("/users/verify", json!({"token": mail.verify_token()}));
+        let (status, body) = s.json(
+            "/users/verify",
+            json!({"token": mail.verify_token(), "password": PASSWORD}),
+        );
         assert_eq!(status, StatusCode::CREATED, "{email}: {body}");
         assert_eq!(mail.rcpt_to, vec![body["email"].as_str().unwrap().to_string()]);
         body["email"].as_str().unwrap().to_string()

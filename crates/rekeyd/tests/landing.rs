@@ -166,6 +166,12 @@ fn the_verification_page_finishes_an_account_by_link_and_by_code() {
         401,
         "not an account until the button is pressed"
     );
+    // Finishing takes the password chosen when the account was asked for.
+    browser.type_into("#password", "not the password mo chose");
+    browser.click("#submit");
+    browser.wait_text("#message", "not the password chosen");
+    assert_eq!(sign_in("mo@example.com"), 401);
+    browser.type_into("#password", PASSWORD);
     browser.click("#submit");
     browser.wait_text("#message", "is ready");
     assert_eq!(sign_in("mo@example.com"), 200);
@@ -179,6 +185,7 @@ fn the_verification_page_finishes_an_account_by_link_and_by_code() {
     browser.wait_text("#target", "code from the mail");
     browser.type_into("#email", "ned@example.com");
     browser.type_into("#code", &ned.reset_code());
+    browser.type_into("#password", PASSWORD);
     browser.click("#submit");
     browser.wait_text("#message", "is ready");
     assert_eq!(sign_in("ned@example.com"), 200);

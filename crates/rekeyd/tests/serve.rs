@@ -212,7 +212,9 @@ async fn the_landing_page_shows_the_form_and_never_consumes_the_link() {
     }
     let script = s.http.get(s.server.url("/reset.js")).send().await.unwrap();
     assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
-    let script = script.text().await.unwrap();
+    let mut script = script.text().await.unwrap();
+    // The helpers it shares with the other landing page.
+    script += &s.http.get(s.server.url("/landing.js")).send().await.unwrap().text().await.unwrap();
 
     // What the page's script does: read the fragment, ask whose link it is, reset with Bearer.
     let token = landing.split("#token=").nth(1).unwrap();
@@ -621,7 +623,9 @@ async fn https_with_the_configured_certificate_and_logs_without_secrets() {
     })
     .remove(0);
     let verify_token = welcome.verify_token();
-    let verified = post("/users/verify", json!({ "token": verify_token })).await.unwrap();
+    let verified = post("/users/verify", json!({ "token": verify_token, "password": PASSWORD }))
+        .await
+        .unwrap();
     assert_eq!(verified.status(), StatusCode::CREATED);
     assert_eq!(
         post("/users/password/forgot", json!({"email": "hal@example.com"}))

@@ -584,7 +584,8 @@ async fn settings_change_is_alike(each: usize) {
 /// over TLS) runs 100–300 ms after the answer. Does it show in the requester's *own next*
 /// requests? Each trial sends one forgot (for an account, for a stranger, or none at all: the
 /// control, which skips the intake, its flush and the worker), then probes `/healthz` every
-/// few milliseconds from 100 to 450 ms after it; a trial's figure is its probes' mean latency.
+/// few milliseconds from 100 to 450 ms after it; a trial's figures are its probes' mean and
+/// slowest latency (work elsewhere shows as a few slow probes more than as a shift of all).
 async fn worker_work_is_not_seen(each: usize) {
     const ACCOUNTS: usize = 30;
     let smtp = rekey_testkit::SmtpCapture::start();
@@ -600,11 +601,8 @@ async fn worker_work_is_not_seen(each: usize) {
     let (forgot, health) = (server.url("/users/password/forgot"), server.url("/healthz"));
     let names = ["forgot for an account", "forgot for a stranger", "no forgot"];
     let mut shuffle = Shuffle::new();
-    let mut order = shuffle.order(2, each);
-    order.extend(std::iter::repeat_n(2, each / 4));
-    for i in (1..order.len()).rev() {
-        order.swap(i, shuffle.below(i + 1));
-    }
+    let order = shuffle.order(3, each);
+    let mut slowest: Vec<Vec<f64>> = vec![Vec::new(); 3];
     let mut figures: Vec<Vec<f64>> = vec![Vec::new(); 3];
     for (n, &k) in order.iter().enumerate() {
         let started = Instant::now();
@@ -628,53 +626,56 @@ async fn worker_work_is_not_seen(each: usize) {
             let t = Instant::now();
             http.get(&health).send().await.unwrap().bytes().await.unwrap();
             probes.push(t.elapsed().as_secs_f64() * 1000.0);
-            tokio::time::sleep(Duration::from_millis(4)).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
         figures[k].push(probes.iter().sum::<f64>() / probes.len() as f64);
+        slowest[k].push(probes.iter().copied().fold(0.0, f64::max));
         // Let this trial's mail go before the next one starts.
         tokio::time::sleep_until((started + Duration::from_millis(650)).into()).await;
     }
-    println!(
-        "\nthe requester's own next requests, {each} trials of each (+ {} without a forgot)",
-        each / 4
-    );
-    println!("| kind | n | p10 ms | p50 ms | p90 ms |");
-    println!("|---|---|---|---|---|");
-    for (name, f) in names.iter().zip(&figures) {
-        println!(
-            "| {name} | {} | {:.3} | {:.3} | {:.3} |",
-            f.len(),
-            quantile(f, 0.1),
-            quantile(f, 0.5),
-            quantile(f, 0.9)
-        );
-    }
     let mut p = BTreeMap::new();
-    for (x, y) in [(0, 1), (0, 2)] {
-        let (d, pv) = ks(&figures[x], &figures[y]);
-        let ratio = quantile(&figures[x], 0.5) / quantile(&figures[y], 0.5);
-        println!(
-            "| {} vs {} | KS D {d:.4} | p {pv:.4} | p50 {ratio:.3}× |",
-            names[x], names[y]
-        );
-        rekey_testkit::figures::record(
-            "side channels",
-            &format!("next requests after a forgot: {} vs {} (n={each})", names[x], names[y]),
-            &format!("KS D {d:.4}, p {pv:.3}"),
-            &format!("p50 {:.3} ms", quantile(&figures[y], 0.5)),
-            Some(ratio),
-        );
-        p.insert((x, y), pv);
+    for (label, data) in [("mean", &figures), ("slowest", &slowest)] {
+        println!("\nthe requester's own next requests, {each} trials of each: {label} probe latency");
+        println!("| kind | n | p10 ms | p50 ms | p90 ms |");
+        println!("|---|---|---|---|---|");
+        for (name, f) in names.iter().zip(data) {
+            println!(
+                "| {name} | {} | {:.3} | {:.3} | {:.3} |",
+                f.len(),
+                quantile(f, 0.1),
+                quantile(f, 0.5),
+                quantile(f, 0.9)
+            );
+        }
+        for (x, y) in [(0, 1), (0, 2)] {
+            let (d, pv) = ks(&data[x], &data[y]);
+            let ratio = quantile(&data[x], 0.5) / quantile(&data[y], 0.5);
+            println!(
+                "| {} vs {} | KS D {d:.4} | p {pv:.4} | p50 {ratio:.3}× |",
+                names[x], names[y]
+            );
+            rekey_testkit::figures::record(
+                "side channels",
+                &format!(
+                    "next requests after a forgot, {label} probe: {} vs {} (n={each})",
+                    names[x], names[y]
+                ),
+                &format!("KS D {d:.4}, p {pv:.3}"),
+                &format!("p50 {:.3} ms", quantile(&data[y], 0.5)),
+                Some(ratio),
+            );
+            p.insert((label, x, y), pv);
+        }
     }
-    assert!(
-        p[&(0, 2)] < ALPHA,
-        "the probes cannot see the work a forgot causes: {p:?}"
-    );
-    assert!(
-        p[&(0, 1)] >= ALPHA,
-        "an account's forgot shows in the next requests (p = {})",
-        p[&(0, 1)]
-    );
+    let seen = p[&("mean", 0, 2)] < ALPHA || p[&("slowest", 0, 2)] < ALPHA;
+    assert!(seen, "the probes cannot see the work a forgot causes: {p:?}");
+    for label in ["mean", "slowest"] {
+        let pv = p[&(label, 0, 1)];
+        assert!(
+            pv >= ALPHA,
+            "an account's forgot shows in the next requests ({label}: p = {pv})"
+        );
+    }
 }
 
 /// One measurement at a time: two at once would time each other.
@@ -711,7 +712,7 @@ async fn after_a_settings_change_a_stranger_costs_what_an_old_account_costs() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "long run: 1000 trials of 650 ms each (about 25 minutes)"]
+#[ignore = "long run: 3 × 1000 trials of 650 ms each (about 35 minutes)"]
 async fn long_run_worker_work_after_the_answer() {
     let _turn = ONE_AT_A_TIME.lock().await;
     worker_work_is_not_seen(1000).await;

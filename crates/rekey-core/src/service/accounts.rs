@@ -202,7 +202,10 @@ impl Rekey {
         let until = (now + KNOWN_CLIENT_SECS) * 1000;
         self.store.limits.insert(&keys.known, &until.to_be_bytes())?;
         if self.hasher.needs_rehash(&user.password_hash) {
-            self.rehash(&user, password).await?;
+            // Best effort: a busy hasher must not turn a right password into a refusal.
+            if let Err(e) = self.rehash(&user, password).await {
+                tracing::warn!(code = e.code(), "the password was not rehashed this time");
+            }
         }
         let token = new_session_token();
         let session = Session {
@@ -265,12 +268,23 @@ impl Rekey {
     ) -> Result<SessionToken, Error> {
         let info = self.session_user(session)?;
         let user: User = Store::get(&self.store.users, info.id.as_bytes())?.ok_or(Error::SessionInvalid)?;
-        if !self
+        // Wrong current passwords count as failed sign-ins of this account from this client:
+        // a session is no licence to guess the password.
+        let pair = SignInKeys::new(&Email::parse(&user.email)?, client).pair;
+        let checks = [(self.config.limit_signin_client, pair.as_str())];
+        let now = self.now();
+        self.take_limits(&checks, now)?;
+        let ok = self
             .hasher
             .verify(current, Some(&user.password_hash), self.hasher.params())
-            .await?
-        {
-            return Err(Error::BadCredentials);
+            .await;
+        match ok {
+            Ok(true) => self.refund_limits(&checks, now),
+            Ok(false) => return Err(Error::BadCredentials),
+            Err(e) => {
+                self.refund_limits(&checks, now);
+                return Err(e.into());
+            }
         }
         self.policy.check(new_password, Some(&user.email))?;
         let hash = self.hasher.hash(new_password).await?;

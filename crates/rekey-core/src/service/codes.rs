@@ -1,9 +1,9 @@
 //! Typed codes, for resets and for verifying a new account's address: the route that takes an
 //! address, so it must cost the same and say the same whoever the address belongs to.
 //!
-//! Every address typed costs: the client's and the address's attempt limits, one read of the
-//! address's code record (or of a stand-in of the same shape and size), one HMAC, and on any
-//! failure one write to that record. A wrong, expired or retired code and an address with no
+//! Every address typed costs: the client's and the address's attempt limits, one atomic
+//! read-and-count of the address's code record (or of a stand-in of the same shape and size),
+//! and one HMAC. A wrong, expired or retired code and an address with no
 //! account or no code all get [`Error::CodeInvalid`]. Five wrong codes retire the code (never
 //! the link) until the next one is issued. `side_channels.rs` measures it.
 
@@ -39,11 +39,12 @@ impl std::fmt::Debug for Proof {
     }
 }
 
-/// Wrong codes for an address before its code is retired (its link keeps working).
+/// Tries of a code for an address before it is retired (its link keeps working): the sixth
+/// try fails whatever it is, so at most five guesses per code.
 pub const MAX_CODE_FAILURES: u32 = 5;
 
 /// The key of an address's code record for `purpose`.
-fn code_key(purpose: Purpose, email: &Email) -> String {
+pub(crate) fn code_key(purpose: Purpose, email: &Email) -> String {
     match purpose {
         Purpose::Reset => format!("reset/{email}"),
         Purpose::Verify => format!("verify/{email}"),
@@ -63,11 +64,6 @@ pub(crate) fn fresh_code(subject: &str, minted: &Minted) -> CodeState {
     }
 }
 
-/// The tree key a fresh code record for `email` goes under.
-pub(crate) fn fresh_code_key(purpose: Purpose, email: &Email) -> String {
-    code_key(purpose, email)
-}
-
 impl Rekey {
     /// Checks a typed code for `email`. `Ok` with the code's record when the code is right,
     /// live and not retired: the caller then checks what it is for (the account, the pending
@@ -78,7 +74,7 @@ impl Rekey {
         email: &str,
         code: &str,
         client: &str,
-    ) -> Result<(Email, CodeState), Error> {
+    ) -> Result<CodeState, Error> {
         let email = Email::parse(email)?;
         let now = self.now();
         let c = &self.config;
@@ -88,9 +84,18 @@ impl Rekey {
             now,
         )?;
         let typed = parse_code(code);
-        let key = code_key(purpose, &email);
-        let stored = self.store.codes.get(&key)?;
-        let state: CodeState = decode(stored.as_deref().unwrap_or(&self.code_stand_in))?;
+        // Every try is counted first, in one atomic step (the record as it was comes back), so
+        // parallel tries cannot all slip under the limit. It is also the one write every
+        // address gets, known or not, right or wrong.
+        let until = now + self.config.reset_ttl_secs + crate::token::LEEWAY;
+        let stand_in = &self.code_stand_in;
+        let before = self.store.codes.fetch_and_update(code_key(purpose, &email), |old| {
+            let mut record: CodeState = decode(old.unwrap_or(stand_in)).ok()?;
+            record.failures = record.failures.saturating_add(1);
+            record.until = record.until.max(until);
+            Some(encode(&record))
+        })?;
+        let state: CodeState = decode(before.as_deref().unwrap_or(stand_in))?;
         let expected = self
             .keys
             .read()
@@ -99,31 +104,17 @@ impl Rekey {
             .unwrap_or_default();
         let matches = bool::from(expected.as_bytes().ct_eq(state.code_mac.as_bytes()));
         if matches && typed.is_some() && state.failures < MAX_CODE_FAILURES && state.expires_at > now {
-            return Ok((email, state));
+            return Ok(state);
         }
-        Err(self.code_failed(purpose, &email, &state, client)?)
+        Err(self.code_failed(&state, client))
     }
 
-    /// Counts a failed code for `email` and returns the one answer every failure gets.
-    pub(crate) fn code_failed(
-        &self,
-        purpose: Purpose,
-        email: &Email,
-        state: &CodeState,
-        client: &str,
-    ) -> Result<Error, Error> {
-        let now = self.now();
-        let until = now + self.config.reset_ttl_secs + crate::token::LEEWAY;
-        let stand_in = &self.code_stand_in;
-        self.store.codes.fetch_and_update(code_key(purpose, email), |old| {
-            let mut record: CodeState = decode(old.unwrap_or(stand_in)).ok()?;
-            record.failures = record.failures.saturating_add(1);
-            record.until = record.until.max(until);
-            Some(encode(&record))
-        })?;
+    /// The one answer every failed code gets (the try was counted already); the owner's trail
+    /// learns when a code is retired.
+    pub(crate) fn code_failed(&self, state: &CodeState, client: &str) -> Error {
         if state.expires_at != 0 && state.failures + 1 == MAX_CODE_FAILURES {
             self.tally("code_retired_after_5_wrong_tries", &state.user_id, client);
         }
-        Ok(Error::CodeInvalid)
+        Error::CodeInvalid
     }
 }

@@ -60,7 +60,7 @@ pub struct Rekey {
 /// still being written and shows in its timing; after a pause it falls on whatever comes next.
 const AFTER_ANSWER_MS: std::ops::Range<u64> = 100..300;
 
-/// How many reset requests wait for the worker. Kept in memory because sled's `len` walks
+/// How many requests (resets, registrations) wait for the worker. Kept in memory because sled's `len` walks
 /// the whole tree, which the request path cannot afford under a flood; counted once at open.
 struct IntakeDepth(AtomicUsize);
 
@@ -121,7 +121,17 @@ impl Rekey {
                     .map(|u| u.as_str().trim_end_matches('/').to_string())
             })
             .unwrap_or_else(|| format!("rekey:{install_id}"));
-        let keys = keys.with_issuer(&issuer);
+        // Every issuer this store has had: a link mailed before `public_url` changed still works.
+        let mut issuers: Vec<String> = store
+            .meta
+            .get("issuers")?
+            .and_then(|v| serde_json::from_slice(&v).ok())
+            .unwrap_or_default();
+        if !issuers.contains(&issuer) {
+            issuers.push(issuer.clone());
+            store.meta.insert("issuers", crate::store::encode(&issuers))?;
+        }
+        let keys = keys.with_issuer(&issuer, issuers);
         let code_stand_in = crate::store::encode(&crate::store::CodeState {
             failures: 0,
             until: 0,
@@ -217,6 +227,12 @@ impl Rekey {
         self.keys.read().map(|k| k.issuer().to_string()).unwrap_or_default()
     }
 
+    /// Every `iss` this store's links have carried (its public address may have changed): a
+    /// link with any of them is one of its own.
+    pub fn issuers(&self) -> Vec<String> {
+        self.keys.read().map(|k| k.issuers()).unwrap_or_default()
+    }
+
     /// This installation's id: the desktop app's "client" for rate limits.
     pub fn install_id(&self) -> &str {
         &self.install_id
@@ -255,10 +271,13 @@ impl Rekey {
     /// worker handles like any request. Returns how many mails are on their way again.
     pub async fn retry_dead(&self, id: Option<u64>) -> Result<usize, Error> {
         let mut n = self.outbox.retry_dead(id)?;
-        for address in self.outbox.take_dead_resets(id)? {
+        // Asked first, forgotten after: a retry that fails half-way leaves the rest to retry.
+        for (key, address) in self.outbox.dead_resets(id)? {
             let email = crate::email::Email::parse(&address)?;
             self.queue_reset_request(&email, "outbox retry").await?;
-            n += 1;
+            if self.outbox.forget_dead(&key)? {
+                n += 1;
+            }
         }
         Ok(n)
     }

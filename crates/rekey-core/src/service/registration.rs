@@ -15,7 +15,7 @@
 use sled::transaction::ConflictableTransactionError::Abort;
 use sled::Transactional;
 
-use super::codes::{fresh_code, fresh_code_key};
+use super::codes::{code_key, fresh_code};
 use super::{tx, Rekey};
 use crate::audit::AuditEvent;
 use crate::email::Email;
@@ -154,7 +154,7 @@ impl Rekey {
         )
         .map_err(|e| internal("letter", e))?;
         let code = encode(&fresh_code(&pending.id, &minted));
-        let code_key = fresh_code_key(Purpose::Verify, email);
+        let code_key = code_key(Purpose::Verify, email);
         let event = AuditEvent::new(
             now,
             "registration_requested",
@@ -230,20 +230,34 @@ impl Rekey {
         Ok(pending)
     }
 
-    /// Finishes an account with the mailed link or code: the pending account becomes a real
-    /// one, which can sign in. The link and code then stop working. Nobody is signed in.
-    pub async fn verify_account(&self, proof: VerifyProof, client: &str) -> Result<UserInfo, Error> {
+    /// Finishes an account with the mailed link or code **and the password chosen when it
+    /// was asked for**: the pending account becomes a real one, which can sign in. The link
+    /// and code then stop working. Nobody is signed in.
+    ///
+    /// Why the password: anyone may ask for an account for any address, with a password of
+    /// their choosing, and a later request replaces the earlier one. Were the mailed link
+    /// enough, a stranger could ask for the victim's address with his own password and wait
+    /// for the victim to click "finish": the victim's account, the stranger's password. With
+    /// the password asked again, finishing takes the mailbox *and* the password.
+    pub async fn verify_account(&self, proof: VerifyProof, password: &str, client: &str) -> Result<UserInfo, Error> {
         let pending = match &proof {
             VerifyProof::Token(token) => self.check_verify_token(token)?,
             VerifyProof::Code { email, code } => {
-                let (email, state) = self.check_code(Purpose::Verify, email, code, client)?;
+                let state = self.check_code(Purpose::Verify, email, code, client)?;
                 let found: Option<Pending> = Store::get(&self.store.pending, pending_id_key(&state.user_id))?;
                 match found.filter(|p| p.jti == state.jti) {
                     Some(pending) => pending,
-                    None => return Err(self.code_failed(Purpose::Verify, &email, &state, client)?),
+                    None => return Err(self.code_failed(&state, client)),
                 }
             }
         };
+        if !self
+            .hasher
+            .verify(password, Some(&pending.password_hash), self.hasher.params())
+            .await?
+        {
+            return Err(Error::PasswordMismatch);
+        }
         let now = self.now();
         let user = User {
             id: pending.id.clone(),
@@ -268,7 +282,15 @@ impl Rekey {
                     .transpose()
                     .map_err(|e| Abort(internal("pending", e)))?;
                 if current.is_none_or(|c| c.jti != pending.jti) {
-                    return Err(Abort(Error::AccountVerified));
+                    // Used by a racing request, or replaced by a newer one meanwhile.
+                    let why = retired
+                        .get(pending.jti.as_bytes())?
+                        .and_then(|r| decode::<RetiredToken>(&r).ok())
+                        .map(|r| r.why);
+                    return Err(Abort(match why {
+                        Some(Retired::Replaced) => Error::TokenReplaced,
+                        _ => Error::AccountVerified,
+                    }));
                 }
                 // An administrator may have made the account meanwhile.
                 if emails.get(user.email.as_bytes())?.is_some() {
@@ -294,7 +316,10 @@ impl Rekey {
         let mut n = 0;
         for entry in self.store.pending.scan_prefix("id/") {
             let (k, v) = entry?;
-            let pending: Pending = decode(&v)?;
+            let Ok(pending) = decode::<Pending>(&v) else {
+                tracing::error!("a pending account could not be read while pruning; it is kept");
+                continue;
+            };
             if pending.expires_at < now - crate::token::LEEWAY {
                 let s = &self.store;
                 tx(s.pending.transaction(|t| {

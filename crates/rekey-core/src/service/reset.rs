@@ -20,7 +20,7 @@ use sled::transaction::ConflictableTransactionError::Abort;
 use sled::Transactional;
 use tokio::sync::watch;
 
-use super::codes::{fresh_code, fresh_code_key};
+use super::codes::{code_key, fresh_code};
 use super::{tx, Rekey};
 use crate::audit::AuditEvent;
 use crate::email::Email;
@@ -48,6 +48,14 @@ pub struct ResetTarget {
     pub email: String,
     /// When the link stops working (Unix seconds).
     pub expires_at: i64,
+}
+
+/// A record for pruning, or `None` (logged) when it cannot be read: one bad record must not
+/// stop the pruning of every other.
+fn readable<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    decode(bytes)
+        .map_err(|e| tracing::error!(error = %e, "a record could not be read while pruning; it is kept"))
+        .ok()
 }
 
 impl Rekey {
@@ -104,7 +112,7 @@ impl Rekey {
                     self.intake_depth.remove();
                     handled += 1
                 }
-                Err(e) => tracing::error!(error = %e, "a reset request could not be handled; it stays queued"),
+                Err(e) => tracing::error!(error = %e, "a request could not be handled; it stays queued"),
             }
         }
         if handled > 0 {
@@ -194,7 +202,7 @@ impl Rekey {
         };
         // A new code: the wrong ones typed before do not count against it.
         let code = encode(&fresh_code(&user.id, &minted));
-        let code_key = fresh_code_key(Purpose::Reset, &Email::parse(&user.email)?);
+        let code_key = code_key(Purpose::Reset, &Email::parse(&user.email)?);
         let event = AuditEvent::new(
             now,
             "reset_requested",
@@ -271,10 +279,10 @@ impl Rekey {
     /// Checks an address + typed code (see [`super::codes`]) and returns the account and
     /// the live reset it is for.
     fn check_reset_code(&self, email: &str, code: &str, client: &str) -> Result<(User, LiveReset), Error> {
-        let (email, state) = self.check_code(Purpose::Reset, email, code, client)?;
+        let state = self.check_code(Purpose::Reset, email, code, client)?;
         match self.code_target(&state)? {
             Some(found) => Ok(found),
-            None => Err(self.code_failed(Purpose::Reset, &email, &state, client)?),
+            None => Err(self.code_failed(&state, client)),
         }
     }
 
@@ -320,7 +328,7 @@ impl Rekey {
         let mut n = 0;
         for entry in self.store.resets.iter() {
             let (k, v) = entry?;
-            if decode::<LiveReset>(&v)?.expires_at < now - crate::token::LEEWAY {
+            if readable::<LiveReset>(&v).is_some_and(|r| r.expires_at < now - crate::token::LEEWAY) {
                 // Only if unchanged: a new reset written meanwhile stays.
                 let _ = self.store.resets.compare_and_swap(k, Some(v), None::<&[u8]>)?;
                 n += 1;
@@ -328,21 +336,21 @@ impl Rekey {
         }
         for entry in self.store.codes.iter() {
             let (k, v) = entry?;
-            if decode::<CodeState>(&v)?.until < now {
+            if readable::<CodeState>(&v).is_some_and(|r| r.until < now) {
                 let _ = self.store.codes.compare_and_swap(k, Some(v), None::<&[u8]>)?;
                 n += 1;
             }
         }
         for entry in self.store.retired.iter() {
             let (k, v) = entry?;
-            if decode::<RetiredToken>(&v)?.expires_at < now - crate::token::LEEWAY {
+            if readable::<RetiredToken>(&v).is_some_and(|r| r.expires_at < now - crate::token::LEEWAY) {
                 self.store.retired.remove(k)?;
                 n += 1;
             }
         }
         for entry in self.store.sessions.iter() {
             let (k, v) = entry?;
-            if decode::<crate::store::Session>(&v)?.expires_at < now {
+            if readable::<crate::store::Session>(&v).is_some_and(|r| r.expires_at < now) {
                 self.store.sessions.remove(k)?;
                 n += 1;
             }
@@ -380,7 +388,9 @@ impl Rekey {
             }
             if self.now() - last_prune > 600 {
                 last_prune = self.now();
-                let _ = self.prune();
+                if let Err(e) = self.prune() {
+                    tracing::error!(error = %e, "pruning failed; it is tried again in 10 minutes");
+                }
             }
             if self.now() - last_tally >= 60 {
                 last_tally = self.now();

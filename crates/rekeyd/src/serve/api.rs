@@ -131,12 +131,16 @@ pub struct VerifyBody {
     token: Option<String>,
     email: Option<String>,
     code: Option<String>,
+    password: String,
 }
 impl Fields for VerifyBody {
-    const FIELDS: &'static str = "\"token\" (or the token as Authorization: Bearer), or \"email\" and \"code\"";
+    const FIELDS: &'static str =
+        "\"password\" (the one chosen when the account was asked for) and \"token\" (or the token as Authorization: Bearer), or \"email\" and \"code\"";
 }
 
-/// `POST /users/verify`: finish an account with the mailed link's token or the code.
+/// `POST /users/verify`: finish an account with the mailed link's token or the code, and the
+/// password chosen when it was asked for (so a stranger who asked for someone else's address
+/// cannot have the owner finish an account with the stranger's password).
 pub async fn verify(
     State(app): Shared,
     ConnectInfo(peer): Peer,
@@ -144,7 +148,10 @@ pub async fn verify(
     Json(body): Json<VerifyBody>,
 ) -> Result<Response, ApiError> {
     let proof = proof(&headers, body.token, body.email, body.code)?;
-    let user = app.rekey.verify_account(proof, &client(&app, peer, &headers)).await?;
+    let user = app
+        .rekey
+        .verify_account(proof, &body.password, &client(&app, peer, &headers))
+        .await?;
     Ok((StatusCode::CREATED, Reply(json!({"id": user.id, "email": user.email}))).into_response())
 }
 
@@ -274,6 +281,7 @@ pub async fn info(State(app): Shared) -> Response {
     let config = app.rekey.config();
     Reply(json!({
         "issuer": app.rekey.issuer(),
+        "issuers": app.rekey.issuers(),
         "version": env!("CARGO_PKG_VERSION"),
         "api": API_LEVEL,
         "min_password_length": config.password_min_length,

@@ -84,7 +84,11 @@ pub async fn run(config: Config) -> Result<(), String> {
     };
     let listen = config.listen;
     let request_timeout = Duration::from_secs(config.request_timeout_secs);
-    let capped = connections::Capped::new(config.max_connections);
+    let capped = connections::Capped::new(
+        config.max_connections,
+        config.max_connections_per_client,
+        config.trusted_proxies.clone(),
+    );
     let bind =
         |addr: SocketAddr| std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"));
     let listener = bind(listen)?;
@@ -117,7 +121,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         eprintln!("rekeyd: metrics on http://{shown}/metrics");
         let serving = connections::Serving {
             tls: None,
-            capped: connections::Capped::new(64),
+            capped: connections::Capped::new(64, 64, Vec::new()),
             header_timeout,
             drain: Duration::from_secs(1),
         };

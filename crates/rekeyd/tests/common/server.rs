@@ -263,11 +263,12 @@ impl Server {
                 });
             }
         });
-        self.verify_all(smtp, emails);
+        self.verify_all(smtp, emails, password);
     }
 
-    /// Waits for the verification mail of each address asked for, and opens its link.
-    pub fn verify_all(&self, smtp: Option<&SmtpCapture>, emails: &[String]) {
+    /// Waits for the verification mail of each address asked for, and opens its link with
+    /// the password chosen.
+    pub fn verify_all(&self, smtp: Option<&SmtpCapture>, emails: &[String], password: &str) {
         let http = self.http();
         let mut waiting: std::collections::BTreeSet<String> = emails.iter().map(|e| e.to_lowercase()).collect();
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -277,7 +278,7 @@ impl Server {
                 if waiting.remove(&to) {
                     let r = http
                         .post(self.url("/users/verify"))
-                        .json(&serde_json::json!({ "token": token }))
+                        .json(&serde_json::json!({ "token": token, "password": password }))
                         .send()
                         .unwrap();
                     assert_eq!(r.status().as_u16(), 201, "verify {to}: {:?}", r.text());

@@ -1,7 +1,8 @@
 // The page behind the mailed "finish creating your account" link. The token is in the URL
 // fragment (never sent to any server by the browser); we read it, take it out of the address
 // bar, ask the API whose account it finishes (which consumes nothing: mail scanners open
-// links too), and finish it only when the person presses the button.
+// links too), and finish it only when the person presses the button, with the password they
+// chose when they asked for the account.
 "use strict";
 
 let token = null;
@@ -29,6 +30,7 @@ async function submit(event) {
   event.preventDefault();
   say("");
   const body = token ? { token } : { email: $("email").value, code: $("code").value };
+  body.password = $("password").value;
   $("submit").disabled = true;
   try {
     const account = await api("/users/verify", body);
