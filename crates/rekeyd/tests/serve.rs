@@ -214,7 +214,15 @@ async fn the_landing_page_shows_the_form_and_never_consumes_the_link() {
     assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
     let mut script = script.text().await.unwrap();
     // The helpers it shares with the other landing page.
-    script += &s.http.get(s.server.url("/landing.js")).send().await.unwrap().text().await.unwrap();
+    script += &s
+        .http
+        .get(s.server.url("/landing.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
 
     // What the page's script does: read the fragment, ask whose link it is, reset with Bearer.
     let token = landing.split("#token=").nth(1).unwrap();
