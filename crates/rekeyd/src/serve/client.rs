@@ -61,7 +61,7 @@ fn is_port(s: &str) -> bool {
 fn warn_untrusted_proxy(peer: IpAddr) {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        tracing::warn!(%peer, "requests come through a proxy on this machine (X-Forwarded-For) but trusted_proxies is empty: every client shares the proxy's rate limits; set trusted_proxies = \"{peer}\"");
+        tracing::warn!(%peer, "requests come through a proxy on this machine (X-Forwarded-For) but trusted_proxies is empty: every client shares the proxy's rate limits and its connection cap; set trusted_proxies = \"{peer}\"");
         eprintln!(
             "rekeyd: warning: requests come through a proxy at {peer} (they carry X-Forwarded-For), \
              but trusted_proxies is empty, so every client behind it shares one set of rate limits. \
