@@ -757,6 +757,49 @@ impl Outbox {
             .map_err(|e| StoreError::Corrupt(format!("{e:?}")))
     }
 
+    /// Goes through the motions of delivering the stand-ins' mail, which reset requests that
+    /// get no mail leave in the stand-in tree (see `Rekey::mint_reset`): as a pass does, it
+    /// checks the server, opens each message, rehearses its send, takes it out of the queue
+    /// and flushes. Nothing is sent: the server sees only the checks. While the server is
+    /// held or cannot be reached they wait, as mail does, until their link would expire.
+    /// Returns how many went.
+    pub async fn rehearse(&self) -> Result<usize, StoreError> {
+        let tree = &self.store.stand_ins;
+        let now = self.clock.now();
+        let mut due = Vec::new();
+        for key in tree.range(DUE_PREFIX..DUE_END).keys() {
+            let (_, id) = parse_due_key(&key?)?;
+            if let Some(item) = Store::get::<OutboxItem>(tree, seq_key(id))? {
+                due.push(item);
+            }
+            if due.len() == BATCH {
+                break;
+            }
+        }
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let held = self.server_hold()?.is_some_and(|h| h.until > now);
+        let reachable = !held && self.mailer.check().await.is_ok();
+        let mut n = 0;
+        for item in due {
+            let expired = item.expires_at.is_some_and(|e| e <= now);
+            if !expired {
+                if !reachable {
+                    continue;
+                }
+                if let Ok(message) = self.message(&item) {
+                    self.mailer.rehearse(&message).await;
+                }
+            }
+            in_queue(tree, |t| take_tx(t, item.id))?;
+            self.store.bump("outbox.stand_ins")?;
+            self.store.flush().await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Delivers until `shutdown` turns true: after every pass it sleeps until the next mail
     /// is due, new mail is queued, or 30 seconds pass (a clock moved by tests is seen then).
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
@@ -772,6 +815,9 @@ impl Outbox {
                     5
                 }
             };
+            if let Err(e) = self.rehearse().await {
+                tracing::error!(error = %e, "the stand-ins' pass failed");
+            }
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(wait as u64)) => {}

@@ -201,6 +201,10 @@ pub struct Store {
     pub limits: sled::Tree,
     /// small named values (install id, counters, last mail error).
     pub meta: sled::Tree,
+    /// What a reset request that gets no mail writes in place of a reset and its mail, so
+    /// that the worker's work does not tell it from one that does: fixed keys, and the
+    /// outbox's layout for its mail, which the outbox takes out again.
+    pub stand_ins: sled::Tree,
     dir: PathBuf,
 }
 
@@ -262,6 +266,7 @@ impl Store {
             audit: tree("audit")?,
             limits: tree("limits")?,
             meta: tree("meta")?,
+            stand_ins: tree("stand_ins")?,
             db,
             dir: data_dir.to_path_buf(),
         })

@@ -139,6 +139,68 @@ async fn unknown_address_gets_the_same_answer_and_no_mail() {
     assert!(bad.message().contains("name@example.com"));
 }
 
+/// A request that gets no mail (a stranger's address, or an account over its limit) makes the
+/// worker do an account's work on a stand-in, so the work does not tell them apart (the
+/// side-channel suite's long run measures that); here: it sends nothing, the stand-ins'
+/// mail goes out of their queue, the real queue and its status never see it, and strangers'
+/// addresses leave no records behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_that_get_no_mail_leave_nothing_behind() {
+    let scene = Scene::new(&[("limit_address", "2/1h")]);
+    let (rekey, smtp) = (&scene.rekey, &scene.smtp);
+    rekey.create_account("kit@example.com", PASSWORD, "test").await.unwrap();
+    // Three for kit (the third over the limit), three strangers.
+    for email in ["kit@example.com", "kit@example.com", "kit@example.com"] {
+        rekey.request_reset(email, "test").await.unwrap();
+    }
+    for i in 0..3 {
+        rekey
+            .request_reset(&format!("stranger{i}@example.com"), "test")
+            .await
+            .unwrap();
+    }
+    rekey.drain().await.unwrap();
+    // Two mails, both kit's; the outbox saw nothing else.
+    mails_to(smtp, "kit@example.com", RESET_SUBJECT, 2);
+    assert_eq!(smtp.messages().len(), 2, "mail went to a stranger");
+    let status = rekey.outbox().status().unwrap();
+    assert_eq!((status.depth, status.dead), (0, 0));
+    assert_eq!(rekey.store().counter("outbox.delivered"), 2);
+    // Four stand-ins (kit's third, three strangers) went through the motions and out.
+    assert_eq!(rekey.store().counter("outbox.stand_ins"), 4);
+    let left: Vec<String> = rekey
+        .store()
+        .stand_ins
+        .iter()
+        .keys()
+        .map(|k| String::from_utf8_lossy(&k.unwrap()).into_owned())
+        .collect();
+    assert!(
+        left.iter()
+            .all(|k| k.starts_with("stand-in/") || k.starts_with('\u{fffd}')),
+        "{left:?}"
+    );
+    assert!(left.len() <= 7, "the stand-in tree grows: {left:?}");
+    // No record names a stranger's address: no limit, no code, no queued mail.
+    let st = rekey.store();
+    for (name, tree) in [
+        ("limits", &st.limits),
+        ("codes", &st.codes),
+        ("stand_ins", &st.stand_ins),
+        ("outbox", &st.outbox),
+        ("audit", &st.audit),
+        ("meta", &st.meta),
+    ] {
+        for entry in tree.iter() {
+            let (k, v) = entry.unwrap();
+            let text = format!("{}{}", String::from_utf8_lossy(&k), String::from_utf8_lossy(&v));
+            assert!(!text.contains("stranger"), "{name} names a stranger: {text}");
+        }
+    }
+    // The one reset kit can use is the newest, and the stand-ins did not touch it.
+    assert_eq!(rekey.store().resets.len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_intake_refuses_everyone_alike_until_the_worker_catches_up() {
     let scene = Scene::new(&[("intake_limit", "100")]);

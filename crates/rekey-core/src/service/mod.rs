@@ -286,6 +286,7 @@ impl Rekey {
     pub async fn drain(&self) -> Result<crate::outbox::DeliveryReport, Error> {
         self.process_intake().await?;
         let (report, _) = self.outbox.deliver_due().await?;
+        self.outbox.rehearse().await?;
         Ok(report)
     }
 }
