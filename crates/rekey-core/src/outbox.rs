@@ -757,6 +757,11 @@ impl Outbox {
             .map_err(|e| StoreError::Corrupt(format!("{e:?}")))
     }
 
+    /// Stand-ins' mail waiting to be rehearsed.
+    pub fn stand_ins_waiting(&self) -> u64 {
+        read_depth(self.store.stand_ins.get(DEPTH).ok().flatten().as_deref())
+    }
+
     /// Goes through the motions of delivering the stand-ins' mail, which reset requests that
     /// get no mail leave in the stand-in tree (see `Rekey::mint_reset`): as a pass does, it
     /// checks the server, opens each message, rehearses its send, takes it out of the queue
