@@ -186,24 +186,29 @@ fn http2_prior_knowledge_gets_no_http2() {
 fn open_connections_are_capped_and_idle_ones_are_closed() {
     let setup = Setup::default()
         .with("REKEY_MAX_CONNECTIONS", "16")
-        // Long enough that the sixteen idle connections are still open when a busy machine
-        // (the other tests hash passwords meanwhile) gets round to counting them: with 3 s
-        // one CI run saw them closed before the first count.
-        .with("REKEY_REQUEST_TIMEOUT", "8s");
+        .with("REKEY_REQUEST_TIMEOUT", "3s");
     let (_dir, _smtp, server) = start(setup);
-    let metrics = Client::new();
     let open = || {
-        let text = metrics.get(server.metrics_url()).send().unwrap().text().unwrap();
+        let text = Client::new().get(server.metrics_url()).send().unwrap().text().unwrap();
         common::server::gauge(&text, "rekey_connections_open")
     };
     let wait_for = |n: u64| {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(10);
         while open() != n {
             assert!(Instant::now() < deadline, "{} connections open, not {n}", open());
             std::thread::sleep(Duration::from_millis(20));
         }
     };
-    // (The start-up check's connection may still be open for a moment.)
+    // The harness's start-up check only connected, and the server binds its port before it
+    // opens the store, so on a busy machine that connection may still wait in the kernel's
+    // queue and take a slot beside the sixteen below (a CI run, and this machine under load,
+    // saw one of them refused). One request answered means the accept loop has taken it.
+    let got = raw(
+        server.port,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert!(got.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got));
     wait_for(0);
     // Sixteen idle connections hold every slot...
     let idle: Vec<TcpStream> = (0..16)
@@ -218,21 +223,17 @@ fn open_connections_are_capped_and_idle_ones_are_closed() {
         Duration::from_secs(2),
     );
     assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
-    assert!(
-        started.elapsed() < Duration::from_millis(1500),
-        "{:?}",
-        started.elapsed()
-    );
-    // The idle ones are closed by the server within the header timeout (8 s)...
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    // The idle ones are closed by the server within the header timeout (3 s)...
     for mut c in idle {
-        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut buf = [0u8; 64];
         assert!(matches!(c.read(&mut buf), Ok(0)), "an idle connection stayed open");
     }
     // ...and so is one kept alive after a request.
     let mut c = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut answer = vec![0u8; 4096];
     let n = c.read(&mut answer).unwrap();
     assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
@@ -241,7 +242,7 @@ fn open_connections_are_capped_and_idle_ones_are_closed() {
     let _ = c.read_to_end(&mut rest);
     let idle_for = started.elapsed();
     assert!(
-        idle_for > Duration::from_secs(4) && idle_for < Duration::from_secs(16),
+        idle_for > Duration::from_secs(1) && idle_for < Duration::from_secs(8),
         "the kept-alive connection closed after {idle_for:?}"
     );
     // The server took new connections all along.
