@@ -276,19 +276,16 @@ impl Mailer {
             }
         }
     }
-}
 
-impl Mailer {
     /// What sending `raw` costs here, without sending it, for a stand-in's mail (see
     /// [`crate::outbox::Outbox::rehearse`]): the round trips of a send on a pooled
     /// connection (lettre's is a NOOP at checkout, then MAIL, RCPT, DATA and the message:
-    /// here six NOOPs, as its payload costs a little more than a NOOP), or a message written
+    /// here three tests of two NOOPs each, as its payload costs a little more than a NOOP), or a message written
     /// and synced into the mailbox's own temporary file, then removed. Failures do not
     /// matter: nothing was to be sent.
     pub async fn rehearse(&self, raw: &[u8]) {
         match self {
             Mailer::Smtp { transport, timeout, .. } => {
-                // Each test is a checkout (one NOOP) and a NOOP.
                 for _ in 0..3 {
                     let _ = tokio::time::timeout(*timeout, transport.test_connection()).await;
                 }
