@@ -6,39 +6,15 @@ use serde::Serialize;
 use tauri::{AppHandle, Runtime, State};
 
 use crate::backend::{Place, Registered, Target};
-use crate::link::{self, LinkError};
+use crate::link;
 use crate::mailbox;
 use crate::shell::{Pending, Shell};
+use crate::ui_error::UiError;
 use rekey_core::mailer::Mailer;
 use rekey_core::service::Proof;
 
 /// How long "send again" waits on the "check your mail" page.
 pub const RESEND_AFTER_SECS: u64 = 60;
-
-/// A refusal as the page sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UiError {
-    pub code: String,
-    pub message: String,
-}
-
-impl From<rekey_core::Error> for UiError {
-    fn from(e: rekey_core::Error) -> Self {
-        UiError {
-            code: e.code().to_string(),
-            message: e.message(),
-        }
-    }
-}
-
-impl From<LinkError> for UiError {
-    fn from(e: LinkError) -> Self {
-        UiError {
-            code: e.code.to_string(),
-            message: e.message,
-        }
-    }
-}
 
 type Answer<T> = Result<T, UiError>;
 

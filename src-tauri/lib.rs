@@ -8,10 +8,11 @@ mod link;
 mod mailbox;
 mod settings;
 mod shell;
+mod ui_error;
 
-pub use commands::UiError;
 pub use link::{is_rekey_url, parse as parse_link, reset_token, Action as LinkAction, LinkError};
 pub use shell::Shell;
+pub use ui_error::UiError;
 
 use tauri::{Manager, RunEvent, Runtime};
 

@@ -12,8 +12,8 @@ use serde::Serialize;
 use tauri::State;
 
 use crate::backend::{Backend, Place, Remote};
-use crate::commands::UiError;
 use crate::shell::Shell;
+use crate::ui_error::UiError;
 
 type Answer<T> = Result<T, UiError>;
 

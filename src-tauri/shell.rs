@@ -9,8 +9,8 @@ use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::watch;
 
 use crate::backend::{Backend, Local, Remote};
-use crate::commands::UiError;
 use crate::link::{self, LinkError};
+use crate::ui_error::UiError;
 
 /// A link that arrived before the page could take it (a cold start).
 #[derive(Debug, Clone, PartialEq, Eq)]

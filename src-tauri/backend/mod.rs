@@ -13,7 +13,7 @@ use rekey_core::password::Strength;
 use rekey_core::service::Proof;
 use serde::Serialize;
 
-use crate::commands::UiError;
+use crate::ui_error::UiError;
 
 type Answer<T> = Result<T, UiError>;
 

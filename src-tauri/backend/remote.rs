@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use super::{issuer_of, other_issuer, Answer, Backend, Place, Registered, Target};
-use crate::commands::UiError;
+use crate::ui_error::UiError;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The API level this app needs (`GET /info`'s `api`).
