@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use url::Url;
 
+use crate::duration;
 use crate::limits::RateLimit;
 
 /// Why the configuration could not be used. Every variant names the key.
@@ -121,6 +122,11 @@ pub struct Config {
     pub smtp_pool_size: u32,
     /// The sender, like `Rekey <no-reply@example.com>`.
     pub mail_from: String,
+    /// An address whose mail the relay throws away. When set, a reset request that gets no
+    /// mail (a stranger's address, or one over its limit) sends a message of the same size
+    /// there, so a relay on rekeyd's own machine works alike for both. `None`: only the
+    /// round trips of a send are rehearsed.
+    pub stand_in_mail_to: Option<String>,
     /// The public https address of `rekeyd serve`, for the landing link in reset mail.
     pub public_url: Option<Url>,
     /// The `iss` of the links this Rekey mails; `None`: its `public_url`, else its install id.
@@ -201,6 +207,7 @@ pub const KEYS: &[&str] = &[
     "smtp_timeout",
     "smtp_pool_size",
     "mail_from",
+    "stand_in_mail_to",
     "public_url",
     "issuer",
     "server_url",
@@ -410,13 +417,13 @@ impl Parser<'_> {
                 if s.is_empty() {
                     return Ok(None);
                 }
-                crate::mailer::SmtpTarget::parse(s, true).map_err(|e| e.to_string())?;
+                crate::smtp_url::SmtpTarget::parse(s, true).map_err(|e| e.to_string())?;
                 Ok(Some(Secret::new(s)))
             })?,
             smtp_ca_file: self.get("smtp_ca_file", None, readable_file)?,
             smtp_allow_plain: self.get("smtp_allow_plain", false, boolean)?,
             smtp_timeout_secs: self.get("smtp_timeout", 30, |s| {
-                let secs = duration(s)?;
+                let secs = duration::seconds(s)?;
                 if !(1..=600).contains(&secs) {
                     return Err("must be between 1s and 10m".into());
                 }
@@ -427,6 +434,14 @@ impl Parser<'_> {
                 s.parse::<lettre::message::Mailbox>()
                     .map(|_| s.to_string())
                     .map_err(|_| format!("'{s}' is not a sender like Rekey <no-reply@example.com>"))
+            })?,
+            stand_in_mail_to: self.get("stand_in_mail_to", None, |s| {
+                if s.is_empty() {
+                    return Ok(None);
+                }
+                s.parse::<lettre::Address>()
+                    .map(|_| Some(s.to_string()))
+                    .map_err(|_| format!("'{s}' is not an address like discard@mail.example.com"))
             })?,
             public_url: self.get("public_url", None, |s| {
                 if s.is_empty() {
@@ -455,7 +470,7 @@ impl Parser<'_> {
             })?,
             server_ca_file: self.get("server_ca_file", None, readable_file)?,
             server_timeout_secs: self.get("server_timeout", 15, |s| {
-                let secs = duration(s)?;
+                let secs = duration::seconds(s)?;
                 if !(1..=120).contains(&secs) {
                     return Err("must be between 1s and 2m".into());
                 }
@@ -491,14 +506,14 @@ impl Parser<'_> {
                     .collect()
             })?,
             request_timeout_secs: self.get("request_timeout", 30, |s| {
-                let secs = duration(s)?;
+                let secs = duration::seconds(s)?;
                 if !(1..=600).contains(&secs) {
                     return Err("must be between 1s and 10m".into());
                 }
                 Ok(secs as u64)
             })?,
             reset_ttl_secs: self.get("reset_ttl", 30 * 60, |s| {
-                let secs = duration(s)?;
+                let secs = duration::seconds(s)?;
                 if !(5 * 60..=24 * 3600).contains(&secs) {
                     return Err("must be between 5m and 24h".into());
                 }
@@ -517,7 +532,7 @@ impl Parser<'_> {
             limit_signin_client: self.get("limit_signin_client", "10/15m".parse().unwrap(), limit)?,
             limit_signin_spray: self.get("limit_signin_spray", "100/15m".parse().unwrap(), limit)?,
             session_ttl_secs: self.get("session_ttl", 12 * 3600, |s| {
-                let secs = duration(s)?;
+                let secs = duration::seconds(s)?;
                 if !(60..=90 * 24 * 3600).contains(&secs) {
                     return Err("must be between 1m and 90d".into());
                 }
@@ -615,22 +630,6 @@ fn number(s: &str, min: u32, max: u32) -> Result<u32, String> {
         return Err(format!("must be between {min} and {max}"));
     }
     Ok(n)
-}
-
-/// Parses `90s`, `15m`, `2h`, `1d` (or a bare number of seconds) into seconds.
-pub fn duration(s: &str) -> Result<i64, String> {
-    let bad = || format!("'{s}' is not a duration like 90s, 15m, 2h or 1d");
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: i64 = digits.parse().map_err(|_| bad())?;
-    let scale = match unit.trim() {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(scale).ok_or_else(bad)
 }
 
 #[cfg(test)]

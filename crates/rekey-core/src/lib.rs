@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod clock;
 pub mod config;
+pub mod duration;
 pub mod email;
 pub mod error;
 pub mod hasher;
@@ -19,6 +20,7 @@ pub mod outbox;
 pub mod password;
 pub mod sealed;
 pub mod service;
+pub mod smtp_url;
 pub mod store;
 pub mod token;
 

@@ -30,7 +30,7 @@ impl FromStr for RateLimit {
         let bad = || format!("'{s}' is not a limit like 3/15m (count/period) or off");
         let (count, period) = s.split_once('/').ok_or_else(bad)?;
         let count: u32 = count.trim().parse().map_err(|_| bad())?;
-        let period_secs = crate::config::duration(period.trim()).map_err(|_| bad())?;
+        let period_secs = crate::duration::seconds(period.trim()).map_err(|_| bad())?;
         if count == 0 || period_secs <= 0 {
             return Err(format!(
                 "'{s}': count and period must be above zero (use off to disable)"

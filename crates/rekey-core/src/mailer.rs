@@ -6,7 +6,6 @@
 //! explicit opt-in. Every send has a hard timeout of its own, because lettre's socket
 //! timeout does not fire on a server that accepts and then stays silent.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,127 +14,10 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::PoolConfig;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use url::Url;
 
 use crate::config::Config;
 
-/// How to reach the SMTP server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Security {
-    /// `smtps://`: TLS from the first byte (port 465).
-    ImplicitTls,
-    /// `smtp://`: STARTTLS, required (port 587).
-    StartTls,
-    /// `smtp+plain://`: no TLS (loopback relay, or opted in).
-    Plain,
-}
-
-/// A parsed `REKEY_SMTP_URL`.
-#[derive(Clone)]
-pub struct SmtpTarget {
-    /// Server host name (also the name its certificate must carry).
-    pub host: String,
-    /// Port.
-    pub port: u16,
-    /// TLS mode.
-    pub security: Security,
-    /// Login, if the URL has one.
-    pub credentials: Option<(String, String)>,
-}
-
-/// Why the SMTP settings cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    /// The URL does not parse or uses an unknown scheme.
-    #[error(
-        "'{0}' is not an SMTP URL like smtps://user:pass@mail.example.com:465 or smtp://user:pass@mail.example.com:587"
-    )]
-    BadUrl(String),
-    /// Plain SMTP to a host that is not this machine, without opting in.
-    #[error("smtp+plain:// sends mail unencrypted; it is only allowed to a relay on this machine (127.0.0.1, ::1, localhost) unless smtp_allow_plain is set")]
-    PlainNotAllowed,
-    /// The CA file is not PEM.
-    #[error("cannot use the CA file {path}: {reason}")]
-    CaFile {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        reason: String,
-    },
-    /// The local mailbox folder cannot be created.
-    #[error("cannot create the local mailbox {path}: {reason}")]
-    Mailbox {
-        /// The folder.
-        path: PathBuf,
-        /// What went wrong.
-        reason: String,
-    },
-}
-
-impl SmtpTarget {
-    /// Parses an SMTP URL. The password never appears in the error.
-    pub fn parse(text: &str, allow_plain: bool) -> Result<SmtpTarget, SetupError> {
-        let url = Url::parse(text).map_err(|_| SetupError::BadUrl(redact(text)))?;
-        let (security, default_port) = match url.scheme() {
-            "smtps" => (Security::ImplicitTls, 465),
-            "smtp" => (Security::StartTls, 587),
-            "smtp+plain" => (Security::Plain, 25),
-            _ => return Err(SetupError::BadUrl(redact(text))),
-        };
-        let host = url
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| SetupError::BadUrl(redact(text)))?
-            .trim_matches(['[', ']'])
-            .to_string();
-        let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-        // The config check passes allow_plain = true; the real decision happens at start.
-        if security == Security::Plain && !loopback && !allow_plain {
-            return Err(SetupError::PlainNotAllowed);
-        }
-        let decode = |s: &str| percent_decode(s).ok_or_else(|| SetupError::BadUrl(redact(text)));
-        let credentials = if url.username().is_empty() {
-            None
-        } else {
-            Some((decode(url.username())?, decode(url.password().unwrap_or(""))?))
-        };
-        Ok(SmtpTarget {
-            host,
-            port: url.port().unwrap_or(default_port),
-            security,
-            credentials,
-        })
-    }
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// An SMTP URL with its password replaced, for messages.
-pub fn redact(text: &str) -> String {
-    match Url::parse(text) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) => "<unparseable URL>".to_string(),
-    }
-}
+pub use crate::smtp_url::{redact, Security, SetupError, SmtpTarget};
 
 /// What became of one send.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -165,6 +47,9 @@ pub enum Mailer {
         server: String,
         /// Hard limit on one send.
         timeout: Duration,
+        /// Where a stand-in's mail really goes, when the operator named a sink
+        /// (`stand_in_mail_to`); `None`: it is only rehearsed.
+        stand_in_sink: Option<String>,
     },
     /// The local mailbox: one `.eml` file per message in this folder.
     Mailbox(PathBuf),
@@ -216,6 +101,7 @@ impl Mailer {
             transport: builder.build(),
             server: format!("{}:{}", target.host, target.port),
             timeout,
+            stand_in_sink: config.stand_in_mail_to.clone(),
         })
     }
 
@@ -235,6 +121,7 @@ impl Mailer {
             transport,
             server,
             timeout,
+            ..
         } = self
         else {
             return Ok(());
@@ -265,6 +152,7 @@ impl Mailer {
                 transport,
                 server,
                 timeout,
+                ..
             } => {
                 let envelope = envelope(from, to)
                     .map_err(|e| SendError::Rejected(format!("the message has an unusable address: {e}")))?;
@@ -277,14 +165,23 @@ impl Mailer {
         }
     }
 
-    /// What sending `raw` costs here, without sending it, for a stand-in's mail (see
-    /// [`crate::outbox::Outbox::rehearse`]): the round trips of a send on a pooled
-    /// connection (lettre's is a NOOP at checkout, then MAIL, RCPT, DATA and the message:
-    /// here three tests of two NOOPs each, as its payload costs a little more than a NOOP), or a message written
-    /// and synced into the mailbox's own temporary file, then removed. Failures do not
-    /// matter: nothing was to be sent.
-    pub async fn rehearse(&self, raw: &[u8]) {
+    /// What sending `raw` costs here, for a stand-in's mail (see
+    /// [`crate::outbox::Outbox::rehearse`]). With a sink (`stand_in_mail_to`) the message
+    /// really goes, to the sink alone: the mail server then does for a stranger what it does
+    /// for an account (takes, parses and queues a message), which matters when it shares
+    /// rekeyd's machine. Without one, the round trips of a send on a pooled connection
+    /// (lettre's is a NOOP at checkout, then MAIL, RCPT, DATA and the message: here three
+    /// tests of two NOOPs each, as its payload costs a little more than a NOOP), or a message
+    /// written and synced into the mailbox's own temporary file, then removed. Failures do
+    /// not matter: nothing was to be delivered.
+    pub async fn rehearse(&self, from: &str, raw: &[u8]) {
         match self {
+            Mailer::Smtp {
+                stand_in_sink: Some(sink),
+                ..
+            } => {
+                let _ = self.send(from, std::slice::from_ref(sink), raw).await;
+            }
             Mailer::Smtp { transport, timeout, .. } => {
                 for _ in 0..3 {
                     let _ = tokio::time::timeout(*timeout, transport.test_connection()).await;
@@ -361,39 +258,4 @@ fn write_to_mailbox(dir: &Path, raw: &[u8]) -> std::io::Result<()> {
     f.write_all(raw)?;
     f.sync_all()?;
     std::fs::rename(&tmp, dir.join(name))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_the_three_schemes() {
-        let t = SmtpTarget::parse("smtps://me:p%40ss@mail.example.com", false).unwrap();
-        assert_eq!((t.security, t.port), (Security::ImplicitTls, 465));
-        assert_eq!(t.credentials, Some(("me".into(), "p@ss".into())));
-        let t = SmtpTarget::parse("smtp://mail.example.com:2525", false).unwrap();
-        assert_eq!((t.security, t.port, t.credentials), (Security::StartTls, 2525, None));
-        let t = SmtpTarget::parse("smtp+plain://127.0.0.1:25", false).unwrap();
-        assert_eq!(t.security, Security::Plain);
-    }
-
-    #[test]
-    fn plain_only_to_loopback_unless_opted_in() {
-        assert!(matches!(
-            SmtpTarget::parse("smtp+plain://mail.example.com", false),
-            Err(SetupError::PlainNotAllowed)
-        ));
-        assert!(SmtpTarget::parse("smtp+plain://mail.example.com", true).is_ok());
-        assert!(SmtpTarget::parse("smtp+plain://[::1]:25", false).is_ok());
-    }
-
-    #[test]
-    fn errors_never_show_the_password() {
-        let err = SmtpTarget::parse("http://me:hunter2@x", false)
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(!err.contains("hunter2") && err.contains("***"), "{err}");
-    }
 }

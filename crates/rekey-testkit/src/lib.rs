@@ -417,6 +417,11 @@ impl SmtpCapture {
         self.untrusted.ca_pem()
     }
 
+    /// The capture server's process id (to pin it to a CPU, say), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The temp directory holding messages, control files and certificates
     /// (see the crate docs for the layout).  Handy when a test fails.
     pub fn dir(&self) -> &Path {

@@ -154,6 +154,44 @@ fn a_proxy_on_this_machine_that_nobody_trusts_is_named_in_a_warning() {
     }
 }
 
+/// A relay on rekeyd's machine shares its CPUs, so its work on a real mail would show in a
+/// requester's next requests: rekeyd says so at start, and with `stand_in_mail_to` a
+/// stranger's reset request sends a message to that sink (and to nobody else).
+#[test]
+fn a_relay_on_this_machine_is_named_in_a_warning_and_the_sink_takes_the_stand_ins_mail() {
+    let (_dir, _smtp, server) = start(Setup::default());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.log_text().contains("stand_in_mail_to is unset") {
+        assert!(Instant::now() < deadline, "no warning: {}", server.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let (_dir, smtp, server) = start(Setup::default().with("REKEY_STAND_IN_MAIL_TO", "discard@sink.test"));
+    server.create_account(&smtp, "owner@example.com", "Quiet-lantern-harbour-42");
+    let before = smtp.messages().len();
+    for email in ["owner@example.com", "stranger@example.com"] {
+        let (status, _) = post(&server, "/users/password/forgot", json!({ "email": email }), None);
+        assert_eq!(status, 202);
+    }
+    let mails = smtp.wait_for_messages(before + 2, Duration::from_secs(10));
+    let mut to: Vec<Vec<String>> = mails[before..].iter().map(|m| m.rcpt_to.clone()).collect();
+    to.sort();
+    assert_eq!(
+        to,
+        [
+            vec!["discard@sink.test".to_string()],
+            vec!["owner@example.com".to_string()]
+        ]
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        smtp.messages().len(),
+        before + 2,
+        "one mail each, and none to the stranger"
+    );
+    assert!(!server.log_text().contains("stand_in_mail_to is unset"));
+}
+
 /// Sends `bytes` on a new connection and returns what comes back before the server closes
 /// it (or `read_for` passes).
 fn raw(port: u16, bytes: &[u8], read_for: Duration) -> Vec<u8> {

@@ -15,6 +15,7 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
+use rekey_core::smtp_url::SmtpTarget;
 use rekey_core::{Config, Rekey};
 use tokio::sync::watch;
 
@@ -77,6 +78,19 @@ fn metrics_router(app: Arc<App>) -> Router {
 
 /// Serves until SIGTERM or Ctrl-C: then stops accepting, lets requests in flight finish,
 /// stops the workers between mails, and flushes the store.
+/// A relay on this machine shares its CPUs with rekeyd, and its work on a real mail then
+/// shows in a requester's next requests (SECURITY.md, "Known and accepted"); a sink for the
+/// stand-ins' mail makes it work alike for strangers.
+fn warn_of_a_relay_on_this_machine(config: &Config) {
+    let relay = config
+        .smtp_url
+        .as_ref()
+        .and_then(|u| SmtpTarget::parse(u.expose(), true).ok());
+    if relay.is_some_and(|r| r.on_this_machine()) && config.stand_in_mail_to.is_none() {
+        tracing::warn!("the mail server is on this machine and stand_in_mail_to is unset: its work on a reset mail can show in a requester's next requests; set stand_in_mail_to to an address it throws away");
+    }
+}
+
 pub async fn run(config: Config) -> Result<(), String> {
     let tls = match (&config.tls_cert_file, &config.tls_key_file) {
         (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
@@ -93,6 +107,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         |addr: SocketAddr| std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"));
     let listener = bind(listen)?;
     let metrics_listener = config.metrics_listen.map(bind).transpose()?;
+    warn_of_a_relay_on_this_machine(&config);
     let app = Arc::new(App {
         metrics: metrics::Metrics::default(),
         trusted_proxies: config.trusted_proxies.clone(),
