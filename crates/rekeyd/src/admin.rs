@@ -318,6 +318,10 @@ pub fn config(config: Config, cmd: ConfigCmd) -> Outcome {
     println!("mail              {}", mailer.describe());
     println!("mail_from         {}", config.mail_from);
     println!(
+        "stand_in_mail_to  {}",
+        config.stand_in_mail_to.as_deref().unwrap_or("(none)")
+    );
+    println!(
         "public_url        {}",
         config.public_url.as_ref().map(|u| u.as_str()).unwrap_or("(none)")
     );
