@@ -148,7 +148,7 @@ fn fresh_link(desktop: &Desktop, n: usize) -> String {
             .unwrap();
         core.request_reset(&email, "bench").await.unwrap();
         core.drain().await.unwrap();
-        core.store().flush().await.unwrap();
+        core.steps().flush().await.unwrap();
     });
     let mailbox = desktop.data_dir().join("mailbox");
     let mut names: Vec<_> = std::fs::read_dir(&mailbox)

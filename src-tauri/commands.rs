@@ -259,7 +259,7 @@ pub async fn password_strength(
 }
 
 #[tauri::command]
-pub fn mail_status(shell: State<'_, Shell>) -> Answer<MailStatus> {
+pub async fn mail_status(shell: State<'_, Shell>) -> Answer<MailStatus> {
     let info = mail_info(&shell)?;
     if info.mode == "server" {
         return Ok(MailStatus {
@@ -268,11 +268,7 @@ pub fn mail_status(shell: State<'_, Shell>) -> Answer<MailStatus> {
             ..MailStatus::default()
         });
     }
-    let status = shell
-        .core()?
-        .outbox()
-        .status()
-        .map_err(|e| UiError::from(rekey_core::Error::from(e)))?;
+    let status = shell.core()?.outbox().status().await?;
     Ok(MailStatus {
         mode: info.mode,
         place: info.place,

@@ -137,7 +137,8 @@ impl Shell {
     pub fn stop(&self) {
         let _ = self.stop.send(true);
         if let Ok(core) = &self.core {
-            let _ = core.store().db.flush();
+            // On the main thread at exit, outside the runtime's workers: blocking is fine.
+            let _ = tauri::async_runtime::block_on(core.steps().flush());
         }
     }
 

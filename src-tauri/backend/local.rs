@@ -54,7 +54,7 @@ impl Backend for Local {
 
     async fn inspect_verify(&self, token: &str) -> Answer<Target> {
         self.check_issuer(token)?;
-        let t = self.core.inspect_verify_link(token)?;
+        let t = self.core.inspect_verify_link(token).await?;
         Ok(Target {
             email: t.email,
             expires_at: t.expires_at,
@@ -70,16 +70,16 @@ impl Backend for Local {
 
     async fn sign_in(&self, email: &str, password: &str) -> Answer<(String, String)> {
         let session = self.core.sign_in(email, password, &self.client).await?;
-        let user = self.core.session_user(&session.0)?;
+        let user = self.core.session_user(&session.0).await?;
         Ok((user.email, session.0))
     }
 
     async fn whoami(&self, session: &str) -> Answer<String> {
-        Ok(self.core.session_user(session)?.email)
+        Ok(self.core.session_user(session).await?.email)
     }
 
     async fn sign_out(&self, session: &str) -> Answer<()> {
-        Ok(self.core.sign_out(session)?)
+        Ok(self.core.sign_out(session).await?)
     }
 
     async fn change_password(&self, session: &str, current: &str, new_password: &str) -> Answer<String> {
@@ -96,7 +96,7 @@ impl Backend for Local {
 
     async fn inspect_reset(&self, token: &str) -> Answer<Target> {
         self.check_issuer(token)?;
-        let t = self.core.inspect_reset_link(token)?;
+        let t = self.core.inspect_reset_link(token).await?;
         Ok(Target {
             email: t.email,
             expires_at: t.expires_at,

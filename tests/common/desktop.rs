@@ -102,6 +102,7 @@ impl Desktop {
 
     /// Starts the app under tauri-driver and opens a WebDriver session on its window.
     pub fn open_app(&self, args: &[&str]) -> Window {
+        self.wait_until_no_app_runs();
         let port = free_port();
         let native = free_port();
         let driver = self
@@ -115,6 +116,39 @@ impl Desktop {
         Window(WebDriver::open(driver, port, caps, || self.log()))
     }
 }
+
+impl Desktop {
+    /// Waits (up to 10 s) until no instance of the app holds its single-instance name on this
+    /// test's bus. A window's session ends before its process has gone: an app started in
+    /// that moment finds the old one still on the bus, hands it its arguments, and the old
+    /// one leaves without answering (seen once in a CI run: "failed to forward arguments to
+    /// the running instance: NoReply").
+    fn wait_until_no_app_runs(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            let answer = self
+                .command("dbus-send")
+                .args([
+                    "--session",
+                    "--print-reply",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    &format!("string:{SINGLE_INSTANCE_NAME}"),
+                ])
+                .output();
+            match answer {
+                Ok(out) if String::from_utf8_lossy(&out.stdout).contains("boolean true") => {
+                    std::thread::sleep(std::time::Duration::from_millis(50))
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
+/// The D-Bus name the single-instance plugin holds: the identifier in tauri.conf.json.
+const SINGLE_INSTANCE_NAME: &str = "dev.rekey.desktop.SingleInstance";
 
 impl Drop for Desktop {
     fn drop(&mut self) {

@@ -157,7 +157,7 @@ async fn request_vs_insert_flush() {
             &format!("request_reset, {callers} caller(s), p99"),
             "sled insert+flush",
         );
-        rekey.store().intake.clear().unwrap();
+        rekey.sled().unwrap().intake.clear().unwrap();
     }
 }
 
@@ -274,7 +274,7 @@ async fn outbox_vs_lettre(pool: u32) {
         rekey.request_reset("out@example.com", "bench").await.unwrap();
     }
     rekey.process_intake().await.unwrap();
-    let sample = rekey.outbox().list().unwrap()[0].clone();
+    let sample = rekey.outbox().list().await.unwrap()[0].clone();
     let message = rekey.outbox().message(&sample).unwrap();
 
     let t = Instant::now();

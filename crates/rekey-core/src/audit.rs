@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
-use crate::store::{decode, encode, seq_key, Store, StoreError};
+use crate::error::Error;
+use crate::store::{decode, encode, seq_key, AccountSteps, Store, StoreError};
 
 /// One audit event.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -94,7 +95,7 @@ impl Tally {
 
     /// Writes what was counted as audit events at `now` (one per kind, account and client,
     /// "N times"), and starts counting again.
-    pub fn write(&self, store: &Store, now: i64) -> Result<usize, StoreError> {
+    pub async fn write(&self, store: &dyn AccountSteps, now: i64) -> Result<usize, Error> {
         let counts = match self.counts.lock() {
             Ok(mut counts) => std::mem::take(&mut *counts),
             Err(_) => return Ok(0),
@@ -104,7 +105,10 @@ impl Tally {
         let mut counts = counts.into_iter();
         while let Some(((kind, user_id, client), n)) = counts.next() {
             let detail = format!("{n} time{} since the last entry", if n == 1 { "" } else { "s" });
-            if let Err(e) = AuditEvent::new(now, &kind, Some(&user_id), Some(&client), detail).append(store) {
+            if let Err(e) = store
+                .append_event(&AuditEvent::new(now, &kind, Some(&user_id), Some(&client), detail))
+                .await
+            {
                 // Counted again for the next write, with what is left.
                 if let Ok(mut kept) = self.counts.lock() {
                     *kept.entry((kind, user_id, client)).or_default() += n;
@@ -118,7 +122,9 @@ impl Tally {
         }
         if overflow > 0 {
             let detail = format!("{overflow} more events from too many accounts and clients to list");
-            AuditEvent::new(now, "events_not_listed", None, None, detail).append(store)?;
+            store
+                .append_event(&AuditEvent::new(now, "events_not_listed", None, None, detail))
+                .await?;
             written += 1;
         }
         Ok(written)
@@ -129,24 +135,25 @@ impl Tally {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_tally_writes_one_event_per_account_and_client_and_stays_bounded() {
+    #[tokio::test]
+    async fn the_tally_writes_one_event_per_account_and_client_and_stays_bounded() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), "test", 0).unwrap();
+        let key = crate::sealed::MailKey::load_or_create(dir.path()).unwrap();
+        let store = Store::open(dir.path(), "test", 0, key).unwrap();
         let tally = Tally::default();
         for _ in 0..3 {
             tally.add("sign_in_failed", "u1", "ip:203.0.113.1");
         }
         tally.add("sign_in_failed", "u1", "ip:203.0.113.2");
-        assert_eq!(tally.write(&store, 100).unwrap(), 2);
+        assert_eq!(tally.write(&store, 100).await.unwrap(), 2);
         let events = tail(&store, 10).unwrap();
         assert!(events
             .iter()
             .any(|e| e.detail.starts_with("3 times") && e.client.as_deref() == Some("ip:203.0.113.1")));
-        assert_eq!(tally.write(&store, 200).unwrap(), 0, "counting starts again");
+        assert_eq!(tally.write(&store, 200).await.unwrap(), 0, "counting starts again");
         for i in 0..Tally::MAX_KEYS + 5 {
             tally.add("sign_in_failed", "u1", &format!("c{i}"));
         }
-        assert_eq!(tally.write(&store, 300).unwrap(), Tally::MAX_KEYS + 1);
+        assert_eq!(tally.write(&store, 300).await.unwrap(), Tally::MAX_KEYS + 1);
     }
 }

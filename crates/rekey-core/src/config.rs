@@ -120,6 +120,12 @@ pub struct Config {
     pub smtp_timeout_secs: u64,
     /// Largest number of pooled SMTP connections.
     pub smtp_pool_size: u32,
+    /// `postgres://user:password@host:5432/rekey?sslmode=verify-full&sslrootcert=…`: keep
+    /// the records in PostgreSQL, shared by every rekeyd that names the same database.
+    /// `None`: sled in the data directory (one process).
+    pub database_url: Option<Secret>,
+    /// Largest number of pooled database connections (per process).
+    pub db_pool_size: u32,
     /// The sender, like `Rekey <no-reply@example.com>`.
     pub mail_from: String,
     /// An address whose mail the relay throws away. When set, a reset request that gets no
@@ -206,6 +212,8 @@ pub const KEYS: &[&str] = &[
     "smtp_allow_plain",
     "smtp_timeout",
     "smtp_pool_size",
+    "database_url",
+    "db_pool_size",
     "mail_from",
     "stand_in_mail_to",
     "public_url",
@@ -254,6 +262,24 @@ impl Default for Config {
 type Layer = BTreeMap<String, (String, Source, Option<PathBuf>)>;
 
 impl Config {
+    /// Where the records are, in words (never the database's password).
+    pub fn describe_store(&self) -> String {
+        let Some(url) = &self.database_url else {
+            return format!("sled in {}", self.data_dir.join("db").display());
+        };
+        match Url::parse(url.expose()) {
+            Ok(u) => format!(
+                "PostgreSQL at {}:{}{} as {} (pool of {})",
+                u.host_str().unwrap_or("localhost"),
+                u.port().unwrap_or(5432),
+                u.path(),
+                u.username(),
+                self.db_pool_size
+            ),
+            Err(_) => "PostgreSQL (database_url)".into(),
+        }
+    }
+
     /// The default data directory: the platform's data dir (`~/.local/share/rekey` on Linux).
     pub fn default_data_dir() -> PathBuf {
         directories::ProjectDirs::from("", "", "rekey")
@@ -430,6 +456,16 @@ impl Parser<'_> {
                 Ok(secs as u64)
             })?,
             smtp_pool_size: self.get("smtp_pool_size", 4, |s| number(s, 1, 64))?,
+            database_url: self.get("database_url", None, |s| {
+                if s.is_empty() {
+                    return Ok(None);
+                }
+                if !(s.starts_with("postgres://") || s.starts_with("postgresql://")) {
+                    return Err("must be a PostgreSQL address like postgres://user:password@host:5432/rekey".into());
+                }
+                Ok(Some(Secret::new(s)))
+            })?,
+            db_pool_size: self.get("db_pool_size", 10, |s| number(s, 1, 200))?,
             mail_from: self.get("mail_from", "Rekey <no-reply@localhost>".to_string(), |s| {
                 s.parse::<lettre::message::Mailbox>()
                     .map(|_| s.to_string())

@@ -68,6 +68,10 @@ pub enum Error {
     /// The configuration or data directory is unusable; the text names the key or file.
     #[error("{0}")]
     Setup(String),
+    /// The database (PostgreSQL) could not be reached or stopped answering; nothing was
+    /// changed. It says no more than that to a user; the log names the database and why.
+    #[error("Rekey cannot reach its database right now and nothing was changed; try again in a minute")]
+    StoreUnavailable,
     /// Something broke on Rekey's side; details are in the log.
     #[error("something went wrong on Rekey's side and nothing was changed; try again, and if it keeps happening see the log")]
     Internal,
@@ -95,6 +99,7 @@ impl Error {
             Error::SessionInvalid => "session_invalid",
             Error::Locked(_) => "data_locked",
             Error::Setup(_) => "setup_error",
+            Error::StoreUnavailable => "store_unavailable",
             Error::Internal => "internal",
         }
     }
@@ -120,7 +125,13 @@ impl From<crate::store::StoreError> for Error {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
             crate::store::StoreError::Locked(m) => Error::Locked(m),
-            e @ crate::store::StoreError::Directory { .. } => Error::Setup(e.to_string()),
+            crate::store::StoreError::Unreachable(why) => {
+                tracing::error!(error = %why, "the database cannot be reached");
+                Error::StoreUnavailable
+            }
+            e @ (crate::store::StoreError::Directory { .. } | crate::store::StoreError::Database(_)) => {
+                Error::Setup(e.to_string())
+            }
             e => internal("store", e),
         }
     }

@@ -1,5 +1,6 @@
 //! Rate limits that survive a restart: a generic cell rate algorithm (GCRA) whose one
-//! number per key (the "theoretical arrival time") lives in sled.
+//! number per key (the "theoretical arrival time") lives in the store
+//! ([`crate::store::LimitSteps`]).
 //!
 //! `3/15m` lets a burst of 3 through, then one more every 5 minutes: the smooth
 //! version of "3 per 15 minutes", with an exact retry-after.
@@ -84,49 +85,15 @@ impl RateLimit {
         }
     }
 
-    /// Counts one event for `key` in the limits tree, atomically (compare-and-swap, no
-    /// transaction: sled transactions serialise against concurrent flushes, which would
-    /// make the request path slow under load). `Ok(Err(retry_after))` when over the limit;
-    /// nothing is written then.
-    pub fn take(&self, tree: &sled::Tree, key: &str, now: i64) -> sled::Result<Result<(), i64>> {
-        if *self == RateLimit::Off {
-            return Ok(Ok(()));
-        }
-        let mut verdict = Ok(());
-        tree.fetch_and_update(key.as_bytes(), |old| {
-            let stored = old.and_then(|v| v.try_into().ok()).map(i64::from_be_bytes);
-            match self.decide(stored, now) {
-                Decision::Allow(Some(tat)) => {
-                    verdict = Ok(());
-                    Some(tat.to_be_bytes().to_vec())
-                }
-                Decision::Allow(None) => {
-                    verdict = Ok(());
-                    old.map(<[u8]>::to_vec)
-                }
-                Decision::Deny { retry_after } => {
-                    verdict = Err(retry_after);
-                    old.map(<[u8]>::to_vec)
-                }
-            }
-        })?;
-        Ok(verdict)
-    }
-}
-
-impl RateLimit {
-    /// Gives back one event counted by [`RateLimit::take`] (an attempt that turned out to be
-    /// no failure), so that only failures stay counted.
-    pub fn refund(&self, tree: &sled::Tree, key: &str, now: i64) -> sled::Result<()> {
+    /// The arrival time after giving back one event counted at `stored_tat_ms` (an attempt
+    /// that turned out to be no failure), never below "nothing counted" at `now`. `None`
+    /// when there is nothing to give back.
+    pub fn refunded(&self, stored_tat_ms: Option<i64>, now: i64) -> Option<i64> {
         let RateLimit::Per { count, period_secs } = *self else {
-            return Ok(());
+            return stored_tat_ms;
         };
         let interval_ms = period_secs * 1000 / count as i64;
-        tree.fetch_and_update(key.as_bytes(), |old| {
-            let tat = old.and_then(|v| v.try_into().ok()).map(i64::from_be_bytes)?;
-            Some((tat - interval_ms).max(now * 1000).to_be_bytes().to_vec())
-        })?;
-        Ok(())
+        stored_tat_ms.map(|tat| (tat - interval_ms).max(now * 1000))
     }
 }
 
@@ -163,26 +130,6 @@ mod tests {
         assert_eq!(limit.decide(tat, t0), Decision::Deny { retry_after: 300 });
         assert_eq!(limit.decide(tat, t0 + 299), Decision::Deny { retry_after: 1 });
         assert!(matches!(limit.decide(tat, t0 + 300), Decision::Allow(_)));
-    }
-
-    #[test]
-    fn a_refund_gives_one_event_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let tree = sled::open(dir.path()).unwrap().open_tree("limits").unwrap();
-        let limit: RateLimit = "2/10m".parse().unwrap();
-        let t0 = 1_000_000;
-        assert_eq!(limit.take(&tree, "k", t0).unwrap(), Ok(()));
-        assert_eq!(limit.take(&tree, "k", t0).unwrap(), Ok(()));
-        assert_eq!(limit.take(&tree, "k", t0).unwrap(), Err(300));
-        limit.refund(&tree, "k", t0).unwrap();
-        assert_eq!(limit.take(&tree, "k", t0).unwrap(), Ok(()));
-        // Refunds never run below "nothing counted".
-        for _ in 0..5 {
-            limit.refund(&tree, "k", t0).unwrap();
-        }
-        assert_eq!(limit.take(&tree, "k", t0).unwrap(), Ok(()));
-        assert_eq!(limit.take(&tree, "k", t0).unwrap(), Ok(()));
-        assert_eq!(limit.take(&tree, "k", t0).unwrap(), Err(300));
     }
 
     #[test]

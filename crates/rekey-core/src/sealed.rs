@@ -53,20 +53,30 @@ impl MailKey {
             reason: e.to_string(),
         };
         let key = match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let bytes = STANDARD.decode(text.trim()).map_err(|e| fail(&e))?;
-                <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| fail(&"it does not hold a 256-bit key"))?
-            }
+            Ok(text) => return MailKey::from_base64(&text).map_err(|e| fail(&e)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut key);
+                let key = MailKey::random_base64();
                 let tmp = path.with_extension("key.tmp");
-                crate::token::write_private(&tmp, STANDARD.encode(key).as_bytes()).map_err(|e| fail(&e))?;
+                crate::token::write_private(&tmp, key.as_bytes()).map_err(|e| fail(&e))?;
                 std::fs::rename(&tmp, &path).map_err(|e| fail(&e))?;
                 key
             }
             Err(e) => return Err(fail(&e)),
         };
+        MailKey::from_base64(&key).map_err(|e| fail(&e))
+    }
+
+    /// 256 random bits in base64: a new key, as `mail.key` (or a database) keeps it.
+    pub fn random_base64() -> String {
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        STANDARD.encode(key)
+    }
+
+    /// The key kept as base64 (`mail.key`'s contents, or a database's copy).
+    pub fn from_base64(text: &str) -> Result<MailKey, String> {
+        let bytes = STANDARD.decode(text.trim()).map_err(|e| e.to_string())?;
+        let key = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| "it does not hold a 256-bit key".to_string())?;
         Ok(MailKey {
             cipher: XChaCha20Poly1305::new(Key::from_slice(&key)),
             key,

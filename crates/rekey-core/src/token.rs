@@ -144,11 +144,13 @@ pub enum KeyError {
     },
 }
 
-/// The signing keys, kept in `keys.json` (mode 0600) in the data directory.
+/// The signing keys, kept in `keys.json` (mode 0600) in the data directory, or in a shared
+/// database (see [`KeyRing::from_json`]).
 #[derive(Clone)]
 pub struct KeyRing {
     keys: Vec<SigningKey>,
-    path: PathBuf,
+    /// The key file; `None` when the keys live in a database, which saves them itself.
+    path: Option<PathBuf>,
     /// The `iss` of the tokens it makes: which Rekey issued a link (a server's public URL, a
     /// desktop store's install id). The app reads it before it contacts anything.
     issuer: String,
@@ -188,29 +190,53 @@ impl KeyRing {
         };
         match std::fs::read(&path) {
             Ok(bytes) => {
-                let keys: Vec<SigningKey> = serde_json::from_slice(&bytes).map_err(|e| fail(&e))?;
-                if keys.iter().all(|k| k.retired_at.is_some()) {
-                    return Err(fail(&"it holds no current key"));
-                }
-                Ok(KeyRing {
-                    keys,
-                    path,
-                    issuer: ISSUER.into(),
-                    earlier_issuers: Vec::new(),
-                })
+                let mut ring = KeyRing::from_json(&bytes).map_err(|e| fail(&e))?;
+                ring.path = Some(path);
+                Ok(ring)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let ring = KeyRing {
-                    keys: vec![SigningKey::generate(now)],
-                    path,
-                    issuer: ISSUER.into(),
-                    earlier_issuers: Vec::new(),
-                };
+                let mut ring = KeyRing::new(now);
+                ring.path = Some(path);
                 ring.save()?;
                 Ok(ring)
             }
             Err(e) => Err(fail(&e)),
         }
+    }
+
+    /// A ring with one new key, saved nowhere yet.
+    pub fn new(now: i64) -> KeyRing {
+        KeyRing {
+            keys: vec![SigningKey::generate(now)],
+            path: None,
+            issuer: ISSUER.into(),
+            earlier_issuers: Vec::new(),
+        }
+    }
+
+    /// The ring kept as [`KeyRing::to_json`] made it (a database's copy); its rotations are
+    /// not saved by the ring but by whoever keeps the JSON.
+    pub fn from_json(bytes: &[u8]) -> Result<KeyRing, String> {
+        let keys: Vec<SigningKey> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if keys.iter().all(|k| k.retired_at.is_some()) {
+            return Err("it holds no current key".into());
+        }
+        Ok(KeyRing {
+            keys,
+            path: None,
+            issuer: ISSUER.into(),
+            earlier_issuers: Vec::new(),
+        })
+    }
+
+    /// The keys as JSON (secret: keep it where only Rekey reads it).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.keys).expect("plain data")
+    }
+
+    /// The same keys as `other` (another instance rotated them), keeping this ring's issuers.
+    pub fn take_keys(&mut self, other: KeyRing) {
+        self.keys = other.keys;
     }
 
     /// The ring, making tokens with `iss` = `issuer`, and accepting those, the store's
@@ -268,14 +294,17 @@ impl KeyRing {
     }
 
     fn save(&self) -> Result<(), KeyError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
         let fail = |e: std::io::Error| KeyError::File {
-            path: self.path.clone(),
+            path: path.clone(),
             reason: e.to_string(),
         };
-        let tmp = self.path.with_extension("json.tmp");
+        let tmp = path.with_extension("json.tmp");
         let bytes = serde_json::to_vec_pretty(&self.keys).expect("plain data");
         write_private(&tmp, &bytes).map_err(fail)?;
-        std::fs::rename(&tmp, &self.path).map_err(fail)
+        std::fs::rename(&tmp, path).map_err(fail)
     }
 
     /// Mints a reset for user `sub` with security stamp `stamp`, valid for `ttl` seconds.

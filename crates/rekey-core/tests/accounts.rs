@@ -22,7 +22,7 @@ async fn change_password_ends_every_session_and_sends_a_notice() {
     );
     let laptop = rekey.sign_in("lee@example.com", PASSWORD, "laptop").await.unwrap();
     let phone = rekey.sign_in("lee@example.com", PASSWORD, "phone").await.unwrap();
-    assert_eq!(rekey.session_user(&phone.0).unwrap().email, "lee@example.com");
+    assert_eq!(rekey.session_user(&phone.0).await.unwrap().email, "lee@example.com");
 
     let wrong = rekey
         .change_password(&laptop.0, "not my password at all", NEW_PASSWORD, "laptop")
@@ -37,17 +37,18 @@ async fn change_password_ends_every_session_and_sends_a_notice() {
         .change_password(&laptop.0, PASSWORD, NEW_PASSWORD, "laptop")
         .await
         .unwrap();
-    assert_eq!(rekey.session_user(&laptop.0), Err(Error::SessionInvalid));
-    assert_eq!(rekey.session_user(&phone.0), Err(Error::SessionInvalid));
-    assert_eq!(rekey.session_user(&fresh.0).unwrap().email, "lee@example.com");
+    assert_eq!(rekey.session_user(&laptop.0).await, Err(Error::SessionInvalid));
+    assert_eq!(rekey.session_user(&phone.0).await, Err(Error::SessionInvalid));
+    assert_eq!(rekey.session_user(&fresh.0).await.unwrap().email, "lee@example.com");
     rekey.drain().await.unwrap();
     mails_to(smtp, "lee@example.com", CHANGED_SUBJECT, 1);
 
-    rekey.sign_out(&fresh.0).unwrap();
-    assert_eq!(rekey.session_user(&fresh.0), Err(Error::SessionInvalid));
+    rekey.sign_out(&fresh.0).await.unwrap();
+    assert_eq!(rekey.session_user(&fresh.0).await, Err(Error::SessionInvalid));
     // The token is never stored as is: only its hash is a key.
     let raw_keys: Vec<Vec<u8>> = rekey
-        .store()
+        .sled()
+        .unwrap()
         .sessions
         .iter()
         .keys()
@@ -65,7 +66,7 @@ async fn a_disabled_account_cannot_sign_in_and_gets_no_reset_mail() {
     rekey.create_account("max@example.com", PASSWORD, "test").await.unwrap();
     let session = rekey.sign_in("max@example.com", PASSWORD, "test").await.unwrap();
     rekey.set_disabled("max@example.com", true, "admin").await.unwrap();
-    assert_eq!(rekey.session_user(&session.0), Err(Error::SessionInvalid));
+    assert_eq!(rekey.session_user(&session.0).await, Err(Error::SessionInvalid));
     assert_eq!(
         rekey.sign_in("max@example.com", PASSWORD, "test").await,
         Err(Error::BadCredentials)
@@ -84,19 +85,16 @@ async fn hashes_are_redone_when_the_parameters_change() {
         let (rekey, _) = open(config(dir.path(), None, None, &[]));
         rekey.create_account("ned@example.com", PASSWORD, "test").await.unwrap();
     }
-    let stored = |rekey: &Rekey| {
+    async fn stored(rekey: &Rekey) -> String {
         let email = rekey_core::Email::parse("ned@example.com").unwrap();
-        rekey.find_user(&email).unwrap().unwrap().password_hash
-    };
+        rekey.find_user(&email).await.unwrap().unwrap().password_hash
+    }
     let stronger = [("argon2_memory_kib", "12288"), ("argon2_iterations", "2")];
     let (rekey, _) = open(config(dir.path(), None, None, &stronger));
-    assert!(stored(&rekey).starts_with("$argon2id$v=19$m=8192,t=1,p=1$"));
+    assert!(stored(&rekey).await.starts_with("$argon2id$v=19$m=8192,t=1,p=1$"));
     rekey.sign_in("ned@example.com", PASSWORD, "test").await.unwrap();
-    assert!(
-        stored(&rekey).starts_with("$argon2id$v=19$m=12288,t=2,p=1$"),
-        "{}",
-        stored(&rekey)
-    );
+    let after = stored(&rekey).await;
+    assert!(after.starts_with("$argon2id$v=19$m=12288,t=2,p=1$"), "{after}");
     rekey.sign_in("ned@example.com", PASSWORD, "test").await.unwrap();
 }
 
@@ -144,8 +142,8 @@ async fn records_that_ran_out_are_pruned() {
     rekey.drain().await.unwrap();
     rekey.request_reset("pam@example.com", "test").await.unwrap();
     rekey.drain().await.unwrap(); // the first link is now a "replaced" record
-    assert_eq!(rekey.prune().unwrap(), 0, "nothing has run out yet");
-    let s = rekey.store();
+    assert_eq!(rekey.prune().await.unwrap(), 0, "nothing has run out yet");
+    let s = rekey.sled().unwrap();
     // A session; the replaced link; the live reset and its code; the sign-in counts (per
     // account, per client) and the client the account now knows; the address's reset limit.
     let counts = (
@@ -157,9 +155,13 @@ async fn records_that_ran_out_are_pruned() {
     );
     assert_eq!(counts, (1, 1, 1, 1, 4));
     clock.advance(13 * 3600);
-    assert_eq!(rekey.prune().unwrap(), 7, "all but the known client, kept 30 days");
+    assert_eq!(
+        rekey.prune().await.unwrap(),
+        7,
+        "all but the known client, kept 30 days"
+    );
     clock.advance(30 * 24 * 3600);
-    assert_eq!(rekey.prune().unwrap(), 1);
+    assert_eq!(rekey.prune().await.unwrap(), 1);
     assert!(s.resets.is_empty());
     assert_eq!((s.sessions.len(), s.retired.len(), s.limits.len()), (0, 0, 0));
 }

@@ -42,7 +42,7 @@ async fn queued_mail_survives_a_restart() {
         rekey.create_account("cal@example.com", PASSWORD, "test").await.unwrap();
         rekey.request_reset("cal@example.com", "test").await.unwrap();
         rekey.drain().await.unwrap(); // minted and queued; delivery failed
-        assert_eq!(rekey.outbox().status().unwrap().depth, 1);
+        assert_eq!(rekey.outbox().status().await.unwrap().depth, 1);
     }
     smtp.restart();
     let (rekey, clock) = open_with_smtp(dir.path(), &smtp, &[]);
@@ -76,7 +76,7 @@ async fn rate_limits_hold_across_a_restart() {
         }
         rekey.drain().await.unwrap();
         assert_eq!(mailbox_count(dir.path(), "dee@example.com"), 3);
-        let audit = rekey_core::audit::tail(rekey.store(), 10).unwrap();
+        let audit = rekey_core::audit::tail(rekey.sled().unwrap(), 10).unwrap();
         assert!(audit.iter().any(|e| e.kind == "reset_rate_limited"), "{audit:?}");
     }
     let (rekey, clock) = open(cfg());
@@ -170,7 +170,7 @@ async fn a_reset_mail_whose_link_expired_is_dropped_with_a_reason() {
     assert_eq!(rekey.drain().await.unwrap().deferred, 1);
     clock.advance(6 * 60);
     assert_eq!(rekey.drain().await.unwrap().expired, 1);
-    let dead = rekey.outbox().dead().unwrap();
+    let dead = rekey.outbox().dead().await.unwrap();
     assert!(dead[0].reason.contains("expired before the mail could be delivered"));
     assert_eq!(
         rekey.retry_dead(None).await.unwrap(),
@@ -180,11 +180,11 @@ async fn a_reset_mail_whose_link_expired_is_dropped_with_a_reason() {
     // A dead reset mail keeps no message (it held a link), and dead letters go after a week.
     assert!(dead[0].item.sealed.is_none() && dead[0].item.raw.is_none());
     clock.advance(6 * 24 * 3600);
-    rekey.prune().unwrap();
-    assert_eq!(rekey.outbox().dead().unwrap().len(), 1);
+    rekey.prune().await.unwrap();
+    assert_eq!(rekey.outbox().dead().await.unwrap().len(), 1);
     clock.advance(2 * 24 * 3600);
-    rekey.prune().unwrap();
-    assert!(rekey.outbox().dead().unwrap().is_empty());
+    rekey.prune().await.unwrap();
+    assert!(rekey.outbox().dead().await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -201,7 +201,13 @@ async fn local_mailbox_when_no_smtp_is_configured() {
     assert_eq!(files.len(), 1);
     let raw = std::fs::read_to_string(&files[0]).unwrap();
     assert!(raw.contains("Subject: Reset your Rekey password"));
-    assert!(rekey.outbox().status().unwrap().destination.contains("local mailbox"));
+    assert!(rekey
+        .outbox()
+        .status()
+        .await
+        .unwrap()
+        .destination
+        .contains("local mailbox"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -209,14 +215,15 @@ async fn an_unreadable_request_does_not_hold_up_the_others() {
     let scene = Scene::new(&[]);
     scene
         .rekey
-        .store()
+        .sled()
+        .unwrap()
         .intake
         .insert(0u64.to_be_bytes(), &b"not json"[..])
         .unwrap();
     let mail = scene.reset_mail_for_new_account("quinn@example.com").await;
     assert!(mail.text.unwrap().contains("rekey://reset?token="));
     assert_eq!(
-        scene.rekey.store().intake.len(),
+        scene.rekey.sled().unwrap().intake.len(),
         1,
         "the unreadable record stays for a look"
     );
@@ -225,7 +232,7 @@ async fn an_unreadable_request_does_not_hold_up_the_others() {
 /// Drops the outbox's own index and count (the keys after all mail), as in data made before
 /// the outbox kept them.
 fn forget_the_outbox_index(rekey: &Rekey) {
-    let outbox = &rekey.store().outbox;
+    let outbox = &rekey.sled().unwrap().outbox;
     let own: Vec<_> = outbox.range(&[0xffu8][..]..).keys().map(Result::unwrap).collect();
     assert!(!own.is_empty(), "the outbox keeps an index");
     for key in own {
@@ -250,13 +257,13 @@ async fn mail_queued_before_the_outbox_kept_an_index_still_goes_out() {
     }
     smtp.restart();
     let (rekey, clock) = open_with_smtp(dir.path(), &smtp, &[]);
-    assert_eq!(rekey.outbox().status().unwrap().depth, 5, "counted again at open");
+    assert_eq!(rekey.outbox().status().await.unwrap().depth, 5, "counted again at open");
     clock.advance(60);
     assert_eq!(rekey.drain().await.unwrap().sent, 5);
     for email in &people {
         mails_to(&smtp, email, RESET_SUBJECT, 1);
     }
-    assert_eq!(rekey.outbox().status().unwrap().depth, 0);
+    assert_eq!(rekey.outbox().status().await.unwrap().depth, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -273,7 +280,8 @@ async fn a_long_backlog_is_counted_not_walked() {
     let started = std::time::Instant::now();
     for _ in 0..20 {
         rekey
-            .store()
+            .sled()
+            .unwrap()
             .outbox
             .transaction(|t| {
                 for _ in 0..500 {
@@ -285,12 +293,12 @@ async fn a_long_backlog_is_counted_not_walked() {
     }
     let queued = started.elapsed();
     let started = std::time::Instant::now();
-    let status = rekey.outbox().status().unwrap();
+    let status = rekey.outbox().status().await.unwrap();
     let counted = started.elapsed();
     assert_eq!(status.depth, 10_000);
     // What the status used to do: walk the whole tree.
     let started = std::time::Instant::now();
-    let _ = rekey.store().outbox.len();
+    let _ = rekey.sled().unwrap().outbox.len();
     let walked = started.elapsed();
 
     // A pass against a server that is down looks at one batch, not the backlog, and holds it.
@@ -301,9 +309,9 @@ async fn a_long_backlog_is_counted_not_walked() {
     let started = std::time::Instant::now();
     assert_eq!(rekey.drain().await.unwrap().deferred, 0, "held");
     let held = started.elapsed();
-    let status = rekey.outbox().status().unwrap();
+    let status = rekey.outbox().status().await.unwrap();
     assert_eq!((status.depth, status.failures), (10_000, 1));
-    assert_eq!(rekey.outbox().list().unwrap().len(), 10_000);
+    assert_eq!(rekey.outbox().list().await.unwrap().len(), 10_000);
     eprintln!(
         "10k backlog: queued in {queued:?}; status {counted:?} (a walk of the tree: {walked:?}); \
          failing pass {pass:?}; held pass {held:?}"

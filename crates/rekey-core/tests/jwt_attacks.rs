@@ -475,6 +475,7 @@ async fn every_attack_is_refused_in_its_words_and_the_real_link_survives() {
     for (name, token, expected) in &cases {
         let got = rekey
             .inspect_reset_link(token)
+            .await
             .expect_err(&format!("inspect accepted {name}: {token}"));
         assert_eq!(&got, expected, "inspect, {name}: {token}");
         let got = rekey
@@ -511,7 +512,10 @@ async fn every_attack_is_refused_in_its_words_and_the_real_link_survives() {
     assert_eq!(listing(scene.dir.path()), files_before);
     assert_eq!(std::fs::read(scene.dir.path().join("keys.json")).unwrap(), key_file);
     // Both real links still work, once.
-    assert_eq!(rekey.inspect_reset_link(&ada.token).unwrap().email, "ada@example.com");
+    assert_eq!(
+        rekey.inspect_reset_link(&ada.token).await.unwrap().email,
+        "ada@example.com"
+    );
     for link in [&ada, &bob] {
         rekey
             .confirm_reset(ResetProof::Token(link.token.clone()), NEW_PASSWORD, "owner")
@@ -548,7 +552,7 @@ async fn oversized_tokens_are_refused_at_once_unread() {
         let took = started.elapsed();
         assert_eq!(err, Error::Token(TokenError::Malformed), "{} bytes", token.len());
         assert!(err.message().contains("damaged or incomplete"), "{}", err.message());
-        assert_eq!(rekey.inspect_reset_link(&token).unwrap_err(), err);
+        assert_eq!(rekey.inspect_reset_link(&token).await.unwrap_err(), err);
         // A linear scan at most; nothing is decoded.
         assert!(took < Duration::from_millis(500), "{} bytes took {took:?}", token.len());
     }
@@ -556,7 +560,7 @@ async fn oversized_tokens_are_refused_at_once_unread() {
     let edge = padded(MAX_TOKEN_LEN - good.len());
     assert_eq!(edge.len(), MAX_TOKEN_LEN);
     assert_eq!(
-        rekey.inspect_reset_link(&edge).unwrap_err(),
+        rekey.inspect_reset_link(&edge).await.unwrap_err(),
         Error::Token(TokenError::BadSignature)
     );
     // The real link was never consumed.

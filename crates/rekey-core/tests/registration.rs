@@ -33,12 +33,12 @@ async fn a_new_address_gets_a_link_that_finishes_the_account_once() {
     let code = mail.reset_code();
     assert!(!code.is_empty());
     // Opening the link says whose it is and consumes nothing.
-    let target: VerifyTarget = rekey.inspect_verify_link(&token).unwrap();
+    let target: VerifyTarget = rekey.inspect_verify_link(&token).await.unwrap();
     assert_eq!(target.email, "nia@example.com");
-    rekey.inspect_verify_link(&token).unwrap();
+    rekey.inspect_verify_link(&token).await.unwrap();
     // A reset token is not a verification token, and the other way round.
     assert_eq!(
-        rekey.inspect_reset_link(&token).unwrap_err().code(),
+        rekey.inspect_reset_link(&token).await.unwrap_err().code(),
         "token_wrong_audience"
     );
     let user = rekey
@@ -104,7 +104,10 @@ async fn a_later_request_replaces_the_pending_one_and_the_code_works_too() {
     let mails = mails_to(&scene.smtp, "pia@example.com", VERIFY_SUBJECT, 2);
     // The first link (the stranger asked, but only Pia reads her mail) is replaced.
     let first = verify_token(&mails[0]);
-    assert_eq!(rekey.inspect_verify_link(&first).unwrap_err(), Error::TokenReplaced);
+    assert_eq!(
+        rekey.inspect_verify_link(&first).await.unwrap_err(),
+        Error::TokenReplaced
+    );
     let code = mails[1].reset_code();
     let wrong = if code == "AAAA-AAAA" { "BBBB-BBBB" } else { "AAAA-AAAA" };
     let proof = |c: &str| VerifyProof::Code {
@@ -133,8 +136,8 @@ async fn a_pending_account_expires_and_an_administrator_can_make_it_at_once() {
     rekey.drain().await.unwrap();
     let token = verify_token(&mails_to(&scene.smtp, "quin@example.com", VERIFY_SUBJECT, 1)[0]);
     scene.clock.advance(31 * 60 + 60);
-    assert!(rekey.prune().unwrap() >= 1);
-    assert!(rekey.store().pending.is_empty(), "the pending account went");
+    assert!(rekey.prune().await.unwrap() >= 1);
+    assert!(rekey.sled().unwrap().pending.is_empty(), "the pending account went");
     assert_eq!(
         rekey
             .verify_account(VerifyProof::Token(token), PASSWORD, "c")
@@ -151,7 +154,7 @@ async fn a_pending_account_expires_and_an_administrator_can_make_it_at_once() {
         .create_account("quin@example.com", PASSWORD, "admin")
         .await
         .unwrap();
-    assert!(rekey.store().pending.is_empty());
+    assert!(rekey.sled().unwrap().pending.is_empty());
     assert!(rekey
         .verify_account(VerifyProof::Token(token), PASSWORD, "c")
         .await

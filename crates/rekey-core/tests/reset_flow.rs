@@ -46,9 +46,9 @@ async fn whole_flow_over(url: String, expect_tls: bool, expect_auth: bool) {
     assert!(html.contains(&format!("rekey://reset?token={token}")));
 
     // Opening the link shows whose password it is, and consumes nothing.
-    let target = rekey.inspect_reset_link(&token).unwrap();
+    let target = rekey.inspect_reset_link(&token).await.unwrap();
     assert_eq!(target.email, "ada@example.com");
-    assert!(rekey.inspect_reset_link(&token).is_ok());
+    assert!(rekey.inspect_reset_link(&token).await.is_ok());
 
     rekey
         .confirm_reset(ResetProof::Token(token.clone()), NEW_PASSWORD, "test")
@@ -61,7 +61,7 @@ async fn whole_flow_over(url: String, expect_tls: bool, expect_auth: bool) {
     );
     rekey.sign_in("ada@example.com", NEW_PASSWORD, "test").await.unwrap();
     assert_eq!(
-        rekey.session_user(&old_session.0),
+        rekey.session_user(&old_session.0).await,
         Err(Error::SessionInvalid),
         "old sessions die"
     );
@@ -81,7 +81,7 @@ async fn whole_flow_over(url: String, expect_tls: bool, expect_auth: bool) {
     rekey.drain().await.unwrap();
     let notice = &mails_to(&smtp, "ada@example.com", CHANGED_SUBJECT, 1)[0];
     assert!(notice.text.as_deref().unwrap().contains("Wasn't you?"));
-    let audit = rekey_core::audit::tail(rekey.store(), 20).unwrap();
+    let audit = rekey_core::audit::tail(rekey.sled().unwrap(), 20).unwrap();
     assert!(audit.iter().any(|e| e.kind == "password_reset"), "{audit:?}");
 }
 
@@ -112,7 +112,10 @@ async fn reset_by_typed_code_kills_the_link() {
     };
     rekey.confirm_reset(proof, NEW_PASSWORD, "test").await.unwrap();
     rekey.sign_in("bo@example.com", NEW_PASSWORD, "test").await.unwrap();
-    assert_eq!(rekey.inspect_reset_link(&mail.reset_token()), Err(Error::TokenUsed));
+    assert_eq!(
+        rekey.inspect_reset_link(&mail.reset_token()).await,
+        Err(Error::TokenUsed)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -163,13 +166,14 @@ async fn requests_that_get_no_mail_leave_nothing_behind() {
     // Two mails, both kit's; the outbox saw nothing else.
     mails_to(smtp, "kit@example.com", RESET_SUBJECT, 2);
     assert_eq!(smtp.messages().len(), 2, "mail went to a stranger");
-    let status = rekey.outbox().status().unwrap();
+    let status = rekey.outbox().status().await.unwrap();
     assert_eq!((status.depth, status.dead), (0, 0));
-    assert_eq!(rekey.store().counter("outbox.delivered"), 2);
+    assert_eq!(rekey.sled().unwrap().counter("outbox.delivered"), 2);
     // Four stand-ins (kit's third, three strangers) went through the motions and out.
-    assert_eq!(rekey.store().counter("outbox.stand_ins"), 4);
+    assert_eq!(rekey.sled().unwrap().counter("outbox.stand_ins"), 4);
     let left: Vec<String> = rekey
-        .store()
+        .sled()
+        .unwrap()
         .stand_ins
         .iter()
         .keys()
@@ -182,7 +186,7 @@ async fn requests_that_get_no_mail_leave_nothing_behind() {
     );
     assert!(left.len() <= 7, "the stand-in tree grows: {left:?}");
     // No record names a stranger's address: no limit, no code, no queued mail.
-    let st = rekey.store();
+    let st = rekey.sled().unwrap();
     for (name, tree) in [
         ("limits", &st.limits),
         ("codes", &st.codes),
@@ -198,7 +202,7 @@ async fn requests_that_get_no_mail_leave_nothing_behind() {
         }
     }
     // The one reset kit can use is the newest, and the stand-ins did not touch it.
-    assert_eq!(rekey.store().resets.len(), 1);
+    assert_eq!(rekey.sled().unwrap().resets.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -219,7 +223,11 @@ async fn a_full_intake_refuses_everyone_alike_until_the_worker_catches_up() {
     assert_eq!(known, unknown, "a full queue says the same for every address");
     assert_eq!(known.code(), "busy");
     assert!(known.message().contains("busy"), "{}", known.message());
-    assert_eq!(rekey.store().intake.len(), 100, "the refused requests were not queued");
+    assert_eq!(
+        rekey.sled().unwrap().intake.len(),
+        100,
+        "the refused requests were not queued"
+    );
     // Once the worker has handled the queue, requests are taken again, and the known
     // address gets its mail.
     assert_eq!(rekey.process_intake().await.unwrap(), 100);
@@ -269,7 +277,7 @@ async fn expired_not_yet_valid_and_stale_links() {
 
     clock.advance(-3600);
     assert_eq!(
-        rekey.inspect_reset_link(&token),
+        rekey.inspect_reset_link(&token).await,
         Err(Error::Token(TokenError::NotYetValid))
     );
     clock.advance(3600 + 11 * 60);
@@ -444,7 +452,7 @@ async fn five_wrong_codes_retire_the_code_but_never_the_link() {
     assert_eq!(retired, Error::CodeInvalid);
     // ...but the link in the same mail still does.
     assert_eq!(
-        rekey.inspect_reset_link(&mail.reset_token()).unwrap().email,
+        rekey.inspect_reset_link(&mail.reset_token()).await.unwrap().email,
         "gu@example.com"
     );
     rekey
@@ -473,8 +481,11 @@ async fn a_new_reset_brings_a_fresh_code_and_expired_resets_are_pruned() {
     }
     // Expired, the reset is pruned; a code for it is refused like any other.
     scene.clock.advance(31 * 60 + 60);
-    assert!(rekey.prune().unwrap() >= 2, "the reset and the wrong-code count went");
-    assert!(rekey.store().resets.is_empty() && rekey.store().codes.is_empty());
+    assert!(
+        rekey.prune().await.unwrap() >= 2,
+        "the reset and the wrong-code count went"
+    );
+    assert!(rekey.sled().unwrap().resets.is_empty() && rekey.sled().unwrap().codes.is_empty());
     let expired = ResetProof::Code {
         email: "ida@example.com".into(),
         code: first.reset_code(),
@@ -541,5 +552,5 @@ async fn links_name_their_issuer_and_outlive_a_change_of_public_address() {
         rekey.issuers(),
         vec!["https://old.example.com", "https://new.example.com"]
     );
-    assert_eq!(rekey.inspect_reset_link(&token).unwrap().email, "ivy@example.com");
+    assert_eq!(rekey.inspect_reset_link(&token).await.unwrap().email, "ivy@example.com");
 }

@@ -37,25 +37,28 @@ fn stat(smtp: &SmtpCapture, what: &str) -> u64 {
     smtp.stats()[what]["implicit"].as_u64().unwrap_or(0)
 }
 
-fn status(rekey: &Rekey) -> OutboxStatus {
-    rekey.outbox().status().unwrap()
+async fn status(rekey: &Rekey) -> OutboxStatus {
+    rekey.outbox().status().await.unwrap()
 }
 
 /// The problem the status names, in words.
-fn last_error(rekey: &Rekey) -> String {
-    status(rekey).last_error.expect("the status says what went wrong")
+async fn last_error(rekey: &Rekey) -> String {
+    status(rekey).await.last_error.expect("the status says what went wrong")
 }
 
 /// Moves the clock to the moment the held queue may try the server again.
-fn wait_out_the_hold(rekey: &Rekey, clock: &ManualClock) {
-    let at = status(rekey).server_retry_at.expect("the queue waits for the server");
+async fn wait_out_the_hold(rekey: &Rekey, clock: &ManualClock) {
+    let at = status(rekey)
+        .await
+        .server_retry_at
+        .expect("the queue waits for the server");
     clock.advance(at - rekey.now());
 }
 
 /// Nothing lost: the queue is empty, nothing is dead, the status is clear, every address got
 /// exactly one reset mail, and every link in them works.
 async fn assert_everyone_got_a_working_link(rekey: &Rekey, smtp: &SmtpCapture, people: &[String]) {
-    let s = status(rekey);
+    let s = status(rekey).await;
     assert_eq!((s.depth, s.dead, s.last_error, s.server_retry_at), (0, 0, None, None));
     for email in people {
         let mails = mails_to(smtp, email, RESET_SUBJECT, 1);
@@ -76,28 +79,31 @@ async fn connection_refused_holds_the_queue_then_everything_arrives() {
     let people = ask_for_resets(&rekey, "ann", 8).await;
     let report = rekey.drain().await.unwrap();
     assert_eq!((report.sent, report.deferred, report.rejected), (0, 8, 0));
-    let s = status(&rekey);
+    let s = status(&rekey).await;
     assert_eq!(
         (s.depth, s.dead, s.failures),
         (8, 0, 1),
         "one failure for the queue, not one per mail"
     );
     assert!(s.server_retry_at.is_some_and(|at| at > rekey.now()), "{s:?}");
-    let why = last_error(&rekey);
+    let why = last_error(&rekey).await;
     assert!(why.contains("could not reach the mail server"), "{why}");
     assert!(!why.contains("s3cret"), "no password in the status: {why}");
     // The shared backoff lives on disk: a restart does not bring a storm either.
     drop(rekey);
     let (rekey, clock) = open_implicit(dir.path(), &smtp, &[]);
-    assert!(status(&rekey).server_retry_at.is_some(), "the hold survived a restart");
+    assert!(
+        status(&rekey).await.server_retry_at.is_some(),
+        "the hold survived a restart"
+    );
 
     smtp.restart();
     assert_eq!(rekey.drain().await.unwrap().sent, 0, "not before the backoff ends");
     assert_eq!(stat(&smtp, "connections"), 0);
-    wait_out_the_hold(&rekey, &clock);
+    wait_out_the_hold(&rekey, &clock).await;
     assert_eq!(rekey.drain().await.unwrap().sent, 8);
     assert_everyone_got_a_working_link(&rekey, &smtp, &people).await;
-    assert_eq!(status(&rekey).delivered, 8);
+    assert_eq!(status(&rekey).await.delivered, 8);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -109,12 +115,12 @@ async fn a_421_at_the_banner_holds_the_queue_then_everything_arrives() {
     let people = ask_for_resets(&rekey, "bea", 8).await;
     assert_eq!(rekey.drain().await.unwrap().deferred, 8);
     assert_eq!(stat(&smtp, "connections"), 1, "one connection for the whole queue");
-    let why = last_error(&rekey);
+    let why = last_error(&rekey).await;
     assert!(why.contains("421") && why.contains("try again later"), "{why}");
-    assert_eq!((status(&rekey).depth, status(&rekey).dead), (8, 0));
+    assert_eq!((status(&rekey).await.depth, status(&rekey).await.dead), (8, 0));
 
     smtp.set_fault(Fault::Accept);
-    wait_out_the_hold(&rekey, &clock);
+    wait_out_the_hold(&rekey, &clock).await;
     assert_eq!(rekey.drain().await.unwrap().sent, 8);
     assert_everyone_got_a_working_link(&rekey, &smtp, &people).await;
 }
@@ -132,12 +138,12 @@ async fn a_421_to_rcpt_stops_the_pass_then_everything_arrives() {
     // two already in flight with a pool of two).
     let refused = stat(&smtp, "rejected");
     assert!((1..=2).contains(&refused), "{refused} RCPTs refused, not one per mail");
-    let why = last_error(&rekey);
+    let why = last_error(&rekey).await;
     assert!(why.contains("421") && why.contains("try again later"), "{why}");
-    assert_eq!(status(&rekey).dead, 0);
+    assert_eq!(status(&rekey).await.dead, 0);
 
     smtp.set_fault(Fault::Accept);
-    wait_out_the_hold(&rekey, &clock);
+    wait_out_the_hold(&rekey, &clock).await;
     assert_eq!(rekey.drain().await.unwrap().sent, 12);
     assert_everyone_got_a_working_link(&rekey, &smtp, &people).await;
 }
@@ -151,12 +157,12 @@ async fn a_451_puts_each_mail_off_then_everything_arrives() {
     let people = ask_for_resets(&rekey, "dee", 8).await;
     let report = rekey.drain().await.unwrap();
     assert_eq!((report.sent, report.deferred, report.rejected), (0, 8, 0));
-    let why = last_error(&rekey);
+    let why = last_error(&rekey).await;
     assert!(why.contains("451") && why.contains("try again later"), "{why}");
     // A 451 is about a message, not the server: each mail keeps its own count and backoff.
-    let s = status(&rekey);
+    let s = status(&rekey).await;
     assert_eq!((s.depth, s.dead, s.server_retry_at), (8, 0, None));
-    for item in rekey.outbox().list().unwrap() {
+    for item in rekey.outbox().list().await.unwrap() {
         assert_eq!(item.attempts, 1);
         assert!(item.next_attempt_at > rekey.now());
         assert!(item.last_error.as_deref().is_some_and(|e| e.contains("451")));
@@ -183,7 +189,7 @@ async fn a_550_dead_letters_that_mail_and_the_others_go_out() {
     ));
     let report = rekey.drain().await.unwrap();
     assert_eq!((report.sent, report.deferred, report.rejected), (7, 0, 1));
-    let dead = rekey.outbox().dead().unwrap();
+    let dead = rekey.outbox().dead().await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].item.to, gone);
     let why = &dead[0].reason;
@@ -191,10 +197,10 @@ async fn a_550_dead_letters_that_mail_and_the_others_go_out() {
         why.contains("550") && why.contains("refused the message for good"),
         "{why}"
     );
-    let s = status(&rekey);
+    let s = status(&rekey).await;
     assert_eq!((s.depth, s.dead, s.delivered, s.failures), (0, 1, 7, 1));
     assert!(smtp.messages().iter().all(|m| m.rcpt_to != [gone.clone()]));
-    let audit = rekey_core::audit::tail(rekey.store(), 50).unwrap();
+    let audit = rekey_core::audit::tail(rekey.sled().unwrap(), 50).unwrap();
     assert!(
         audit.iter().any(|e| e.kind == "mail_dead" && e.detail.contains("550")),
         "{audit:?}"
@@ -223,12 +229,12 @@ async fn a_silent_server_costs_one_timeout_per_pass_then_everything_arrives() {
         "{took:?}"
     );
     assert_eq!(stat(&smtp, "connections"), 1);
-    let why = last_error(&rekey);
+    let why = last_error(&rekey).await;
     assert!(why.contains("did not answer"), "{why}");
-    assert_eq!((status(&rekey).depth, status(&rekey).dead), (8, 0));
+    assert_eq!((status(&rekey).await.depth, status(&rekey).await.dead), (8, 0));
 
     smtp.set_fault(Fault::Accept);
-    wait_out_the_hold(&rekey, &clock);
+    wait_out_the_hold(&rekey, &clock).await;
     assert_eq!(rekey.drain().await.unwrap().sent, 8);
     assert_everyone_got_a_working_link(&rekey, &smtp, &people).await;
 }
@@ -246,18 +252,18 @@ async fn an_untrusted_certificate_keeps_the_mail_and_names_the_ca_setting() {
     let (rekey, clock) = open(untrusted);
     let people = ask_for_resets(&rekey, "gil", 8).await;
     assert_eq!(rekey.drain().await.unwrap().deferred, 8);
-    let why = last_error(&rekey);
+    let why = last_error(&rekey).await;
     assert!(
         why.contains("secure connection") && why.contains("REKEY_SMTP_CA_FILE"),
         "{why}"
     );
-    let s = status(&rekey);
+    let s = status(&rekey).await;
     assert_eq!((s.depth, s.dead, s.failures), (8, 0, 1));
     // A second pass while held tries nothing; one after the backoff tries once more.
     assert_eq!(rekey.drain().await.unwrap().deferred, 0);
-    wait_out_the_hold(&rekey, &clock);
+    wait_out_the_hold(&rekey, &clock).await;
     assert_eq!(rekey.drain().await.unwrap().deferred, 8);
-    assert_eq!(status(&rekey).failures, 2);
+    assert_eq!(status(&rekey).await.failures, 2);
     assert!(smtp.messages().is_empty());
     drop(rekey);
 
@@ -284,7 +290,7 @@ async fn a_refused_login_is_one_attempt_per_pass_not_a_storm() {
             "one login per pass, not one per mail"
         );
         assert_eq!(stat(&smtp, "connections"), pass);
-        let s = status(&rekey);
+        let s = status(&rekey).await;
         assert_eq!((s.depth, s.dead, s.failures), (12, 0, pass));
         assert!(
             s.last_error.as_deref().unwrap().contains("refused Rekey's login"),
@@ -294,7 +300,7 @@ async fn a_refused_login_is_one_attempt_per_pass_not_a_storm() {
         assert_eq!(rekey.drain().await.unwrap().deferred, 0);
         assert_eq!(stat(&smtp, "auth_failures"), pass);
         waits.push(s.server_retry_at.unwrap() - rekey.now());
-        wait_out_the_hold(&rekey, &clock);
+        wait_out_the_hold(&rekey, &clock).await;
     }
     // Backed off: every wait at least as long as the one before, and growing.
     assert!(waits.windows(2).all(|w| w[1] >= w[0]), "{waits:?}");
@@ -318,7 +324,7 @@ async fn over_starttls_too_a_bad_certificate_or_login_keeps_the_mail_and_says_wh
     ));
     let people = ask_for_resets(&rekey, "ivy", 3).await;
     assert_eq!(rekey.drain().await.unwrap().deferred, 3);
-    let why = last_error(&rekey);
+    let why = last_error(&rekey).await;
     assert!(
         why.contains("secure connection") && why.contains("REKEY_SMTP_CA_FILE"),
         "{why}"
@@ -330,17 +336,17 @@ async fn over_starttls_too_a_bad_certificate_or_login_keeps_the_mail_and_says_wh
     clock.advance(60);
     assert_eq!(rekey.drain().await.unwrap().deferred, 3);
     assert_eq!(smtp.stats()["auth_failures"]["starttls"], 1);
-    let why = last_error(&rekey);
+    let why = last_error(&rekey).await;
     assert!(
         why.contains("refused Rekey's login") && why.contains("REKEY_SMTP_URL"),
         "{why}"
     );
     assert!(!why.contains(smtp.password()), "{why}");
-    let s = status(&rekey);
+    let s = status(&rekey).await;
     assert_eq!((s.depth, s.dead), (3, 0), "a login problem is not the messages' fault");
 
     smtp.set_fault(Fault::Accept);
-    wait_out_the_hold(&rekey, &clock);
+    wait_out_the_hold(&rekey, &clock).await;
     assert_eq!(rekey.drain().await.unwrap().sent, 3);
     assert_everyone_got_a_working_link(&rekey, &smtp, &people).await;
 }

@@ -16,16 +16,16 @@
 //!
 //! No assertions on speed: it prints a table.
 
+#[path = "common/flood.rs"]
+mod flood;
 #[path = "../tests/common/server.rs"]
 mod server;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rekey_testkit::figures::record;
+use flood::{batch, client, flood, Run, Table};
 use rekey_testkit::SmtpCapture;
 use reqwest::{Client, RequestBuilder};
 use serde_json::json;
@@ -45,163 +45,6 @@ const RESETS: usize = 128;
 const RESETS_SERIAL: usize = 16;
 const PASSWORD: &str = "quiet river under the old mill";
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
-
-/// What one flood saw: latencies of the requests started inside the measured window.
-struct Run {
-    latencies: Vec<Duration>,
-    statuses: BTreeMap<u16, u64>,
-    secs: f64,
-    /// Every request a flood sent, warm-up included: (request number, status).
-    sent: Vec<(u64, u16)>,
-}
-
-impl Run {
-    fn rps(&self) -> f64 {
-        self.latencies.len() as f64 / self.secs
-    }
-
-    fn pct(&self, p: f64) -> f64 {
-        if self.latencies.is_empty() {
-            return f64::NAN;
-        }
-        let mut d = self.latencies.clone();
-        d.sort();
-        d[((d.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
-    }
-
-    fn count(&self, status: u16) -> u64 {
-        self.statuses.get(&status).copied().unwrap_or(0)
-    }
-
-    /// `202×1234` plus anything else (`0` = transport error).
-    fn statuses(&self) -> String {
-        let parts: Vec<String> = self.statuses.iter().map(|(s, n)| format!("{s}×{n}")).collect();
-        parts.join(" ")
-    }
-
-    fn print(&self, name: &str) {
-        println!(
-            "  {name:<44} {:>8.1} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms  [{}]",
-            self.rps(),
-            self.pct(0.5),
-            self.pct(0.99),
-            self.pct(1.0),
-            self.statuses()
-        );
-    }
-}
-
-/// A client that keeps one connection open (each flood task has its own).
-fn client() -> Client {
-    Client::builder()
-        .pool_max_idle_per_host(1)
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
-
-/// Sends the request and reads the whole answer; transport errors count as status 0.
-async fn send(req: RequestBuilder) -> u16 {
-    match req.send().await {
-        Ok(r) => {
-            let status = r.status().as_u16();
-            let _ = r.bytes().await;
-            status
-        }
-        Err(_) => 0,
-    }
-}
-
-/// `conns` tasks, one connection each, send `make(client, n)` back to back for `warmup` +
-/// `measure`; only requests started after the warm-up are recorded. `n` counts requests
-/// across all tasks, so each one can pick a different address.
-async fn flood<F>(conns: usize, warmup: Duration, measure: Duration, make: F) -> Run
-where
-    F: Fn(&Client, u64) -> RequestBuilder + Send + Sync + 'static,
-{
-    let make = Arc::new(make);
-    let seq = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let (warm_end, end) = (start + warmup, start + warmup + measure);
-    let mut tasks = Vec::new();
-    for _ in 0..conns {
-        let (make, seq) = (make.clone(), seq.clone());
-        tasks.push(tokio::spawn(async move {
-            let http = client();
-            let mut out = Vec::new();
-            loop {
-                let n = seq.fetch_add(1, Ordering::Relaxed);
-                let req = make(&http, n);
-                let t = Instant::now();
-                if t >= end {
-                    return out;
-                }
-                let status = send(req).await;
-                out.push((t >= warm_end, t.elapsed(), n, status));
-            }
-        }));
-    }
-    let mut run = Run {
-        latencies: Vec::new(),
-        statuses: BTreeMap::new(),
-        secs: measure.as_secs_f64(),
-        sent: Vec::new(),
-    };
-    for t in tasks {
-        for (measured, latency, n, status) in t.await.unwrap() {
-            run.sent.push((n, status));
-            if measured {
-                run.latencies.push(latency);
-                *run.statuses.entry(status).or_default() += 1;
-            }
-        }
-    }
-    run
-}
-
-/// Runs `jobs` (one request each) over `conns` connections; latency of every one.
-async fn batch<F>(conns: usize, jobs: Vec<F>) -> (Run, Vec<u16>)
-where
-    F: FnOnce(&Client) -> RequestBuilder + Send + 'static,
-{
-    let n = jobs.len();
-    let queue = Arc::new(Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>()));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..conns {
-        let queue = queue.clone();
-        tasks.push(tokio::spawn(async move {
-            let http = client();
-            let mut out = Vec::new();
-            loop {
-                let Some((i, job)) = queue.lock().unwrap().pop() else {
-                    return out;
-                };
-                let t = Instant::now();
-                let status = send(job(&http)).await;
-                out.push((i, t.elapsed(), status));
-            }
-        }));
-    }
-    let mut results = Vec::new();
-    for t in tasks {
-        results.extend(t.await.unwrap());
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let mut by_index = vec![0u16; n];
-    let mut run = Run {
-        latencies: Vec::new(),
-        statuses: BTreeMap::new(),
-        secs,
-        sent: Vec::new(),
-    };
-    for (i, latency, status) in results {
-        by_index[i] = status;
-        run.latencies.push(latency);
-        *run.statuses.entry(status).or_default() += 1;
-    }
-    (run, by_index)
-}
 
 /// Mails the capture server stored so far. Counts the files instead of parsing them all
 /// (what `messages().len()` would do), since thousands pile up.
@@ -326,51 +169,6 @@ fn bare_parallel(threads: usize, per_thread: usize) -> f64 {
     (threads * per_thread) as f64 / t.elapsed().as_secs_f64()
 }
 
-/// The final table. Each row is also recorded for `scripts/bench` as it is added, so a run
-/// that stops half-way still leaves the figures it measured.
-struct Table(Vec<[String; 4]>);
-
-impl Table {
-    fn row(&mut self, figure: &str, value: f64, baseline: f64, unit: &str, base_name: &str) {
-        record(
-            "http",
-            figure,
-            &format!("{value:.2} {unit}"),
-            &format!("{base_name} {baseline:.2} {unit}"),
-            Some(value / baseline),
-        );
-        self.0.push([
-            figure.to_string(),
-            format!("{value:.2} {unit}"),
-            format!("{baseline:.2} {unit} ({base_name})"),
-            format!("{:.2}×", value / baseline),
-        ]);
-    }
-
-    fn note(&mut self, figure: &str, value: String) {
-        record("http", figure, &value, "", None);
-        self.0.push([figure.to_string(), value, String::new(), String::new()]);
-    }
-
-    fn print(&self) {
-        let w: Vec<usize> = (0..4)
-            .map(|c| self.0.iter().map(|r| r[c].chars().count()).max().unwrap_or(0).max(8))
-            .collect();
-        let line = |r: &[String; 4]| {
-            let cells: Vec<String> = (0..4).map(|c| format!("{:<1$}", r[c], w[c])).collect();
-            println!("| {} |", cells.join(" | "));
-        };
-        line(&["figure".into(), "value".into(), "baseline".into(), "ratio".into()]);
-        println!(
-            "|{}|",
-            w.iter().map(|n| "-".repeat(n + 2)).collect::<Vec<_>>().join("|")
-        );
-        for r in &self.0 {
-            line(r);
-        }
-    }
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let started = Instant::now();
@@ -391,7 +189,11 @@ async fn main() {
     .with("REKEY_LIMIT_SIGNIN_CLIENT", "1000000/1m")
     .with("REKEY_LIMIT_SIGNIN_SPRAY", "1000000/1m")
     .with("REKEY_LIMIT_REGISTER_CLIENT", "off")
-    .with("REKEY_LIMIT_SIGNIN_ACCOUNT", "1000000/1m");
+    .with("REKEY_LIMIT_SIGNIN_ACCOUNT", "1000000/1m")
+    // Every flood comes from this one machine: its 64 connections are one client's.
+    .with("REKEY_MAX_CONNECTIONS_PER_CLIENT", "256");
+    // REKEY_BENCH_ONLY=known runs only the known-against-unknown phase (to profile it).
+    let only_known = std::env::var("REKEY_BENCH_ONLY").is_ok_and(|v| v == "known");
     let server = Server::start(&dir.path().join("data"), Some(&smtp), setup);
     let http = client();
     println!(
@@ -399,251 +201,335 @@ async fn main() {
         binary.display()
     );
 
-    // Accounts: 50 the forgot flood asks for, and fresh ones for the reset phase (so no
-    // earlier reset mail for them is in flight).
+    let mut table = Table::new("http");
+    if !only_known {
+        // Accounts: 50 the forgot flood asks for, and fresh ones for the reset phase (so no
+        // earlier reset mail for them is in flight).
+        let users = server.url("/users");
+        let jobs: Vec<_> = (0..KNOWN)
+            .map(known)
+            .chain((0..RESETS + RESETS_SERIAL).map(to_reset))
+            .map(|email| {
+                let users = users.clone();
+                move |c: &Client| c.post(users).json(&json!({ "email": email, "password": PASSWORD }))
+            })
+            .collect();
+        let (run, _) = batch(16, jobs).await;
+        run.print("POST /users (register, one argon2 hash each)");
+        // Each account is finished by the link in its mail.
+        let emails: Vec<String> = (0..KNOWN)
+            .map(known)
+            .chain((0..RESETS + RESETS_SERIAL).map(to_reset))
+            .collect();
+        tokio::task::block_in_place(|| server.verify_all(Some(&smtp), &emails, PASSWORD));
+
+        // 1. forgot vs healthz, 16 then 64 connections.
+        println!("\nforgot vs healthz ({WARMUP:?} warm-up, {MEASURE:?} measured; 1 in {KNOWN_EVERY} forgots is for a known account)");
+        let mut forgot16 = None;
+        for conns in [16, 64] {
+            let url = server.url("/healthz");
+            let health = flood(conns, WARMUP, MEASURE, move |c, _| c.get(&url)).await;
+            health.print(&format!("GET /healthz, {conns} conns (no disk write)"));
+
+            let before = mail_count(&smtp);
+            let url = server.url("/users/password/forgot");
+            let run = flood(conns, WARMUP, MEASURE, move |c, n| forgot(c, &url, n)).await;
+            let during = mail_count(&smtp) - before;
+            let depth = outbox_depth(&http, &server).await;
+            run.print(&format!("POST forgot, {conns} conns (sled insert + fsync)"));
+            if run.statuses.keys().any(|s| *s != 202) {
+                println!("  !! forgot answered something other than 202: {}", run.statuses());
+            }
+            let expected_new = known_accepted(&run);
+            let drained = drain(&http, &server, &smtp, before + expected_new).await;
+            let after = mail_count(&smtp) - before;
+            println!(
+                "  mail: {during} delivered during the flood (outbox depth {depth:?} at its end), {after} in all after the drain ({expected_new} expected); drain took {}",
+                drained.map_or("over 30 s".to_string(), |d| format!("{:.1} s", d.as_secs_f64()))
+            );
+
+            table.row(
+                &format!("forgot req/s, {conns} conns"),
+                run.rps(),
+                health.rps(),
+                "req/s",
+                "healthz",
+            );
+            table.row(
+                &format!("forgot p50, {conns} conns"),
+                run.pct(0.5),
+                health.pct(0.5),
+                "ms",
+                "healthz",
+            );
+            table.row(
+                &format!("forgot p99, {conns} conns"),
+                run.pct(0.99),
+                health.pct(0.99),
+                "ms",
+                "healthz",
+            );
+            table.note(
+                &format!("mail after forgot, {conns} conns"),
+                format!(
+                    "{during} during + {} after; drain {}",
+                    after - during,
+                    drained.map_or("> 30 s".to_string(), |d| format!("{:.1} s", d.as_secs_f64()))
+                ),
+            );
+            if conns == 16 {
+                forgot16 = Some(run);
+            }
+        }
+        let forgot16 = forgot16.unwrap();
+
+        // 2. reset with tokens from real mail vs bare argon2id.
+        println!("\nreset vs bare argon2id");
+        let before = mail_count(&smtp);
+        let url = server.url("/users/password/forgot");
+        let jobs: Vec<_> = (0..RESETS + RESETS_SERIAL)
+            .map(|i| {
+                let url = url.clone();
+                move |c: &Client| c.post(url).json(&json!({ "email": to_reset(i) }))
+            })
+            .collect();
+        let (run, _) = batch(16, jobs).await;
+        if run.count(202) != (RESETS + RESETS_SERIAL) as u64 {
+            println!("  !! forgot for the reset accounts: {}", run.statuses());
+        }
+        let wait = Instant::now();
+        let mut tokens: BTreeMap<String, String> = BTreeMap::new();
+        while tokens.len() < RESETS + RESETS_SERIAL && wait.elapsed() < DRAIN_LIMIT {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if mail_count(&smtp) < before + RESETS + RESETS_SERIAL {
+                continue;
+            }
+            // Parse only once they are all in: messages() reads every mail stored.
+            for mail in smtp.messages().into_iter().skip(before) {
+                let to = mail.rcpt_to.first().cloned().unwrap_or_default();
+                if let (true, Some(token)) = (to.starts_with("reset-"), mail.text.as_deref().and_then(token_in)) {
+                    tokens.insert(to, token);
+                }
+            }
+        }
+        println!(
+            "  {} reset mails with a token in {:.1} s",
+            tokens.len(),
+            wait.elapsed().as_secs_f64()
+        );
+        let reset_url = server.url("/users/password/reset");
+        let job = |i: usize, token: String| {
+            let url = reset_url.clone();
+            move |c: &Client| {
+                c.post(url)
+                    .bearer_auth(token)
+                    .json(&json!({ "new_password": format!("benchmark passphrase number {i} ok") }))
+            }
+        };
+        let mut tokens: Vec<String> = tokens.into_values().collect();
+        let serial_tokens = tokens.split_off(tokens.len().saturating_sub(RESETS_SERIAL));
+        // The bare baseline is measured on both sides of the resets (server idle: its mail is
+        // out) and combined, so a drift in the machine's load hits both figures alike.
+        let mut singles = tokio::task::block_in_place(|| bare_single(11));
+        let mut parallel = tokio::task::block_in_place(|| bare_parallel(cores, 20));
+        let (reset16, _) = batch(16, tokens.into_iter().enumerate().map(|(i, t)| job(i, t)).collect()).await;
+        reset16.print("POST reset, 16 conns");
+        let (reset1, _) = batch(
+            1,
+            serial_tokens.into_iter().enumerate().map(|(i, t)| job(i, t)).collect(),
+        )
+        .await;
+        reset1.print("POST reset, 1 conn");
+        for run in [&reset16, &reset1] {
+            if run.statuses.keys().any(|s| *s != 204) {
+                println!("  !! reset answered something other than 204: {}", run.statuses());
+            }
+        }
+        singles.extend(tokio::task::block_in_place(|| bare_single(11)));
+        parallel = (parallel + tokio::task::block_in_place(|| bare_parallel(cores, 20))) / 2.0;
+        singles.sort_by(f64::total_cmp);
+        let single = singles[singles.len() / 2];
+        println!(
+            "  bare argon2id: {:.2} ms single (median of {}), {parallel:.1} hashes/s with {cores} threads",
+            single * 1000.0,
+            singles.len()
+        );
+        table.row(
+            "reset/s, 16 conns",
+            reset16.rps(),
+            parallel,
+            "/s",
+            &format!("bare argon2, {cores} threads"),
+        );
+        table.row(
+            "reset p50, 16 conns",
+            reset16.pct(0.5),
+            single * 1000.0,
+            "ms",
+            "one bare hash",
+        );
+        table.row(
+            "reset p99, 16 conns",
+            reset16.pct(0.99),
+            single * 1000.0,
+            "ms",
+            "one bare hash",
+        );
+        // 16 requests share `hash_concurrency` (= cores) permits, so each waits for about 16
+        // hashes at the parallel rate (Little's law): the fair baseline for the p50 under load.
+        table.row(
+            "reset p50, 16 conns (queued)",
+            reset16.pct(0.5),
+            16.0 / parallel * 1000.0,
+            "ms",
+            "16 / bare parallel rate",
+        );
+        table.row(
+            "reset p50, 1 conn",
+            reset1.pct(0.5),
+            single * 1000.0,
+            "ms",
+            "one bare hash",
+        );
+
+        // 3. forgot at 16 connections while 64 connections flood sign-ins (wrong passwords).
+        println!("\nforgot during a sign-in flood ({WARMUP:?} warm-up, {MIXED_MEASURE:?} measured)");
+        let url = server.url("/sessions");
+        let signins = flood(64, WARMUP, MIXED_MEASURE, move |c, n| {
+            c.post(&url)
+                .json(&json!({ "email": known(n as usize % KNOWN), "password": "not the password at all" }))
+        });
+        let url = server.url("/users/password/forgot");
+        let forgots = flood(16, WARMUP, MIXED_MEASURE, move |c, n| forgot(c, &url, n));
+        let (signins, forgots) = tokio::join!(signins, forgots);
+        signins.print("POST /sessions (wrong password), 64 conns");
+        forgots.print("POST forgot, 16 conns, during the flood");
+        println!(
+            "  sign-ins: {} answered 401, {} answered 503 (request_timeout), others: {}",
+            signins.count(401),
+            signins.count(503),
+            signins
+                .statuses
+                .iter()
+                .filter(|(s, _)| !matches!(s, 401 | 503))
+                .map(|(s, n)| format!("{s}×{n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        table.row(
+            "forgot p50 during sign-in flood",
+            forgots.pct(0.5),
+            forgot16.pct(0.5),
+            "ms",
+            "forgot alone",
+        );
+        table.row(
+            "forgot p99 during sign-in flood",
+            forgots.pct(0.99),
+            forgot16.pct(0.99),
+            "ms",
+            "forgot alone",
+        );
+        table.row(
+            "forgot req/s during sign-in flood",
+            forgots.rps(),
+            forgot16.rps(),
+            "req/s",
+            "forgot alone",
+        );
+        table.row(
+            "sign-ins/s (wrong password)",
+            signins.rps(),
+            parallel,
+            "/s",
+            &format!("bare argon2, {cores} threads"),
+        );
+    }
+    drop(server); // kills rekeyd
+
+    // 4. forgot for known addresses only against unknown addresses only (issue 12 asked why
+    //    known ran 2.3× slower), each on a fresh server: mail to the SMTP capture server, and
+    //    mail to the local mailbox (no SMTP), to tell rekeyd's own work from the relay's.
+    for (label, relay, domain) in [
+        ("SMTP", Some(&smtp), "smtp.test"),
+        ("local mailbox", None, "mailbox.test"),
+    ] {
+        let (unknown, known_only) = known_against_unknown(&binary, relay, domain).await;
+        unknown.print(&format!("forgot, unknown addresses only ({label})"));
+        known_only.print(&format!("forgot, known addresses only ({label})"));
+        table.row(
+            &format!("forgot/s, known only ({label}, 16 conns)"),
+            known_only.rps(),
+            unknown.rps(),
+            "req/s",
+            "unknown only",
+        );
+    }
+
+    println!();
+    table.print();
+    println!("\n(total {:.0} s)", started.elapsed().as_secs_f64());
+}
+
+/// Bytes process `pid` has had written to storage so far (`write_bytes` in /proc/PID/io).
+fn disk_writes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|io| {
+            io.lines()
+                .find_map(|l| l.strip_prefix("write_bytes: ")?.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A fresh server with `KNOWN` accounts at `domain` (addresses no earlier phase used, so
+/// their verification mail is this server's): a forgot flood (16 connections) for unknown
+/// addresses only, then one for the accounts only. Mail goes to `relay`, or to the local
+/// mailbox.
+async fn known_against_unknown(binary: &std::path::Path, relay: Option<&SmtpCapture>, domain: &str) -> (Run, Run) {
+    let emails: Vec<String> = (0..KNOWN).map(|i| format!("account-{i}@{domain}")).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup {
+        binary: Some(binary.to_path_buf()),
+        ..Setup::default()
+    }
+    .with("REKEY_LIMIT_CLIENT", "off")
+    .with("REKEY_LIMIT_ADDRESS", "off")
+    .with("REKEY_LIMIT_REGISTER_CLIENT", "off");
+    let server = Server::start(&dir.path().join("data"), relay, setup);
     let users = server.url("/users");
-    let jobs: Vec<_> = (0..KNOWN)
-        .map(known)
-        .chain((0..RESETS + RESETS_SERIAL).map(to_reset))
+    let jobs: Vec<_> = emails
+        .iter()
+        .cloned()
         .map(|email| {
             let users = users.clone();
             move |c: &Client| c.post(users).json(&json!({ "email": email, "password": PASSWORD }))
         })
         .collect();
-    let (run, _) = batch(16, jobs).await;
-    run.print("POST /users (register, one argon2 hash each)");
-    // Each account is finished by the link in its mail.
-    let emails: Vec<String> = (0..KNOWN)
-        .map(known)
-        .chain((0..RESETS + RESETS_SERIAL).map(to_reset))
-        .collect();
-    tokio::task::block_in_place(|| server.verify_all(Some(&smtp), &emails, PASSWORD));
-
-    // 1. forgot vs healthz, 16 then 64 connections.
-    println!("\nforgot vs healthz ({WARMUP:?} warm-up, {MEASURE:?} measured; 1 in {KNOWN_EVERY} forgots is for a known account)");
-    let mut table = Table(Vec::new());
-    let mut forgot16 = None;
-    for conns in [16, 64] {
-        let url = server.url("/healthz");
-        let health = flood(conns, WARMUP, MEASURE, move |c, _| c.get(&url)).await;
-        health.print(&format!("GET /healthz, {conns} conns (no disk write)"));
-
-        let before = mail_count(&smtp);
-        let url = server.url("/users/password/forgot");
-        let run = flood(conns, WARMUP, MEASURE, move |c, n| forgot(c, &url, n)).await;
-        let during = mail_count(&smtp) - before;
-        let depth = outbox_depth(&http, &server).await;
-        run.print(&format!("POST forgot, {conns} conns (sled insert + fsync)"));
-        if run.statuses.keys().any(|s| *s != 202) {
-            println!("  !! forgot answered something other than 202: {}", run.statuses());
-        }
-        let expected_new = known_accepted(&run);
-        let drained = drain(&http, &server, &smtp, before + expected_new).await;
-        let after = mail_count(&smtp) - before;
-        println!(
-            "  mail: {during} delivered during the flood (outbox depth {depth:?} at its end), {after} in all after the drain ({expected_new} expected); drain took {}",
-            drained.map_or("over 30 s".to_string(), |d| format!("{:.1} s", d.as_secs_f64()))
-        );
-
-        table.row(
-            &format!("forgot req/s, {conns} conns"),
-            run.rps(),
-            health.rps(),
-            "req/s",
-            "healthz",
-        );
-        table.row(
-            &format!("forgot p50, {conns} conns"),
-            run.pct(0.5),
-            health.pct(0.5),
-            "ms",
-            "healthz",
-        );
-        table.row(
-            &format!("forgot p99, {conns} conns"),
-            run.pct(0.99),
-            health.pct(0.99),
-            "ms",
-            "healthz",
-        );
-        table.note(
-            &format!("mail after forgot, {conns} conns"),
-            format!(
-                "{during} during + {} after; drain {}",
-                after - during,
-                drained.map_or("> 30 s".to_string(), |d| format!("{:.1} s", d.as_secs_f64()))
-            ),
-        );
-        if conns == 16 {
-            forgot16 = Some(run);
-        }
-    }
-    let forgot16 = forgot16.unwrap();
-
-    // 2. reset with tokens from real mail vs bare argon2id.
-    println!("\nreset vs bare argon2id");
-    let before = mail_count(&smtp);
+    batch(16, jobs).await;
+    tokio::task::block_in_place(|| server.verify_all(relay, &emails, PASSWORD));
     let url = server.url("/users/password/forgot");
-    let jobs: Vec<_> = (0..RESETS + RESETS_SERIAL)
-        .map(|i| {
-            let url = url.clone();
-            move |c: &Client| c.post(url).json(&json!({ "email": to_reset(i) }))
+    let pid = server.pid().unwrap();
+    let written = disk_writes(pid);
+    let unknown = {
+        let url = url.clone();
+        flood(16, WARMUP, MIXED_MEASURE, move |c, n| {
+            c.post(&url)
+                .json(&json!({ "email": format!("stranger-{n}@bench.test") }))
         })
-        .collect();
-    let (run, _) = batch(16, jobs).await;
-    if run.count(202) != (RESETS + RESETS_SERIAL) as u64 {
-        println!("  !! forgot for the reset accounts: {}", run.statuses());
-    }
-    let wait = Instant::now();
-    let mut tokens: BTreeMap<String, String> = BTreeMap::new();
-    while tokens.len() < RESETS + RESETS_SERIAL && wait.elapsed() < DRAIN_LIMIT {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        if mail_count(&smtp) < before + RESETS + RESETS_SERIAL {
-            continue;
-        }
-        // Parse only once they are all in: messages() reads every mail stored.
-        for mail in smtp.messages().into_iter().skip(before) {
-            let to = mail.rcpt_to.first().cloned().unwrap_or_default();
-            if let (true, Some(token)) = (to.starts_with("reset-"), mail.text.as_deref().and_then(token_in)) {
-                tokens.insert(to, token);
-            }
-        }
-    }
-    println!(
-        "  {} reset mails with a token in {:.1} s",
-        tokens.len(),
-        wait.elapsed().as_secs_f64()
-    );
-    let reset_url = server.url("/users/password/reset");
-    let job = |i: usize, token: String| {
-        let url = reset_url.clone();
-        move |c: &Client| {
-            c.post(url)
-                .bearer_auth(token)
-                .json(&json!({ "new_password": format!("benchmark passphrase number {i} ok") }))
-        }
+        .await
     };
-    let mut tokens: Vec<String> = tokens.into_values().collect();
-    let serial_tokens = tokens.split_off(tokens.len().saturating_sub(RESETS_SERIAL));
-    // The bare baseline is measured on both sides of the resets (server idle: its mail is
-    // out) and combined, so a drift in the machine's load hits both figures alike.
-    let mut singles = tokio::task::block_in_place(|| bare_single(11));
-    let mut parallel = tokio::task::block_in_place(|| bare_parallel(cores, 20));
-    let (reset16, _) = batch(16, tokens.into_iter().enumerate().map(|(i, t)| job(i, t)).collect()).await;
-    reset16.print("POST reset, 16 conns");
-    let (reset1, _) = batch(
-        1,
-        serial_tokens.into_iter().enumerate().map(|(i, t)| job(i, t)).collect(),
-    )
+    let after_unknown = disk_writes(pid);
+    let known_only = flood(16, WARMUP, MIXED_MEASURE, move |c, n| {
+        c.post(&url).json(&json!({ "email": emails[n as usize % KNOWN] }))
+    })
     .await;
-    reset1.print("POST reset, 1 conn");
-    for run in [&reset16, &reset1] {
-        if run.statuses.keys().any(|s| *s != 204) {
-            println!("  !! reset answered something other than 204: {}", run.statuses());
-        }
-    }
-    singles.extend(tokio::task::block_in_place(|| bare_single(11)));
-    parallel = (parallel + tokio::task::block_in_place(|| bare_parallel(cores, 20))) / 2.0;
-    singles.sort_by(f64::total_cmp);
-    let single = singles[singles.len() / 2];
+    let after_known = disk_writes(pid);
+    let per = |bytes: u64, run: &Run| bytes as f64 / run.sent.len().max(1) as f64 / 1024.0;
     println!(
-        "  bare argon2id: {:.2} ms single (median of {}), {parallel:.1} hashes/s with {cores} threads",
-        single * 1000.0,
-        singles.len()
+        "  disk writes per request: unknown {:.1} KiB, known {:.1} KiB (rekeyd's write_bytes, warm-up included)",
+        per(after_unknown - written, &unknown),
+        per(after_known - after_unknown, &known_only)
     );
-    table.row(
-        "reset/s, 16 conns",
-        reset16.rps(),
-        parallel,
-        "/s",
-        &format!("bare argon2, {cores} threads"),
-    );
-    table.row(
-        "reset p50, 16 conns",
-        reset16.pct(0.5),
-        single * 1000.0,
-        "ms",
-        "one bare hash",
-    );
-    table.row(
-        "reset p99, 16 conns",
-        reset16.pct(0.99),
-        single * 1000.0,
-        "ms",
-        "one bare hash",
-    );
-    // 16 requests share `hash_concurrency` (= cores) permits, so each waits for about 16
-    // hashes at the parallel rate (Little's law): the fair baseline for the p50 under load.
-    table.row(
-        "reset p50, 16 conns (queued)",
-        reset16.pct(0.5),
-        16.0 / parallel * 1000.0,
-        "ms",
-        "16 / bare parallel rate",
-    );
-    table.row(
-        "reset p50, 1 conn",
-        reset1.pct(0.5),
-        single * 1000.0,
-        "ms",
-        "one bare hash",
-    );
-
-    // 3. forgot at 16 connections while 64 connections flood sign-ins (wrong passwords).
-    println!("\nforgot during a sign-in flood ({WARMUP:?} warm-up, {MIXED_MEASURE:?} measured)");
-    let url = server.url("/sessions");
-    let signins = flood(64, WARMUP, MIXED_MEASURE, move |c, n| {
-        c.post(&url)
-            .json(&json!({ "email": known(n as usize % KNOWN), "password": "not the password at all" }))
-    });
-    let url = server.url("/users/password/forgot");
-    let forgots = flood(16, WARMUP, MIXED_MEASURE, move |c, n| forgot(c, &url, n));
-    let (signins, forgots) = tokio::join!(signins, forgots);
-    signins.print("POST /sessions (wrong password), 64 conns");
-    forgots.print("POST forgot, 16 conns, during the flood");
-    println!(
-        "  sign-ins: {} answered 401, {} answered 503 (request_timeout), others: {}",
-        signins.count(401),
-        signins.count(503),
-        signins
-            .statuses
-            .iter()
-            .filter(|(s, _)| !matches!(s, 401 | 503))
-            .map(|(s, n)| format!("{s}×{n}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    table.row(
-        "forgot p50 during sign-in flood",
-        forgots.pct(0.5),
-        forgot16.pct(0.5),
-        "ms",
-        "forgot alone",
-    );
-    table.row(
-        "forgot p99 during sign-in flood",
-        forgots.pct(0.99),
-        forgot16.pct(0.99),
-        "ms",
-        "forgot alone",
-    );
-    table.row(
-        "forgot req/s during sign-in flood",
-        forgots.rps(),
-        forgot16.rps(),
-        "req/s",
-        "forgot alone",
-    );
-    table.row(
-        "sign-ins/s (wrong password)",
-        signins.rps(),
-        parallel,
-        "/s",
-        &format!("bare argon2, {cores} threads"),
-    );
-
-    println!();
-    table.print();
-    println!("\n(total {:.0} s)", started.elapsed().as_secs_f64());
-    drop(server); // kills rekeyd
+    (unknown, known_only)
 }

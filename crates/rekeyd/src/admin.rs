@@ -12,8 +12,11 @@ pub type Outcome = Result<(), String>;
 
 const ADMIN: &str = "admin";
 
-fn open(config: Config, what: &str) -> Result<Rekey, String> {
-    Rekey::open(config, &format!("rekeyd {what}")).map_err(|e| e.message())
+/// Opens the store the configuration names (sled in the data directory, or PostgreSQL).
+async fn open(config: Config, what: &str) -> Result<Rekey, String> {
+    Rekey::connect(config, &format!("rekeyd {what}"))
+        .await
+        .map_err(|e| e.message())
 }
 
 /// Reads a new password: twice at a prompt on a terminal, else one line from stdin.
@@ -55,7 +58,7 @@ pub enum Users {
 pub async fn users(config: Config, cmd: Users) -> Outcome {
     match cmd {
         Users::Add { email } => {
-            let rekey = open(config, "users add")?;
+            let rekey = open(config, "users add").await?;
             let password = read_password("Password for the new account: ", true)?;
             let user = rekey
                 .create_account(&email, &password, ADMIN)
@@ -64,8 +67,8 @@ pub async fn users(config: Config, cmd: Users) -> Outcome {
             println!("Created the account {} (id {}).", user.email, user.id);
         }
         Users::List { json } => {
-            let rekey = open(config, "users list")?;
-            let users = rekey.list_users().map_err(|e| e.message())?;
+            let rekey = open(config, "users list").await?;
+            let users = rekey.list_users().await.map_err(|e| e.message())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&users).unwrap_or_default());
             } else if users.is_empty() {
@@ -86,12 +89,12 @@ pub async fn users(config: Config, cmd: Users) -> Outcome {
             return Err("give the account's email address".into())
         }
         Users::Disable { email } => {
-            let rekey = open(config, "users disable")?;
+            let rekey = open(config, "users disable").await?;
             let u = rekey.set_disabled(&email, true, ADMIN).await.map_err(|e| e.message())?;
             println!("Disabled {}: its sessions and reset links no longer work.", u.email);
         }
         Users::Enable { email } => {
-            let rekey = open(config, "users enable")?;
+            let rekey = open(config, "users enable").await?;
             let u = rekey
                 .set_disabled(&email, false, ADMIN)
                 .await
@@ -128,13 +131,13 @@ pub enum Reset {
 pub async fn reset(config: Config, cmd: Reset) -> Outcome {
     match cmd {
         Reset::Request { email, no_deliver } => {
-            let rekey = open(config, "reset request")?;
+            let rekey = open(config, "reset request").await?;
             let client = rekey.install_id().to_string();
             rekey.request_reset(&email, &client).await.map_err(|e| e.message())?;
             println!("If an account exists for {}, a reset mail is on its way.", email.trim());
             if !no_deliver {
                 let report = rekey.drain().await.map_err(|e| e.message())?;
-                print_delivery(&rekey, report)?;
+                print_delivery(&rekey, report).await?;
             }
         }
         Reset::Confirm { token, email, code } => {
@@ -143,7 +146,7 @@ pub async fn reset(config: Config, cmd: Reset) -> Outcome {
                 (None, Some(email), Some(code)) => ResetProof::Code { email, code },
                 _ => return Err("give either --token, or --email and --code".into()),
             };
-            let rekey = open(config, "reset confirm")?;
+            let rekey = open(config, "reset confirm").await?;
             let password = read_password("New password: ", true)?;
             rekey
                 .confirm_reset(proof, &password, ADMIN)
@@ -156,8 +159,8 @@ pub async fn reset(config: Config, cmd: Reset) -> Outcome {
     Ok(())
 }
 
-fn print_delivery(rekey: &Rekey, report: rekey_core::outbox::DeliveryReport) -> Outcome {
-    let status = rekey.outbox().status().map_err(|e| e.to_string())?;
+async fn print_delivery(rekey: &Rekey, report: rekey_core::outbox::DeliveryReport) -> Outcome {
+    let status = rekey.outbox().status().await.map_err(|e| e.message())?;
     if report.sent > 0 {
         println!("Delivered {} mail(s) to {}.", report.sent, status.destination);
     }
@@ -189,12 +192,12 @@ pub enum OutboxCmd {
 }
 
 pub async fn outbox(config: Config, cmd: OutboxCmd) -> Outcome {
-    let rekey = open(config, "outbox")?;
+    let rekey = open(config, "outbox").await?;
     let outbox = rekey.outbox();
-    let err = |e: rekey_core::store::StoreError| e.to_string();
+    let err = |e: rekey_core::Error| e.message();
     match cmd {
         OutboxCmd::Status { json } => {
-            let s = outbox.status().map_err(err)?;
+            let s = outbox.status().await.map_err(err)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
             } else {
@@ -218,9 +221,9 @@ pub async fn outbox(config: Config, cmd: OutboxCmd) -> Outcome {
             let now = rekey.now();
             // While the server is in trouble the whole queue waits for it, whatever each
             // mail's own time says.
-            let held = outbox.status().map_err(err)?.server_retry_at.unwrap_or(now);
-            let waiting = outbox.list().map_err(err)?;
-            let dead = outbox.dead().map_err(err)?;
+            let held = outbox.status().await.map_err(err)?.server_retry_at.unwrap_or(now);
+            let waiting = outbox.list().await.map_err(err)?;
+            let dead = outbox.dead().await.map_err(err)?;
             if waiting.is_empty() && dead.is_empty() {
                 println!("The outbox is empty.");
             }
@@ -247,13 +250,13 @@ pub async fn outbox(config: Config, cmd: OutboxCmd) -> Outcome {
         }
         OutboxCmd::Deliver => {
             let report = rekey.drain().await.map_err(|e| e.message())?;
-            print_delivery(&rekey, report)?;
+            print_delivery(&rekey, report).await?;
         }
         OutboxCmd::Retry { id } => {
             let n = rekey.retry_dead(id).await.map_err(|e| e.message())?;
             println!("{n} mail(s) queued for delivery now; run `rekeyd outbox deliver` or let the service send them.");
         }
-        OutboxCmd::PurgeDead => println!("Deleted {} dead letter(s).", outbox.purge_dead().map_err(err)?),
+        OutboxCmd::PurgeDead => println!("Deleted {} dead letter(s).", outbox.purge_dead().await.map_err(err)?),
     }
     Ok(())
 }
@@ -267,10 +270,10 @@ pub enum Audit {
     },
 }
 
-pub fn audit(config: Config, cmd: Audit) -> Outcome {
+pub async fn audit(config: Config, cmd: Audit) -> Outcome {
     let Audit::Tail { n } = cmd;
-    let rekey = open(config, "audit tail")?;
-    for e in rekey_core::audit::tail(rekey.store(), n).map_err(|e| e.to_string())? {
+    let rekey = open(config, "audit tail").await?;
+    for e in rekey.accounts().recent_events(n).await.map_err(|e| e.message())? {
         println!(
             "{}  {:<28} user {:<24} from {:<20} {}",
             rekey_core::letters::when(e.at),
@@ -292,7 +295,7 @@ pub enum Mail {
 pub async fn mail(config: Config, cmd: Mail) -> Outcome {
     let Mail::Test { address } = cmd;
     let email = rekey_core::Email::parse(&address).map_err(|e| e.to_string())?;
-    let rekey = open(config, "mail test")?;
+    let rekey = open(config, "mail test").await?;
     let letter =
         rekey_core::letters::test(&rekey.config().mail_from, email.as_str(), rekey.now()).map_err(|e| e.to_string())?;
     let mailer = rekey.outbox().mailer();
@@ -315,6 +318,7 @@ pub fn config(config: Config, cmd: ConfigCmd) -> Outcome {
     let mailer = rekey_core::mailer::Mailer::from_config(&config).map_err(|e| e.to_string())?;
     println!("The configuration is valid.");
     println!("data_dir          {}", config.data_dir.display());
+    println!("store             {}", config.describe_store());
     println!("mail              {}", mailer.describe());
     println!("mail_from         {}", config.mail_from);
     println!(
@@ -343,10 +347,10 @@ pub enum Keys {
     Rotate,
 }
 
-pub fn keys(config: Config, cmd: Keys) -> Outcome {
+pub async fn keys(config: Config, cmd: Keys) -> Outcome {
     let Keys::Rotate = cmd;
-    let rekey = open(config, "keys rotate")?;
-    let kid = rekey.rotate_keys().map_err(|e| e.message())?;
+    let rekey = open(config, "keys rotate").await?;
+    let kid = rekey.rotate_keys().await.map_err(|e| e.message())?;
     println!("New signing key {kid} is now in use; older keys verify until their links expire.");
     Ok(())
 }

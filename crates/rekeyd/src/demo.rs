@@ -15,7 +15,7 @@ pub async fn run(config: Config) -> Outcome {
     if config.smtp_url.is_some() {
         println!("Note: REKEY_SMTP_URL is set, so the mail goes to that server rather than the local mailbox.");
     }
-    let rekey = Rekey::open(config, "rekeyd demo").map_err(|e| e.message())?;
+    let rekey = Rekey::connect(config, "rekeyd demo").await.map_err(|e| e.message())?;
     let client = rekey.install_id().to_string();
     println!("Rekey keeps its data in {}", rekey.config().data_dir.display());
 
@@ -30,7 +30,7 @@ pub async fn run(config: Config) -> Outcome {
         .map_err(|e| e.message())?;
     println!("2. Asked for a password reset for {DEMO_EMAIL}.");
     rekey.drain().await.map_err(|e| e.message())?;
-    let status = rekey.outbox().status().map_err(|e| e.to_string())?;
+    let status = rekey.outbox().status().await.map_err(|e| e.message())?;
     println!("3. The reset mail went to {}.", status.destination);
     if let rekey_core::mailer::Mailer::Mailbox(dir) = rekey.outbox().mailer() {
         if let Some(path) = newest_mail(dir) {

@@ -2,6 +2,7 @@
 //! subcommands over a data directory.
 
 mod admin;
+mod db;
 mod demo;
 mod serve;
 
@@ -56,6 +57,12 @@ enum Command {
     /// Token signing keys.
     #[command(subcommand)]
     Keys(admin::Keys),
+    /// The PostgreSQL store: its schema, and moving an install into it.
+    #[command(subcommand)]
+    Db(db::Db),
+    /// Print the HTTP API's OpenAPI 3.1 document (what `rekeyd serve` serves at
+    /// /openapi.json); `rekeyd openapi > docs/openapi.json` updates the repository's copy.
+    Openapi,
 }
 
 fn main() -> ExitCode {
@@ -65,6 +72,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        // The same for every configuration: no config, no data directory.
+        print!("{}", serve::openapi::document_text());
+        return ExitCode::SUCCESS;
+    }
     let mut flags = Vec::new();
     if let Some(dir) = &cli.data_dir {
         flags.push(("data_dir", dir.display().to_string()));
@@ -87,10 +99,12 @@ fn main() -> ExitCode {
             Command::Users(c) => admin::users(config, c).await,
             Command::Reset(c) => admin::reset(config, c).await,
             Command::Outbox(c) => admin::outbox(config, c).await,
-            Command::Audit(c) => admin::audit(config, c),
+            Command::Audit(c) => admin::audit(config, c).await,
             Command::Mail(c) => admin::mail(config, c).await,
             Command::Config(c) => admin::config(config, c),
-            Command::Keys(c) => admin::keys(config, c),
+            Command::Keys(c) => admin::keys(config, c).await,
+            Command::Db(c) => db::run(config, c).await,
+            Command::Openapi => unreachable!("answered before the configuration is read"),
         }
     });
     match result {

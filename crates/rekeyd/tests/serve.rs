@@ -448,6 +448,8 @@ async fn a_two_megabyte_body_gets_413_and_the_server_carries_on() {
     match r {
         Ok(r) => {
             assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+            // The unread rest of the body ends the connection; the client must not reuse it.
+            assert_eq!(r.headers()["connection"], "close");
             assert_eq!(r.json::<Value>().await.unwrap()["code"], "body_too_large");
         }
         // The server may answer and close before the client has written all 2 MB.

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use common::server::{gauge, Server, Setup};
+use rekey_testkit::PgCluster;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -229,17 +230,29 @@ fn mailbox(data: &std::path::Path) -> BTreeMap<String, usize> {
     by_to
 }
 
-async fn forgot_is_alike(each: usize) {
+/// Where the measured server keeps its records: sled in its data directory, or a
+/// PostgreSQL cluster made for the test.
+#[derive(Clone, Copy, PartialEq)]
+enum Store {
+    Sled,
+    Postgres,
+}
+
+async fn forgot_is_alike(each: usize, store: Store) {
     const LIMITED: usize = 10;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     // Mail goes to the local mailbox: the worker's cost is a file write, and the test can
     // count exactly who got mail. The client limit is off so every request is measured.
-    let setup = Setup::default()
+    let mut setup = Setup::default()
         .with("REKEY_LIMIT_ADDRESS", "2/1h")
         .with("REKEY_LIMIT_CLIENT", "off")
         .with("REKEY_LIMIT_REGISTER_CLIENT", "off")
         .with("REKEY_INTAKE_LIMIT", "1000000");
+    let cluster = (store == Store::Postgres).then(PgCluster::start);
+    if let Some(cluster) = &cluster {
+        setup = setup.with("REKEY_DATABASE_URL", cluster.database("side_channels"));
+    }
     let server = Server::start(&data, None, setup);
     let http = Client::new();
     let known: Vec<String> = (0..each + WARM_UP).map(|i| format!("known{i}@example.com")).collect();
@@ -277,8 +290,9 @@ async fn forgot_is_alike(each: usize) {
         },
     ];
     let (samples, sent) = measure(&server, &kinds, each).await;
+    let on = if store == Store::Postgres { ", PostgreSQL" } else { "" };
     let p = report(
-        &format!("forgot, {each} of each"),
+        &format!("forgot, {each} of each{on}"),
         &kinds,
         &samples,
         &[(0, 1), (0, 2), (1, 2), (0, 3)],
@@ -338,17 +352,21 @@ async fn forgot_is_alike(each: usize) {
     }
 }
 
-async fn sign_in_is_alike(each: usize) {
+async fn sign_in_is_alike(each: usize, store: Store) {
     let dir = tempfile::tempdir().unwrap();
     // The production argon2 parameters: the unknown account's stand-in hash must cost what
     // a real one costs at the settings people run with.
-    let setup = Setup::default()
+    let mut setup = Setup::default()
         .with("REKEY_ARGON2_MEMORY_KIB", "19456")
         .with("REKEY_ARGON2_ITERATIONS", "2")
         .with("REKEY_LIMIT_SIGNIN_ACCOUNT", "off")
         .with("REKEY_LIMIT_SIGNIN_CLIENT", "off")
         .with("REKEY_LIMIT_SIGNIN_SPRAY", "off")
         .with("REKEY_LIMIT_REGISTER_CLIENT", "off");
+    let cluster = (store == Store::Postgres).then(PgCluster::start);
+    if let Some(cluster) = &cluster {
+        setup = setup.with("REKEY_DATABASE_URL", cluster.database("side_channels"));
+    }
     let server = Server::start(&dir.path().join("data"), None, setup);
     register(&server, &["someone@example.com".to_string()]).await;
     let kinds = [
@@ -372,7 +390,13 @@ async fn sign_in_is_alike(each: usize) {
         },
     ];
     let (samples, _) = measure(&server, &kinds, each).await;
-    let p = report(&format!("sign-in, {each} of each"), &kinds, &samples, &[(0, 1), (0, 2)]);
+    let on = if store == Store::Postgres { ", PostgreSQL" } else { "" };
+    let p = report(
+        &format!("sign-in, {each} of each{on}"),
+        &kinds,
+        &samples,
+        &[(0, 1), (0, 2)],
+    );
     assert_eq!(samples[0].answers.len(), 1, "{:?}", samples[0].answers);
     assert_eq!(
         samples[0].answers, samples[1].answers,
@@ -732,13 +756,25 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 #[tokio::test(flavor = "multi_thread")]
 async fn forgot_answers_and_timing_do_not_tell_known_unknown_or_limited_apart() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    forgot_is_alike(1000).await;
+    forgot_is_alike(1000, Store::Sled).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_postgresql_forgot_answers_and_timing_do_not_tell_known_unknown_or_limited_apart() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    forgot_is_alike(1000, Store::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_in_failures_do_not_tell_a_wrong_password_from_an_unknown_account() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    sign_in_is_alike(1000).await;
+    sign_in_is_alike(1000, Store::Sled).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_postgresql_sign_in_failures_do_not_tell_a_wrong_password_from_an_unknown_account() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    sign_in_is_alike(1000, Store::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -785,8 +821,10 @@ fn trials() -> usize {
 #[ignore = "long run: 5000 of each kind (a few minutes)"]
 async fn long_run_forgot_and_sign_in() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    forgot_is_alike(5000).await;
-    sign_in_is_alike(5000).await;
+    forgot_is_alike(5000, Store::Sled).await;
+    forgot_is_alike(5000, Store::Postgres).await;
+    sign_in_is_alike(5000, Store::Sled).await;
+    sign_in_is_alike(5000, Store::Postgres).await;
     wrong_codes_are_alike(5000).await;
     registration_is_alike(5000).await;
     settings_change_is_alike(5000).await;

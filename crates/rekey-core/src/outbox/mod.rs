@@ -1,4 +1,4 @@
-//! The durable outbox: mail is written into sled in the same transaction as the change that
+//! The durable outbox: mail is written into the store in the same step as the change that
 //! caused it, and a worker delivers it at least once. A message leaves the queue only after
 //! the server accepted it; 4xx and network trouble back off exponentially with jitter; a 5xx
 //! sends it to the dead letters with the server's words; a reset mail whose token has
@@ -6,15 +6,17 @@
 //!
 //! Trouble with the server itself (unreachable, silent, untrusted certificate, login
 //! refused, 421) is no message's fault: the pass stops at the first sign of it and the whole
-//! queue waits behind one shared backoff, kept in the meta tree so it survives a restart.
-//! Without that, every queued mail would open its own failing connection on every pass.
+//! queue waits behind one shared backoff, kept in the store so it survives a restart and
+//! holds every instance. Without that, every queued mail would open its own failing
+//! connection on every pass.
 //!
-//! Here: what is queued and the outbox itself; `queue` keeps the tree's layout (mail, its
-//! index by due time, its count), `delivery` is the worker, `admin` the operator's commands.
+//! The queue itself is the store's ([`OutboxSteps`]): a pass claims due mail for a lease, so
+//! several instances on one database never send the same mail, and one that dies leaves its
+//! mail to the others once the lease ends. Here: what is queued and the outbox itself;
+//! `delivery` is the worker, `admin` the operator's commands.
 
 mod admin;
 mod delivery;
-mod queue;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,21 +24,18 @@ use std::time::Duration;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sled::transaction::{
-    ConflictableTransactionError, TransactionError, Transactional, TransactionalTree, UnabortableTransactionError,
-};
 use tokio::sync::{watch, Notify};
 
 use crate::audit::AuditEvent;
 use crate::clock::Clock;
-use crate::letters::Letter;
+use crate::error::Error;
 use crate::mailer::{Mailer, SendError};
 use crate::sealed::MailKey;
-use crate::store::{decode, encode, seq_key, Store, StoreError};
+use crate::store::{seq_key, OutboxSteps};
 
+/// Queues mail inside a sled transaction (the sled steps that queue mail with their change).
+pub use crate::store::sled_backend::enqueue_tx;
 pub use delivery::backoff;
-pub use queue::enqueue_tx;
-use queue::ITEMS_END;
 
 /// What a queued mail is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,7 +56,7 @@ pub enum MailKind {
 /// A queued mail.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutboxItem {
-    /// Queue position (sled id).
+    /// Queue position; the sealed message's associated data.
     pub id: u64,
     /// What it is.
     pub kind: MailKind,
@@ -118,18 +117,6 @@ pub struct OutboxStatus {
     pub server_retry_at: Option<i64>,
 }
 
-/// The shared backoff after server-level trouble (meta key [`SERVER_HOLD`]).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-struct ServerHold {
-    /// Server-level failures in a row; a delivery starts the count again.
-    failures: u32,
-    /// Nothing is tried before this (Unix seconds).
-    until: i64,
-}
-
-const SERVER_HOLD: &str = "outbox.server_hold";
-const LAST_ERROR: &str = "outbox.last_error";
-
 /// What one batch of sends came to.
 #[derive(Debug, Default)]
 struct Batch {
@@ -137,6 +124,8 @@ struct Batch {
     progressed: bool,
     /// Server-level trouble stopped the batch; the queue waits until then.
     held_until: Option<i64>,
+    /// Mail of the claim not tried (given back, still due).
+    untouched: usize,
 }
 
 /// What one pass of the worker did.
@@ -155,69 +144,80 @@ pub struct DeliveryReport {
 /// How long a dead letter is kept for a look (and `outbox retry`) before it is deleted.
 pub const DEAD_KEEP_SECS: i64 = 7 * 24 * 3600;
 
+/// Stand-ins' mail one rehearsal pass claims.
 const BATCH: usize = 64;
+
+/// Rounds of `concurrency` sends one delivery pass claims.
+const CLAIM_ROUNDS: usize = 2;
 
 /// The delivery side of the outbox.
 #[derive(Clone)]
 pub struct Outbox {
-    store: Store,
+    store: Arc<dyn OutboxSteps>,
     key: MailKey,
     mailer: Mailer,
     clock: Arc<dyn Clock>,
     concurrency: usize,
+    /// Longest sleep between passes with nothing due (mail another instance queued is found
+    /// by looking).
+    idle_secs: i64,
     /// Woken when mail is queued.
     pub wake: Arc<Notify>,
 }
 
 impl Outbox {
-    /// An outbox over `store` that delivers through `mailer`, `concurrency` sends at a time,
-    /// opening mail sealed with `key`. Data made before the outbox kept its index and count
-    /// get them here, and mail queued in the clear by older versions is sealed.
-    pub fn new(store: Store, key: MailKey, mailer: Mailer, clock: Arc<dyn Clock>, concurrency: usize) -> Self {
-        let outbox = Self {
+    /// An outbox over `store`'s queue that delivers through `mailer`, `concurrency` sends at
+    /// a time, opening mail sealed with `key`.
+    pub fn new(
+        store: Arc<dyn OutboxSteps>,
+        key: MailKey,
+        mailer: Mailer,
+        clock: Arc<dyn Clock>,
+        concurrency: usize,
+    ) -> Self {
+        Self {
             store,
             key,
             mailer,
             clock,
             concurrency: concurrency.max(1),
+            idle_secs: 30,
             wake: Arc::new(Notify::new()),
-        };
-        if let Err(e) = outbox.index_if_needed() {
-            // Delivery still works from the mail itself; the next start tries again.
-            tracing::error!(error = %e, "the outbox index could not be built");
         }
-        if let Err(e) = outbox.seal_clear_mail() {
-            tracing::error!(error = %e, "mail queued in the clear could not be sealed");
-        }
-        outbox
     }
 
-    /// Seals mail that older versions queued (or buried) in the clear. Runs at open.
-    fn seal_clear_mail(&self) -> Result<(), StoreError> {
-        let in_clear = |v: &sled::IVec| String::from_utf8_lossy(v).contains("\"raw\"");
-        for entry in self.store.outbox.range(..ITEMS_END) {
-            let (k, v) = entry?;
-            if in_clear(&v) {
-                let mut item: OutboxItem = decode(&v)?;
-                self.seal_item(&mut item);
-                // Only if unchanged meanwhile; otherwise the next open tries again.
-                let _ = self.store.outbox.compare_and_swap(k, Some(v), Some(encode(&item)))?;
-            }
-        }
-        for entry in self.store.dead.iter() {
-            let (k, v) = entry?;
-            if in_clear(&v) {
-                let mut dead: DeadItem = decode(&v)?;
-                self.seal_item(&mut dead.item);
-                let _ = self.store.dead.compare_and_swap(k, Some(v), Some(encode(&dead)))?;
-            }
-        }
-        Ok(())
+    /// Looks for due mail at least every `secs` seconds (a shared queue fills from other
+    /// instances too, and their wake-ups do not reach this one).
+    pub fn idle_at_most(mut self, secs: i64) -> Self {
+        self.idle_secs = secs.max(1);
+        self
     }
 
-    fn seal_item(&self, item: &mut OutboxItem) {
-        if let Some(raw) = item.raw.take() {
-            item.sealed = Some(self.key.seal(raw.as_bytes(), &seq_key(item.id)));
+    /// Mail one pass claims: two rounds of sends. A small claim keeps its lease short, so
+    /// what an instance had claimed when it died goes out soon after (the pass loops while
+    /// mail is due, so the size does not bound the rate).
+    pub(super) fn claim_size(&self) -> usize {
+        self.concurrency * CLAIM_ROUNDS
+    }
+
+    /// How long a claim keeps other workers off its mail: long enough for the server check
+    /// and the claim's rounds of sends, each cut off at the mailer's hard timeout, and the
+    /// store's writes. A lease that ran out mid-claim would let another instance send the
+    /// same mail again; a long one only delays the mail of an instance that died, until it
+    /// ends. (A local mailbox's send is a file write: ten seconds is ample.)
+    pub(super) fn lease_secs(&self) -> i64 {
+        (CLAIM_ROUNDS as i64 + 1) * self.send_secs() + 15
+    }
+
+    /// The same for the stand-ins' mail, whose rehearsals go one by one.
+    pub(super) fn stand_in_lease_secs(&self) -> i64 {
+        (BATCH as i64 + 1) * self.send_secs() + 15
+    }
+
+    fn send_secs(&self) -> i64 {
+        match &self.mailer {
+            Mailer::Smtp { timeout, .. } => timeout.as_secs() as i64,
+            Mailer::Mailbox(_) => 10,
         }
     }
 

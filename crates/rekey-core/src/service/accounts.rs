@@ -6,17 +6,15 @@ use base64::Engine;
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sled::transaction::ConflictableTransactionError::Abort;
-use sled::Transactional;
 
-use super::{tx, Rekey};
+use super::Rekey;
 use crate::audit::AuditEvent;
 use crate::email::Email;
 use crate::error::{internal, Error};
 use crate::letters;
 use crate::limits::RateLimit;
-use crate::outbox::{enqueue_tx, MailKind};
-use crate::store::{decode, encode, LiveReset, Retired, RetiredToken, Session, Store, StoreError, User};
+use crate::store::steps::NewPassword;
+use crate::store::{decode, LiveReset, Session, User};
 use crate::token::random_id;
 
 /// A session token handed to a signed-in client. Shown once; stored only as a hash.
@@ -89,11 +87,8 @@ fn new_session_token() -> String {
 
 impl Rekey {
     /// Looks an account up by address.
-    pub fn find_user(&self, email: &Email) -> Result<Option<User>, Error> {
-        let Some(id) = self.store.emails.get(email.as_str())? else {
-            return Ok(None);
-        };
-        Ok(Store::get(&self.store.users, &id)?)
+    pub async fn find_user(&self, email: &Email) -> Result<Option<User>, Error> {
+        self.accounts().user_by_email(email.as_str()).await
     }
 
     /// Creates an account at once, its address taken as verified: for an administrator
@@ -104,7 +99,7 @@ impl Rekey {
     pub async fn create_account(&self, email: &str, password: &str, client: &str) -> Result<UserInfo, Error> {
         let email = Email::parse(email)?;
         self.policy.check(password, Some(email.as_str()))?;
-        if self.store.emails.contains_key(email.as_str())? {
+        if self.find_user(&email).await?.is_some() {
             return Err(Error::EmailTaken);
         }
         let hash = self.hasher.hash(password).await?;
@@ -118,20 +113,11 @@ impl Rekey {
             created_at: now,
         };
         let event = AuditEvent::new(now, "account_created", Some(&user.id), Some(client), email.masked());
-        let s = &self.store;
-        tx((&s.users, &s.emails, &s.audit).transaction(|(users, emails, audit)| {
-            if emails.get(email.as_str())?.is_some() {
-                return Err(Abort(Error::EmailTaken));
-            }
-            users.insert(user.id.as_bytes(), encode(&user))?;
-            emails.insert(email.as_str().as_bytes(), user.id.as_bytes())?;
-            event.append_tx(audit)?;
-            Ok(())
-        }))?;
+        self.accounts().create_user(&user, &event).await?;
         self.population.moved(None, Some(&user.password_hash));
         // A registration waiting for its mail is moot now.
-        self.drop_pending(&email)?;
-        self.store.flush().await?;
+        self.drop_pending(&email).await?;
+        self.steps().flush().await?;
         tracing::info!(user = %user.id, "account created");
         Ok(UserInfo::from(&user))
     }
@@ -156,19 +142,14 @@ impl Rekey {
             (c.limit_signin_client, keys.pair.as_str()),
             (c.limit_signin_spray, &keys.client),
         ];
-        let known_client = self
-            .store
-            .limits
-            .get(&keys.known)?
-            .is_some_and(|until| until.as_ref().try_into().map(i64::from_be_bytes).unwrap_or(0) > now * 1000);
-        if !known_client {
+        if !self.limits().remembered(&keys.known, now).await? {
             checks.push((c.limit_signin_account, &keys.account));
         }
-        self.take_limits(&checks, now)?;
-        let user = self.find_user(&email)?;
+        self.take_limits(&checks, now).await?;
+        let user = self.find_user(&email).await?;
         if user.is_none() {
-            // What a known address costs here: a second read, and a record decoded.
-            let _ = self.store.users.get(b"stand-in")?;
+            // What a known address costs here: a record decoded (the lookup costs the same
+            // either way, see `AccountSteps::user_by_email`).
             let _: User = decode(&self.user_stand_in)?;
         }
         let verified = self
@@ -183,7 +164,7 @@ impl Rekey {
             Ok(ok) => ok,
             Err(e) => {
                 // Not a failure of the password: give the attempt back.
-                self.refund_limits(&checks, now);
+                self.refund_limits(&checks, now).await;
                 return Err(e.into());
             }
         };
@@ -197,10 +178,9 @@ impl Rekey {
         };
         // The owner got in: this client's count on the account starts again, the attempt is
         // given back to the wider counts, and the client is one the account knows.
-        self.refund_limits(&checks[1..], now);
-        self.store.limits.remove(&keys.pair)?;
-        let until = (now + KNOWN_CLIENT_SECS) * 1000;
-        self.store.limits.insert(&keys.known, &until.to_be_bytes())?;
+        self.refund_limits(&checks[1..], now).await;
+        self.limits().clear(&keys.pair).await?;
+        self.limits().remember(&keys.known, now + KNOWN_CLIENT_SECS).await?;
         if self.hasher.needs_rehash(&user.password_hash) {
             // Best effort: a busy hasher must not turn a right password into a refusal.
             if let Err(e) = self.rehash(&user, password).await {
@@ -213,48 +193,45 @@ impl Rekey {
             stamp: user.stamp.clone(),
             expires_at: now + self.config.session_ttl_secs,
         };
-        self.store.sessions.insert(session_key(&token), encode(&session))?;
-        AuditEvent::new(now, "signed_in", Some(&user.id), Some(client), "").append(&self.store)?;
+        self.accounts().put_session(&session_key(&token), &session).await?;
+        let event = AuditEvent::new(now, "signed_in", Some(&user.id), Some(client), "");
+        self.accounts().append_event(&event).await?;
         Ok(SessionToken(token))
     }
 
     /// Redoes a hash made with older parameters, unless the password changed meanwhile.
     async fn rehash(&self, user: &User, password: &str) -> Result<(), Error> {
         let hash = self.hasher.hash(password).await?;
-        let old = self.store.users.get(user.id.as_bytes())?;
-        let Some(old_bytes) = old else { return Ok(()) };
-        let mut current: User = decode(&old_bytes)?;
-        if current.password_hash != user.password_hash {
-            return Ok(());
-        }
-        current.password_hash = hash;
-        let swapped = self
-            .store
-            .users
-            .compare_and_swap(user.id.as_bytes(), Some(old_bytes), Some(encode(&current)))?;
-        if swapped.is_ok() {
-            self.population
-                .moved(Some(&user.password_hash), Some(&current.password_hash));
+        if self
+            .accounts()
+            .replace_hash(&user.id, &user.password_hash, &hash)
+            .await?
+        {
+            self.population.moved(Some(&user.password_hash), Some(&hash));
             tracing::info!(user = %user.id, "password rehashed with current parameters");
         }
         Ok(())
     }
 
     /// The account behind a session, if the session is still good.
-    pub fn session_user(&self, token: &str) -> Result<UserInfo, Error> {
-        let session: Session = Store::get(&self.store.sessions, session_key(token))?.ok_or(Error::SessionInvalid)?;
-        let user: User = Store::get(&self.store.users, session.user_id.as_bytes())?.ok_or(Error::SessionInvalid)?;
+    pub async fn session_user(&self, token: &str) -> Result<UserInfo, Error> {
+        let key = session_key(token);
+        let session = self.accounts().session(&key).await?.ok_or(Error::SessionInvalid)?;
+        let user = self
+            .accounts()
+            .user(&session.user_id)
+            .await?
+            .ok_or(Error::SessionInvalid)?;
         if session.stamp != user.stamp || session.expires_at <= self.now() || user.disabled {
-            self.store.sessions.remove(session_key(token))?;
+            self.accounts().end_session(&key).await?;
             return Err(Error::SessionInvalid);
         }
         Ok(UserInfo::from(&user))
     }
 
     /// Ends a session. Ending an unknown session is not an error.
-    pub fn sign_out(&self, token: &str) -> Result<(), Error> {
-        self.store.sessions.remove(session_key(token))?;
-        Ok(())
+    pub async fn sign_out(&self, token: &str) -> Result<(), Error> {
+        self.accounts().end_session(&session_key(token)).await
     }
 
     /// Changes the password of a signed-in account. Every session ends (the stamp rotates)
@@ -266,39 +243,42 @@ impl Rekey {
         new_password: &str,
         client: &str,
     ) -> Result<SessionToken, Error> {
-        let info = self.session_user(session)?;
-        let user: User = Store::get(&self.store.users, info.id.as_bytes())?.ok_or(Error::SessionInvalid)?;
+        let info = self.session_user(session).await?;
+        let user = self.accounts().user(&info.id).await?.ok_or(Error::SessionInvalid)?;
         // Wrong current passwords count as failed sign-ins of this account from this client:
         // a session is no licence to guess the password.
         let pair = SignInKeys::new(&Email::parse(&user.email)?, client).pair;
         let checks = [(self.config.limit_signin_client, pair.as_str())];
         let now = self.now();
-        self.take_limits(&checks, now)?;
+        self.take_limits(&checks, now).await?;
         let ok = self
             .hasher
             .verify(current, Some(&user.password_hash), self.hasher.params())
             .await;
         match ok {
-            Ok(true) => self.refund_limits(&checks, now),
+            Ok(true) => self.refund_limits(&checks, now).await,
             Ok(false) => return Err(Error::BadCredentials),
             Err(e) => {
-                self.refund_limits(&checks, now);
+                self.refund_limits(&checks, now).await;
                 return Err(e.into());
             }
         }
         self.policy.check(new_password, Some(&user.email))?;
         let hash = self.hasher.hash(new_password).await?;
         let now = self.now();
-        let updated = self.set_password(
-            &user.id,
-            &user.stamp,
-            hash,
-            None,
-            client,
-            "password_changed",
-            "changed in Rekey",
-        )?;
-        self.store.flush().await?;
+        let updated = self
+            .set_password(&user, hash, None, client, "password_changed", "changed in Rekey")
+            .await;
+        // Another change of the password won the race: this session ended with it (the stamp
+        // moved), which is what the caller is told, not a word about links.
+        let updated = updated.map_err(|e| {
+            if e == Error::TokenStale {
+                Error::SessionInvalid
+            } else {
+                e
+            }
+        })?;
+        self.steps().flush().await?;
         self.outbox.wake.notify_one();
         let token = new_session_token();
         let session = Session {
@@ -306,20 +286,18 @@ impl Rekey {
             stamp: updated.stamp,
             expires_at: now + self.config.session_ttl_secs,
         };
-        self.store.sessions.insert(session_key(&token), encode(&session))?;
+        self.accounts().put_session(&session_key(&token), &session).await?;
         Ok(SessionToken(token))
     }
 
-    /// The one place a password is set. In one transaction: the new hash, a rotated stamp
-    /// (ending sessions and outstanding links), any live reset dropped, the notice queued,
-    /// the audit event written. With `consume`, that reset must still be the account's live
-    /// one and is retired as used, so of two confirms racing exactly one wins. Fails with
-    /// [`Error::TokenStale`] if the stamp moved since `expected_stamp` was read.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn set_password(
+    /// The one place a password is set, in one step of the store: the new hash, a rotated
+    /// stamp (ending sessions and outstanding links), any live reset dropped, the notice
+    /// queued, the audit event written. With `consume`, that reset must still be the
+    /// account's live one and is retired as used, so of two confirms racing exactly one
+    /// wins. Fails with [`Error::TokenStale`] if the stamp moved since `user` was read.
+    pub(crate) async fn set_password(
         &self,
-        user_id: &str,
-        expected_stamp: &str,
+        user: &User,
         hash: String,
         consume: Option<&LiveReset>,
         client: &str,
@@ -327,60 +305,30 @@ impl Rekey {
         how: &str,
     ) -> Result<User, Error> {
         let now = self.now();
-        let s = &self.store;
-        let from = &self.config.mail_from;
-        let corrupt = |what: &str, e: StoreError| Abort(internal(what, e));
-        tx((&s.users, &s.resets, &s.retired, &s.outbox, &s.audit).transaction(
-            |(users, resets, retired, outbox, audit)| {
-                if let Some(live) = consume {
-                    if let Some(r) = retired.get(live.jti.as_bytes())? {
-                        let r: RetiredToken = decode(&r).map_err(|e| corrupt("retired record", e))?;
-                        return Err(Abort(r.why.into()));
-                    }
-                    let current: Option<LiveReset> = resets
-                        .get(user_id.as_bytes())?
-                        .map(|b| decode(&b))
-                        .transpose()
-                        .map_err(|e| corrupt("reset record", e))?;
-                    if current.is_none_or(|c| c.jti != live.jti) {
-                        return Err(Abort(Error::TokenReplaced));
-                    }
-                    let used = RetiredToken {
-                        why: Retired::Used,
-                        expires_at: live.expires_at,
-                    };
-                    retired.insert(live.jti.as_bytes(), encode(&used))?;
-                }
-                let Some(bytes) = users.get(user_id.as_bytes())? else {
-                    return Err(Abort(Error::TokenStale));
-                };
-                let mut user: User = decode(&bytes).map_err(|e| corrupt("user record", e))?;
-                if user.stamp != expected_stamp {
-                    return Err(Abort(Error::TokenStale));
-                }
-                let old_hash = std::mem::replace(&mut user.password_hash, hash.clone());
-                user.stamp = random_id();
-                users.insert(user_id.as_bytes(), encode(&user))?;
-                resets.remove(user_id.as_bytes())?;
-                let notice =
-                    letters::password_changed(from, &user.email, now, how).map_err(|e| Abort(internal("letter", e)))?;
-                enqueue_tx(outbox, &self.mail_key, &notice, MailKind::PasswordChanged, now, None)?;
-                AuditEvent::new(now, event, Some(user_id), Some(client), how).append_tx(audit)?;
-                Ok((user, old_hash))
-            },
-        ))
-        .map(|(user, old_hash)| {
-            self.population.moved(Some(&old_hash), Some(&user.password_hash));
-            user
-        })
+        let notice = letters::password_changed(&self.config.mail_from, &user.email, now, how)
+            .map_err(|e| internal("letter", e))?;
+        let event = AuditEvent::new(now, event, Some(&user.id), Some(client), how);
+        let set = self
+            .accounts()
+            .set_password(NewPassword {
+                user_id: &user.id,
+                expected_stamp: &user.stamp,
+                hash,
+                stamp: random_id(),
+                consume,
+                notice: &notice,
+                event: &event,
+                now,
+            })
+            .await?;
+        self.population
+            .moved(Some(&set.old_hash), Some(&set.user.password_hash));
+        Ok(set.user)
     }
 
     /// Every account, oldest first.
-    pub fn list_users(&self) -> Result<Vec<UserInfo>, Error> {
-        let mut users = Vec::new();
-        for entry in self.store.users.iter() {
-            users.push(UserInfo::from(&decode::<User>(&entry?.1)?));
-        }
+    pub async fn list_users(&self) -> Result<Vec<UserInfo>, Error> {
+        let mut users: Vec<UserInfo> = self.accounts().users().await?.iter().map(UserInfo::from).collect();
         users.sort_by_key(|u| u.created_at);
         Ok(users)
     }
@@ -389,39 +337,30 @@ impl Rekey {
     pub async fn set_disabled(&self, email: &str, disabled: bool, client: &str) -> Result<UserInfo, Error> {
         let email = Email::parse(email)?;
         let user = self
-            .find_user(&email)?
+            .find_user(&email)
+            .await?
             .ok_or_else(|| Error::Setup(format!("there is no account for {email}")))?;
-        let now = self.now();
-        let s = &self.store;
         let kind = if disabled {
             "account_disabled"
         } else {
             "account_enabled"
         };
-        let updated = tx((&s.users, &s.resets, &s.audit).transaction(|(users, resets, audit)| {
-            let mut u: User = users
-                .get(user.id.as_bytes())?
-                .map(|b| decode(&b))
-                .transpose()
-                .map_err(|e| Abort(internal("user record", e)))?
-                .ok_or(Abort(Error::Internal))?;
-            u.disabled = disabled;
-            if disabled {
-                u.stamp = random_id();
-                resets.remove(u.id.as_bytes())?;
-            }
-            users.insert(u.id.as_bytes(), encode(&u))?;
-            AuditEvent::new(now, kind, Some(&u.id), Some(client), "").append_tx(audit)?;
-            Ok(u)
-        }))?;
-        self.store.flush().await?;
+        let event = AuditEvent::new(self.now(), kind, Some(&user.id), Some(client), "");
+        // Disabling ends the sessions and links the account has (a new stamp).
+        let stamp = disabled.then(random_id);
+        let updated = self
+            .accounts()
+            .set_disabled(&user.id, disabled, stamp, &event)
+            .await?
+            .ok_or_else(|| Error::Setup(format!("there is no account for {email}")))?;
+        self.steps().flush().await?;
         Ok(UserInfo::from(&updated))
     }
 
     /// The strength verdict for a meter that updates as the user types, limited per client
     /// (`limit_strength`), with its inputs bounded: an open endpoint that hashes nothing is
     /// still a way to make the server work for every keystroke of anyone.
-    pub fn rate_strength(
+    pub async fn rate_strength(
         &self,
         password: &str,
         email: Option<&str>,
@@ -434,14 +373,15 @@ impl Rekey {
             return Err(crate::email::EmailError::TooLong.into());
         }
         let key = format!("strength:client:{client}");
-        self.take_limits(&[(self.config.limit_strength, &key)], self.now())?;
+        self.take_limits(&[(self.config.limit_strength, &key)], self.now())
+            .await?;
         Ok(self.policy.strength(password, email))
     }
 
     /// Gives back one event to each limit (attempts that were no failure).
-    fn refund_limits(&self, checks: &[(RateLimit, &str)], now: i64) {
+    async fn refund_limits(&self, checks: &[(RateLimit, &str)], now: i64) {
         for (limit, key) in checks {
-            if let Err(e) = limit.refund(&self.store.limits, key, now) {
+            if let Err(e) = self.limits().refund(*limit, key, now).await {
                 tracing::error!(error = %e, "a rate-limit count could not be given back");
             }
         }
@@ -449,10 +389,10 @@ impl Rekey {
 
     /// Counts one event against each limit in turn, stopping at the first refusal (so a
     /// refused address still counts against the client that asked).
-    pub(crate) fn take_limits(&self, checks: &[(RateLimit, &str)], now: i64) -> Result<(), Error> {
+    pub(crate) async fn take_limits(&self, checks: &[(RateLimit, &str)], now: i64) -> Result<(), Error> {
         for (limit, key) in checks {
-            if let Err(retry_after) = limit.take(&self.store.limits, key, now)? {
-                let _ = self.store.bump("limits.refused");
+            if let Err(retry_after) = self.limits().take(*limit, key, now).await? {
+                let _ = self.steps().bump(super::reset::LIMIT_REFUSED_COUNTER).await;
                 return Err(Error::RateLimited { retry_after });
             }
         }

@@ -11,8 +11,8 @@ use subtle::ConstantTimeEq;
 
 use super::Rekey;
 use crate::email::Email;
-use crate::error::{internal, Error};
-use crate::store::{decode, encode, CodeState};
+use crate::error::Error;
+use crate::store::CodeState;
 use crate::token::{parse_code, Minted, Purpose};
 
 /// What proves the right to act on a mailed link: the link's token, or the address plus the
@@ -68,7 +68,7 @@ impl Rekey {
     /// Checks a typed code for `email`. `Ok` with the code's record when the code is right,
     /// live and not retired: the caller then checks what it is for (the account, the pending
     /// registration) and calls [`Rekey::code_failed`] if that is gone.
-    pub(crate) fn check_code(
+    pub(crate) async fn check_code(
         &self,
         purpose: Purpose,
         email: &str,
@@ -82,26 +82,20 @@ impl Rekey {
         self.take_limits(
             &[(c.limit_code_client, &client_key), (c.limit_code_address, &address_key)],
             now,
-        )?;
+        )
+        .await?;
         let typed = parse_code(code);
         // Every try is counted first, in one atomic step (the record as it was comes back), so
         // parallel tries cannot all slip under the limit. It is also the one write every
         // address gets, known or not, right or wrong.
         let until = now + self.config.reset_ttl_secs + crate::token::LEEWAY;
-        let stand_in = &self.code_stand_in;
-        let before = self.store.codes.fetch_and_update(code_key(purpose, &email), |old| {
-            let mut record: CodeState = decode(old.unwrap_or(stand_in)).ok()?;
-            record.failures = record.failures.saturating_add(1);
-            record.until = record.until.max(until);
-            Some(encode(&record))
-        })?;
-        let state: CodeState = decode(before.as_deref().unwrap_or(stand_in))?;
+        let state = self
+            .resets()
+            .count_code_try(&code_key(purpose, &email), &self.code_stand_in, until)
+            .await?;
         let expected = self
-            .keys
-            .read()
-            .map_err(|e| internal("keys", e))?
             .code_mac(&state.kid, &state.jti, typed.as_deref().unwrap_or_default())
-            .unwrap_or_default();
+            .await?;
         let matches = bool::from(expected.as_bytes().ct_eq(state.code_mac.as_bytes()));
         if matches && typed.is_some() && state.failures < MAX_CODE_FAILURES && state.expires_at > now {
             return Ok(state);

@@ -16,20 +16,17 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use sled::transaction::ConflictableTransactionError::Abort;
-use sled::Transactional;
+use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use super::codes::{code_key, fresh_code};
-use super::{tx, Rekey};
+use super::{Backend, Rekey};
 use crate::audit::AuditEvent;
 use crate::email::Email;
 use crate::error::{internal, Error};
 use crate::letters::{self, LinkLetter};
-use crate::outbox::{enqueue_tx, MailKind};
-use crate::store::{
-    decode, encode, seq_key, CodeState, Intake, IntakeKind, LiveReset, Retired, RetiredToken, Store, User,
-};
+use crate::store::steps::{NewReset, Waiting, PRUNE_EVERY_SECS};
+use crate::store::{decode, CodeState, Intake, IntakeKind, LiveReset, User};
 use crate::token::{Purpose, TokenError};
 
 /// The meta counter of reset requests for addresses with no account.
@@ -38,18 +35,20 @@ pub const NO_ACCOUNT_COUNTER: &str = "reset.no_account";
 /// The meta counter of resets minted for accounts.
 pub const MINTED_COUNTER: &str = "reset.minted";
 
-/// Keys in the stand-in tree (see [`Rekey::mint_reset`]). Its mail takes the outbox's own
-/// layout there, from sequence keys to its index.
-const STAND_IN_LIMIT: &str = "stand-in/limit";
-const STAND_IN_RESET: &[u8] = b"stand-in/reset";
-const STAND_IN_CODE: &[u8] = b"stand-in/code";
-const STAND_IN_EVENT: &[u8] = b"stand-in/event";
-const STAND_IN_RETIRED: &[u8] = b"stand-in/retired";
+/// The meta counter of reset requests over their address's limit.
+pub const LIMIT_REFUSED_COUNTER: &str = "limits.refused";
 
 /// Requests waiting for the worker beyond which it takes no stand-ins, and stand-ins waiting
 /// for the outbox beyond which it makes no more (see [`Rekey::stand_in_affordable`]).
 const STAND_INS_WHILE_BEHIND: usize = 16;
 const STAND_INS_WAITING: u64 = 64;
+
+/// What handling a request came to: done (its step took it off the queue), or nothing to
+/// do, so it is taken off with the rest of its batch.
+enum Handled {
+    Done,
+    Dropped,
+}
 
 /// For whom a reset is minted: an account, or a stand-in for a request that gets no mail
 /// (with the audit event an account over its limit gets).
@@ -57,6 +56,20 @@ enum Minted<'a> {
     ForAccount(&'a User),
     StandIn(Option<AuditEvent>),
 }
+
+/// How long a worker has a claimed request to itself (see [`crate::store::IntakeSteps`]):
+/// many times what a batch takes, and short enough that requests a dead instance had
+/// claimed are soon taken by another.
+const INTAKE_LEASE_SECS: i64 = 15;
+
+/// Requests a worker on a shared database claims at a time.
+const INTAKE_CLAIM: usize = 64;
+
+/// Requests of a claim a worker on a shared database handles at once.
+const INTAKE_AT_ONCE: usize = 8;
+
+/// How often the worker reads the signing keys that instances share on a database.
+const KEYS_REFRESH_SECS: i64 = 10;
 
 /// Audit events kept; `prune` drops the oldest beyond this.
 pub const AUDIT_KEEP: usize = 200_000;
@@ -73,14 +86,6 @@ pub struct ResetTarget {
     pub expires_at: i64,
 }
 
-/// A record for pruning, or `None` (logged) when it cannot be read: one bad record must not
-/// stop the pruning of every other.
-fn readable<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
-    decode(bytes)
-        .map_err(|e| tracing::error!(error = %e, "a record could not be read while pruning; it is kept"))
-        .ok()
-}
-
 impl Rekey {
     /// Asks for a reset mail for `email`, on behalf of `client` (peer IP, install id).
     /// The answer is the same whether or not the account exists, and whether or not the
@@ -88,7 +93,8 @@ impl Rekey {
     pub async fn request_reset(&self, email: &str, client: &str) -> Result<(), Error> {
         let email = Email::parse(email)?;
         let client_key = format!("reset:client:{client}");
-        self.take_limits(&[(self.config.limit_client, &client_key)], self.now())?;
+        self.take_limits(&[(self.config.limit_client, &client_key)], self.now())
+            .await?;
         self.queue_reset_request(&email, client).await
     }
 
@@ -108,17 +114,15 @@ impl Rekey {
     /// Writes a request for the worker and makes it durable (the answer's path: the same for
     /// every address, since nothing here looks the address up).
     pub(crate) async fn queue_intake(&self, request: Intake) -> Result<(), Error> {
-        let record = encode(&request);
         if !self.intake_depth.try_add(self.config.intake_limit) {
-            let _ = self.store.bump("intake.refused");
+            let _ = self.steps().bump("intake.refused").await;
             return Err(Error::Busy { retry_after: 5 });
         }
-        let id = self.store.db.generate_id()?;
-        if let Err(e) = self.store.intake.insert(seq_key(id), record) {
+        if let Err(e) = self.intake().queue_request(&request).await {
             self.intake_depth.remove();
-            return Err(e.into());
+            return Err(e);
         }
-        self.store.flush().await?;
+        self.steps().flush().await?;
         self.intake_wake.notify_one();
         Ok(())
     }
@@ -128,49 +132,96 @@ impl Rekey {
     /// the ones behind it.
     pub async fn process_intake(&self) -> Result<usize, Error> {
         let mut handled = 0;
-        for entry in self.store.intake.iter() {
-            let (key, value) = entry?;
-            match self.handle_intake(&key, &value) {
-                Ok(()) => {
-                    self.intake_depth.remove();
-                    handled += 1
+        // Claimed first, handled after. On sled (one process) a pass takes every waiting
+        // record; on a shared database it takes a small batch at a time, for a short lease:
+        // a worker that dies leaves them to another soon, and one that is slow is not
+        // overtaken (a request handled twice would count twice against its address's limit;
+        // the step that answers it takes it off, so the mail still goes once).
+        let shared = matches!(self.backend(), Backend::Postgres(_));
+        let claim = if shared { INTAKE_CLAIM } else { self.config.intake_limit };
+        loop {
+            let now = self.now();
+            if shared {
+                // Instances handle each other's requests: the count is the database's, read
+                // once a batch (sled's count walks the whole tree, so sled keeps its own).
+                let waiting = self.intake().waiting_requests().await?;
+                self.intake_depth.0.store(waiting, std::sync::atomic::Ordering::Release);
+            }
+            let waiting = self
+                .intake()
+                .claim_requests(claim, now, now + INTAKE_LEASE_SECS)
+                .await?;
+            let claimed = waiting.len();
+            // A database's round trips wait on the network, so a shared store's batch is
+            // handled several requests at a time (every step is atomic on its own); sled's
+            // steps are local and one by one keeps its timing plain.
+            let at_once = if shared { INTAKE_AT_ONCE } else { 1 };
+            let outcomes: Vec<(u64, Result<Handled, Error>)> = futures_util::stream::iter(waiting)
+                .map(|Waiting { id, request }| async move { (id, self.handle_intake(id, request).await) })
+                .buffer_unordered(at_once)
+                .collect()
+                .await;
+            let mut dropped = Vec::new();
+            for (id, outcome) in outcomes {
+                match outcome {
+                    Ok(Handled::Done) => {
+                        self.intake_depth.remove();
+                        handled += 1
+                    }
+                    Ok(Handled::Dropped) => dropped.push(id),
+                    // Kept, and claimed again once the lease ends (sled: the next pass).
+                    Err(e) => tracing::error!(error = %e, "a request could not be handled; it stays queued"),
                 }
-                Err(e) => tracing::error!(error = %e, "a request could not be handled; it stays queued"),
+            }
+            // Strangers' requests under a flood leave together, counted together: one commit
+            // for the batch instead of one each, on the same database the answers commit to.
+            if !dropped.is_empty() {
+                match self.intake().drop_requests(&dropped, Some(NO_ACCOUNT_COUNTER)).await {
+                    Ok(()) => {
+                        for _ in &dropped {
+                            self.intake_depth.remove();
+                        }
+                        handled += dropped.len();
+                    }
+                    Err(e) => tracing::error!(error = %e, "requests could not be taken off; they stay queued"),
+                }
+            }
+            if !shared || claimed < claim {
+                break;
             }
         }
         if handled > 0 {
-            self.store.flush().await?;
+            self.steps().flush().await?;
             self.outbox.wake.notify_one();
         }
         Ok(handled)
     }
 
-    fn handle_intake(&self, key: &[u8], value: &[u8]) -> Result<(), Error> {
-        let request: Intake = decode(value)?;
+    async fn handle_intake(&self, id: u64, request: Intake) -> Result<Handled, Error> {
         if request.kind == IntakeKind::Register {
-            return self.handle_registration(key, &request);
+            return self.handle_registration(id, &request).await.map(|()| Handled::Done);
         }
         let email = Email::parse(&request.email);
         let user = match &email {
-            Ok(email) => self.find_user(email)?.filter(|u| !u.disabled),
+            Ok(email) => self.find_user(email).await?.filter(|u| !u.disabled),
             Err(_) => None,
         };
         // Counted at the time of the request, so a worker that falls behind (or a restart)
         // does not change which requests were within the limit. Only an account's mailbox
         // needs the limit, so a stranger's address (a flood's worth of them) leaves no limit
         // record behind: it is counted, at the same cost, under one stand-in key.
-        let (limits, addr_key) = match &user {
-            Some(_) => (&self.store.limits, format!("reset:address:{}", request.email)),
-            None => (&self.store.stand_ins, STAND_IN_LIMIT.to_string()),
-        };
-        let within_limit = self.config.limit_address.take(limits, &addr_key, request.at)?.is_ok();
+        let addr_key = format!("reset:address:{}", request.email);
+        let counted_as = user.as_ref().map(|_| addr_key.as_str());
+        let within_limit = self
+            .resets()
+            .count_reset_request(self.config.limit_address, counted_as, request.at)
+            .await?;
         match user {
-            Some(user) if within_limit => {
-                let _ = self.store.bump(MINTED_COUNTER);
-                self.mint_reset(key, &request, Minted::ForAccount(&user))
-            }
+            Some(user) if within_limit => self
+                .mint_reset(id, &request, Minted::ForAccount(&user))
+                .await
+                .map(|()| Handled::Done),
             Some(user) => {
-                let _ = self.store.bump("limits.refused");
                 let event = AuditEvent::new(
                     request.at,
                     "reset_rate_limited",
@@ -178,27 +229,25 @@ impl Rekey {
                     Some(&request.client),
                     "over the address's limit; no mail sent",
                 );
-                if self.stand_in_affordable() {
-                    return self.mint_reset(key, &request, Minted::StandIn(Some(event)));
+                if self.stand_in_affordable().await? {
+                    self.mint_reset(id, &request, Minted::StandIn(Some(event))).await?;
+                } else {
+                    let _ = self.steps().bump(LIMIT_REFUSED_COUNTER).await;
+                    self.intake().refuse_request(id, &event).await?;
                 }
-                let s = &self.store;
-                tx((&s.intake, &s.audit).transaction(|(intake, audit)| {
-                    intake.remove(key)?;
-                    event.append_tx(audit)?;
-                    Ok(())
-                }))
+                Ok(Handled::Done)
             }
             None => {
                 // No account: counted, not logged one by one. A flood of strangers' addresses
                 // would otherwise add an audit record per request, and sled keeps a share of
                 // every record in memory: measured, memory grew with the flood without bound.
-                let _ = self.store.bump(NO_ACCOUNT_COUNTER);
                 let _: User = decode(&self.user_stand_in)?;
-                if self.stand_in_affordable() {
-                    return self.mint_reset(key, &request, Minted::StandIn(None));
+                if self.stand_in_affordable().await? {
+                    self.mint_reset(id, &request, Minted::StandIn(None)).await?;
+                    return Ok(Handled::Done);
                 }
-                self.store.intake.remove(key)?;
-                Ok(())
+                // Taken off with the rest of the batch (see `process_intake`).
+                Ok(Handled::Dropped)
             }
         }
     }
@@ -209,8 +258,8 @@ impl Rekey {
     /// everyone got `busy`, and grew the store (measured by the load bench: 503 for 55% of a
     /// 15 s flood, RSS 904 MiB). A flood is its own noise to anyone timing his requests;
     /// a prober who sends his own burst to get past this pays for it in that noise.
-    fn stand_in_affordable(&self) -> bool {
-        self.intake_depth() <= STAND_INS_WHILE_BEHIND && self.outbox.stand_ins_waiting() < STAND_INS_WAITING
+    async fn stand_in_affordable(&self) -> Result<bool, Error> {
+        Ok(self.intake_depth() <= STAND_INS_WHILE_BEHIND && self.outbox.stand_ins_waiting().await? < STAND_INS_WAITING)
     }
 
     /// Mints a reset and queues its mail, in one transaction that also retires the older
@@ -221,7 +270,7 @@ impl Rekey {
     /// answer, but a requester who times his own next requests would see the extra work of
     /// a real account in them (measured: a slowest probe 1.3× as slow, KS D 0.4 over 1000
     /// trials).
-    fn mint_reset(&self, intake_key: &[u8], request: &Intake, minted_for: Minted<'_>) -> Result<(), Error> {
+    async fn mint_reset(&self, request_id: u64, request: &Intake, minted_for: Minted<'_>) -> Result<(), Error> {
         let now = self.now();
         let ttl = self.config.reset_ttl_secs;
         let stand_in;
@@ -263,13 +312,13 @@ impl Rekey {
             expires_at: minted.claims.exp,
         };
         // A new code: the wrong ones typed before do not count against it.
-        let code = encode(&fresh_code(&user.id, &minted));
+        let code = fresh_code(&user.id, &minted);
         let code_key = match Email::parse(&user.email) {
             Ok(email) => code_key(Purpose::Reset, &email),
             Err(_) => code_key(Purpose::Reset, &Email::parse("stand-in@rekey.invalid")?),
         };
         // An account's event goes to the audit trail, and so does a refusal over the limit;
-        // a stranger's, made all the same, to the stand-in tree.
+        // a stranger's, made all the same, goes with the stand-in.
         let (event, audited) = match &minted_for {
             Minted::ForAccount(_) => (None, true),
             Minted::StandIn(refused) => (refused.clone(), refused.is_some()),
@@ -283,89 +332,52 @@ impl Rekey {
                 "reset mail queued",
             )
         });
-        let s = &self.store;
-        tx((
-            &s.intake,
-            &s.resets,
-            &s.retired,
-            &s.codes,
-            &s.outbox,
-            &s.audit,
-            &s.stand_ins,
-        )
-            .transaction(|(intake, resets, retired, codes, outbox, audit, stand_ins)| {
-                // A stand-in writes what an account's reset writes, to the stand-in tree
-                // under fixed keys (its own older reset included), so it never grows.
-                let real = matches!(minted_for, Minted::ForAccount(_));
-                let (reset_key, code_key) = if real {
-                    (user.id.as_bytes(), code_key.as_bytes())
-                } else {
-                    (STAND_IN_RESET, STAND_IN_CODE)
-                };
-                let (resets, retired, codes, outbox) = if real {
-                    (resets, retired, codes, outbox)
-                } else {
-                    (stand_ins, stand_ins, stand_ins, stand_ins)
-                };
-                // The newer request replaces the older link, which then says so.
-                if let Some(old) = resets.get(reset_key)? {
-                    let old: LiveReset = decode(&old).map_err(|e| Abort(internal("reset record", e)))?;
-                    let why = RetiredToken {
-                        why: Retired::Replaced,
-                        expires_at: old.expires_at,
-                    };
-                    let retired_key = if real { old.jti.as_bytes() } else { STAND_IN_RETIRED };
-                    retired.insert(retired_key, encode(&why))?;
-                }
-                resets.insert(reset_key, encode(&live))?;
-                codes.insert(code_key, code.as_slice())?;
-                enqueue_tx(
-                    outbox,
-                    &self.mail_key,
-                    &letter,
-                    MailKind::Reset,
-                    now,
-                    Some(minted.claims.exp),
-                )?;
-                intake.remove(intake_key)?;
-                if audited {
-                    event.append_tx(audit)?;
-                } else {
-                    stand_ins.insert(STAND_IN_EVENT, encode(&event))?;
-                }
-                Ok(())
-            }))
+        let (user_id, counted_as) = match minted_for {
+            Minted::ForAccount(user) => (Some(user.id.as_str()), MINTED_COUNTER),
+            Minted::StandIn(Some(_)) => (None, LIMIT_REFUSED_COUNTER),
+            Minted::StandIn(None) => (None, NO_ACCOUNT_COUNTER),
+        };
+        self.resets()
+            .mint_reset(NewReset {
+                request: request_id,
+                user_id,
+                live: &live,
+                code_key: &code_key,
+                code: &code,
+                letter: &letter,
+                event: &event,
+                audited,
+                counted_as,
+                now,
+            })
+            .await
     }
 
     /// Checks a link before the user types a password, so the page can say at once that it
     /// expired, was used or was replaced. Consumes nothing (mail scanners open links too).
-    pub fn inspect_reset_link(&self, token: &str) -> Result<ResetTarget, Error> {
-        let (user, live) = self.check_token(token)?;
+    pub async fn inspect_reset_link(&self, token: &str) -> Result<ResetTarget, Error> {
+        let (user, live) = self.check_token(token).await?;
         Ok(ResetTarget {
             email: user.email,
             expires_at: live.expires_at,
         })
     }
 
-    fn check_token(&self, token: &str) -> Result<(User, LiveReset), Error> {
+    async fn check_token(&self, token: &str) -> Result<(User, LiveReset), Error> {
         // Before trimming: a good token wrapped in megabytes of spaces is not a good token,
         // and trimming them would cost a scan of all of it.
         if token.len() > crate::token::MAX_TOKEN_LEN + 64 {
             return Err(Error::Token(TokenError::Malformed));
         }
-        let claims = self
-            .keys
-            .read()
-            .map_err(|e| internal("keys", e))?
-            .verify(token.trim(), self.now())?;
-        if let Some(retired) = Store::get::<RetiredToken>(&self.store.retired, claims.jti.as_bytes())? {
+        let claims = self.verify_token(Purpose::Reset, token.trim()).await?;
+        if let Some(retired) = self.resets().retired(&claims.jti).await? {
             return Err(retired.why.into());
         }
-        let user: User = Store::get(&self.store.users, claims.sub.as_bytes())?.ok_or(Error::TokenStale)?;
+        let user = self.accounts().user(&claims.sub).await?.ok_or(Error::TokenStale)?;
         if user.stamp != claims.stamp {
             return Err(Error::TokenStale);
         }
-        let live: LiveReset = Store::get(&self.store.resets, user.id.as_bytes())?.ok_or(Error::TokenUsed)?;
+        let live = self.resets().live_reset(&user.id).await?.ok_or(Error::TokenUsed)?;
         if live.jti != claims.jti {
             return Err(Error::TokenReplaced);
         }
@@ -374,20 +386,20 @@ impl Rekey {
 
     /// Checks an address + typed code (see [`super::codes`]) and returns the account and
     /// the live reset it is for.
-    fn check_reset_code(&self, email: &str, code: &str, client: &str) -> Result<(User, LiveReset), Error> {
-        let state = self.check_code(Purpose::Reset, email, code, client)?;
-        match self.code_target(&state)? {
+    async fn check_reset_code(&self, email: &str, code: &str, client: &str) -> Result<(User, LiveReset), Error> {
+        let state = self.check_code(Purpose::Reset, email, code, client).await?;
+        match self.code_target(&state).await? {
             Some(found) => Ok(found),
             None => Err(self.code_failed(&state, client)),
         }
     }
 
     /// The account and live reset a right code is for, if that reset is still live.
-    fn code_target(&self, state: &CodeState) -> Result<Option<(User, LiveReset)>, Error> {
-        let Some(user) = Store::get::<User>(&self.store.users, state.user_id.as_bytes())? else {
+    async fn code_target(&self, state: &CodeState) -> Result<Option<(User, LiveReset)>, Error> {
+        let Some(user) = self.accounts().user(&state.user_id).await? else {
             return Ok(None);
         };
-        let live: Option<LiveReset> = Store::get(&self.store.resets, user.id.as_bytes())?;
+        let live = self.resets().live_reset(&user.id).await?;
         Ok(live
             .filter(|live| live.jti == state.jti && !user.disabled)
             .map(|live| (user, live)))
@@ -398,8 +410,8 @@ impl Rekey {
     /// queued and an audit event written, all at once. Nobody is signed in.
     pub async fn confirm_reset(&self, proof: ResetProof, new_password: &str, client: &str) -> Result<(), Error> {
         let (user, live) = match &proof {
-            ResetProof::Token(token) => self.check_token(token)?,
-            ResetProof::Code { email, code } => self.check_reset_code(email, code, client)?,
+            ResetProof::Token(token) => self.check_token(token).await?,
+            ResetProof::Code { email, code } => self.check_reset_code(email, code, client).await?,
         };
         self.policy.check(new_password, Some(&user.email))?;
         let hash = self.hasher.hash(new_password).await?;
@@ -407,90 +419,49 @@ impl Rekey {
             ResetProof::Token(_) => "reset with the mailed link",
             ResetProof::Code { .. } => "reset with the mailed code",
         };
-        self.set_password(&user.id, &user.stamp, hash, Some(&live), client, "password_reset", how)?;
-        self.store.flush().await?;
+        self.set_password(&user, hash, Some(&live), client, "password_reset", how)
+            .await?;
+        self.steps().flush().await?;
         self.outbox.wake.notify_one();
         tracing::info!(user = %user.id, "password reset");
         Ok(())
     }
 
-    /// Drops what has run out: retired-token records past their expiry, resets whose link
-    /// and code expired, counts of wrong codes past their reset's life, expired sessions,
-    /// dead letters older than [`crate::outbox::DEAD_KEEP_SECS`],
-    /// rate-limit entries whose window has passed, and audit events beyond the newest
-    /// [`AUDIT_KEEP`]. Returns how many records went.
-    pub fn prune(&self) -> Result<usize, Error> {
-        let now = self.now();
-        let mut n = 0;
-        for entry in self.store.resets.iter() {
-            let (k, v) = entry?;
-            if readable::<LiveReset>(&v).is_some_and(|r| r.expires_at < now - crate::token::LEEWAY) {
-                // Only if unchanged: a new reset written meanwhile stays.
-                let _ = self.store.resets.compare_and_swap(k, Some(v), None::<&[u8]>)?;
-                n += 1;
-            }
-        }
-        for entry in self.store.codes.iter() {
-            let (k, v) = entry?;
-            if readable::<CodeState>(&v).is_some_and(|r| r.until < now) {
-                let _ = self.store.codes.compare_and_swap(k, Some(v), None::<&[u8]>)?;
-                n += 1;
-            }
-        }
-        for entry in self.store.retired.iter() {
-            let (k, v) = entry?;
-            if readable::<RetiredToken>(&v).is_some_and(|r| r.expires_at < now - crate::token::LEEWAY) {
-                self.store.retired.remove(k)?;
-                n += 1;
-            }
-        }
-        for entry in self.store.sessions.iter() {
-            let (k, v) = entry?;
-            if readable::<crate::store::Session>(&v).is_some_and(|r| r.expires_at < now) {
-                self.store.sessions.remove(k)?;
-                n += 1;
-            }
-        }
-        n += self.outbox.prune_dead()?;
-        n += self.prune_pending(now)?;
-        // The audit trail keeps the most recent events: a flood of requests for strangers'
-        // addresses must not fill the disk.
-        let excess = self.store.audit.len().saturating_sub(AUDIT_KEEP);
-        for entry in self.store.audit.iter().take(excess) {
-            self.store.audit.remove(entry?.0)?;
-            n += 1;
-        }
-        for entry in self.store.limits.iter() {
-            let (k, v) = entry?;
-            let tat = v.as_ref().try_into().map(i64::from_be_bytes).unwrap_or(0);
-            // A key whose arrival time has passed allows a full burst again: same as absent.
-            if tat < now * 1000 {
-                let _ = self.store.limits.compare_and_swap(k, Some(v), None::<&[u8]>)?;
-                n += 1;
-            }
-        }
-        Ok(n)
+    /// Drops what has run out: retired links, expired resets, codes and sessions, pending
+    /// accounts, passed rate-limit windows, dead letters older than
+    /// [`crate::outbox::DEAD_KEEP_SECS`], and audit events beyond the newest [`AUDIT_KEEP`]
+    /// (see [`crate::store::StoreSteps::prune`]). Returns how many records went.
+    pub async fn prune(&self) -> Result<usize, Error> {
+        let n = self.steps().prune(self.now(), AUDIT_KEEP).await?;
+        Ok(n + self.outbox.prune_dead().await?)
     }
 
     /// The intake worker: handles requests as they arrive, until `shutdown` turns true.
     pub async fn run_intake(&self, mut shutdown: watch::Receiver<bool>) {
-        let (mut last_prune, mut last_tally) = (0, self.now());
+        let (mut last_prune, mut last_tally, mut last_keys) = (0, self.now(), self.now());
         loop {
             if *shutdown.borrow() {
                 return;
             }
+            // Another instance's rotation: the new key signs this one's links too, soon.
+            if self.now() - last_keys >= KEYS_REFRESH_SECS {
+                last_keys = self.now();
+                if let Err(e) = self.refresh_keys().await {
+                    tracing::error!(error = %e, "the shared signing keys could not be read");
+                }
+            }
             if let Err(e) = self.process_intake().await {
                 tracing::error!(error = %e, "intake pass failed");
             }
-            if self.now() - last_prune > 600 {
+            if self.now() - last_prune > PRUNE_EVERY_SECS {
                 last_prune = self.now();
-                if let Err(e) = self.prune() {
+                if let Err(e) = self.prune().await {
                     tracing::error!(error = %e, "pruning failed; it is tried again in 10 minutes");
                 }
             }
             if self.now() - last_tally >= 60 {
                 last_tally = self.now();
-                if let Err(e) = self.tally.write(&self.store, last_tally) {
+                if let Err(e) = self.tally.write(self.accounts(), last_tally).await {
                     tracing::error!(error = %e, "audit events could not be written");
                 }
             }
@@ -507,7 +478,7 @@ impl Rekey {
                         _ = shutdown.changed() => {}
                     }
                 }
-                _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                _ = tokio::time::sleep(Duration::from_secs(super::idle_secs(self.backend()))) => {}
                 _ = shutdown.changed() => {}
             }
         }

@@ -12,6 +12,7 @@ use axum::Json as Reply;
 use rekey_core::service::Proof;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::body::{ApiError, Fields, Json};
 use super::client::{client_ip, client_key};
@@ -20,28 +21,41 @@ use super::App;
 type Shared = State<Arc<App>>;
 type Peer = ConnectInfo<SocketAddr>;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct Credentials {
+    /// The address (trimmed, matched case-insensitively).
+    #[schema(example = "zoe@example.com")]
     email: String,
+    /// The password (any Unicode; the policy's minimum length, at most 1024 bytes).
+    #[schema(example = "quiet river under the old mill")]
     password: String,
 }
 impl Fields for Credentials {
     const FIELDS: &'static str = "\"email\" and \"password\" (text)";
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct Forgot {
+    /// The address (trimmed, matched case-insensitively).
+    #[schema(example = "zoe@example.com")]
     email: String,
 }
 impl Fields for Forgot {
     const FIELDS: &'static str = "\"email\" (text)";
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ResetBody {
+    /// The new password (any Unicode; the policy's minimum length, at most 1024 bytes).
+    #[schema(example = "a brand new passphrase for zoe")]
     new_password: String,
+    /// The token of the mailed link (or send it as `Authorization: Bearer`).
     token: Option<String>,
+    /// With `code`: the address the mail went to.
+    #[schema(example = "zoe@example.com")]
     email: Option<String>,
+    /// With `email`: the code from the mail (`ABCD-EFGH`; case, spaces and the dash are forgiven).
+    #[schema(example = "ABCD-EFGH")]
     code: Option<String>,
 }
 impl Fields for ResetBody {
@@ -49,17 +63,22 @@ impl Fields for ResetBody {
         "\"new_password\" and either \"token\" (or the token as Authorization: Bearer) or \"email\" and \"code\"";
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct TokenBody {
+    /// The token of the mailed link.
     token: String,
 }
 impl Fields for TokenBody {
     const FIELDS: &'static str = "\"token\" (text)";
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct StrengthBody {
+    /// The password as typed so far (at most 4 KiB).
+    #[schema(example = "quiet river under the old mill")]
     password: String,
+    /// The account's address, whose parts count against the password (at most 320 bytes).
+    #[schema(example = "zoe@example.com")]
     email: Option<String>,
 }
 impl Fields for StrengthBody {
@@ -100,6 +119,19 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// `POST /users`: ask for an account. The same 202 for every well-formed address; the mail
 /// that follows finishes the account (or tells an existing account's owner).
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "accounts",
+    request_body = Credentials,
+    responses(
+        (status = 202, description = "Asked for: the same answer for every well-formed address; the mail finishes the account (or tells an existing account's owner)", body = super::openapi::Accepted),
+        (status = 400, description = "Refused: `email_missing`, `email_invalid`: the address; `password_too_short`, `password_too_long`, `password_common`, `password_context`, `password_pattern`: the password breaks the policy", body = super::openapi::Refusal),
+        (status = 403, description = "`registration_closed`: this server takes no new accounts", body = super::openapi::Refusal),
+        (status = 429, description = "`rate_limited`: too many attempts; wait `Retry-After` seconds", body = super::openapi::Refusal),
+        (status = 503, description = "`busy`: the password hashing queue is full; wait `Retry-After` seconds", body = super::openapi::Refusal)
+    )
+)]
 pub async fn register(
     State(app): Shared,
     ConnectInfo(peer): Peer,
@@ -125,12 +157,19 @@ pub async fn register(
 
 /// Every field is optional (a token or an address and code), so unknown ones are refused:
 /// otherwise any JSON object at all would read as "no proof".
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyBody {
+    /// The token of the mailed link (or send it as `Authorization: Bearer`).
     token: Option<String>,
+    /// With `code`: the address the mail went to.
+    #[schema(example = "zoe@example.com")]
     email: Option<String>,
+    /// With `email`: the code from the mail (`ABCD-EFGH`; case, spaces and the dash are forgiven).
+    #[schema(example = "ABCD-EFGH")]
     code: Option<String>,
+    /// The password chosen when the account was asked for.
+    #[schema(example = "quiet river under the old mill")]
     password: String,
 }
 impl Fields for VerifyBody {
@@ -141,6 +180,20 @@ impl Fields for VerifyBody {
 /// `POST /users/verify`: finish an account with the mailed link's token or the code, and the
 /// password chosen when it was asked for (so a stranger who asked for someone else's address
 /// cannot have the owner finish an account with the stranger's password).
+#[utoipa::path(
+    post,
+    path = "/users/verify",
+    tag = "accounts",
+    security((), ("link" = [])),
+    request_body = VerifyBody,
+    responses(
+        (status = 201, description = "The account exists and can sign in", body = super::openapi::Account),
+        (status = 400, description = "Refused: `proof_missing`, `proof_ambiguous`: no token or code, or two different tokens; `token_malformed`, `token_bad_signature`, `token_unsigned`, `token_wrong_algorithm`, `token_unknown_key`, `token_wrong_issuer`, `token_wrong_audience`, `token_expired`, `token_not_yet_valid`, `token_replaced`, `token_stale`: the link does not work; `code_invalid`, `code_burned`: the code does not work; `email_missing`, `email_invalid`: the address sent with a code; `password_mismatch`: not the password chosen when the account was asked for", body = super::openapi::Refusal),
+        (status = 409, description = "`account_verified`, `email_taken`: the link was used, or the address has an account already", body = super::openapi::Refusal),
+        (status = 429, description = "`rate_limited`: too many attempts; wait `Retry-After` seconds", body = super::openapi::Refusal),
+        (status = 503, description = "`busy`: the password hashing queue is full; wait `Retry-After` seconds", body = super::openapi::Refusal)
+    )
+)]
 pub async fn verify(
     State(app): Shared,
     ConnectInfo(peer): Peer,
@@ -156,8 +209,20 @@ pub async fn verify(
 }
 
 /// `POST /users/verify/inspect`: whose account a verification link finishes; consumes nothing.
+#[utoipa::path(
+    post,
+    path = "/users/verify/inspect",
+    tag = "accounts",
+    operation_id = "inspect_verify_link",
+    request_body = TokenBody,
+    responses(
+        (status = 200, description = "Whose account the link finishes, and until when; consumes nothing", body = super::openapi::LinkTarget),
+        (status = 400, description = "Refused: `token_malformed`, `token_bad_signature`, `token_unsigned`, `token_wrong_algorithm`, `token_unknown_key`, `token_wrong_issuer`, `token_wrong_audience`, `token_expired`, `token_not_yet_valid`, `token_replaced`, `token_stale`: the link does not work", body = super::openapi::Refusal),
+        (status = 409, description = "`account_verified`: the link was used: the account is ready", body = super::openapi::Refusal)
+    )
+)]
 pub async fn inspect_verify(State(app): Shared, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
-    let target = app.rekey.inspect_verify_link(&body.token)?;
+    let target = app.rekey.inspect_verify_link(&body.token).await?;
     Ok(Reply(target).into_response())
 }
 
@@ -187,6 +252,19 @@ fn proof(
 }
 
 /// `POST /sessions`: sign in.
+#[utoipa::path(
+    post,
+    path = "/sessions",
+    tag = "sessions",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Signed in", body = super::openapi::Session),
+        (status = 400, description = "Refused: `email_missing`, `email_invalid`: the address", body = super::openapi::Refusal),
+        (status = 401, description = "`bad_credentials`: wrong password, unknown, disabled or unverified account alike", body = super::openapi::Refusal),
+        (status = 429, description = "`rate_limited`: too many attempts; wait `Retry-After` seconds", body = super::openapi::Refusal),
+        (status = 503, description = "`busy`: the password hashing queue is full; wait `Retry-After` seconds", body = super::openapi::Refusal)
+    )
+)]
 pub async fn sign_in(
     State(app): Shared,
     ConnectInfo(peer): Peer,
@@ -212,18 +290,50 @@ fn session(headers: &HeaderMap) -> Result<&str, ApiError> {
 }
 
 /// `GET /sessions/current`: whose session this is, if it still holds.
+#[utoipa::path(
+    get,
+    path = "/sessions/current",
+    tag = "sessions",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Whose session this is", body = super::openapi::Account),
+        (status = 401, description = "`session_missing`, `session_invalid`: no session, or one that has ended", body = super::openapi::Refusal)
+    )
+)]
 pub async fn whoami(State(app): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
-    let user = app.rekey.session_user(session(&headers)?)?;
+    let user = app.rekey.session_user(session(&headers)?).await?;
     Ok(Reply(json!({"id": user.id, "email": user.email})).into_response())
 }
 
 /// `DELETE /sessions/current`: sign out the session in the Bearer header (idempotent).
+#[utoipa::path(
+    delete,
+    path = "/sessions/current",
+    tag = "sessions",
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Signed out (also when the session had ended already, or was never one: signing out is idempotent)"),
+        (status = 401, description = "`session_missing`: no `Authorization: Bearer` session", body = super::openapi::Refusal)
+    )
+)]
 pub async fn sign_out(State(app): Shared, headers: HeaderMap) -> Result<StatusCode, ApiError> {
-    app.rekey.sign_out(session(&headers)?)?;
+    app.rekey.sign_out(session(&headers)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /users/password/forgot`: the same 202 for every well-formed address.
+#[utoipa::path(
+    post,
+    path = "/users/password/forgot",
+    tag = "reset",
+    request_body = Forgot,
+    responses(
+        (status = 202, description = "The same answer for every well-formed address, known, unknown or over its limit", body = super::openapi::Accepted),
+        (status = 400, description = "Refused: `email_missing`, `email_invalid`: the address", body = super::openapi::Refusal),
+        (status = 429, description = "`rate_limited`: too many attempts; wait `Retry-After` seconds", body = super::openapi::Refusal),
+        (status = 503, description = "`busy`: `intake_limit` requests are waiting already (alike for every address); wait `Retry-After` seconds", body = super::openapi::Refusal)
+    )
+)]
 pub async fn forgot(
     State(app): Shared,
     ConnectInfo(peer): Peer,
@@ -241,6 +351,19 @@ pub async fn forgot(
 }
 
 /// `POST /users/password/reset`: the token as Bearer or in the body, or the email and code.
+#[utoipa::path(
+    post,
+    path = "/users/password/reset",
+    tag = "reset",
+    security((), ("link" = [])),
+    request_body = ResetBody,
+    responses(
+        (status = 204, description = "The password is set; every session and other link of the account has ended"),
+        (status = 400, description = "Refused: `proof_missing`, `proof_ambiguous`: no token or code, or two different tokens; `token_malformed`, `token_bad_signature`, `token_unsigned`, `token_wrong_algorithm`, `token_unknown_key`, `token_wrong_issuer`, `token_wrong_audience`, `token_expired`, `token_not_yet_valid`, `token_used`, `token_replaced`, `token_stale`: the link does not work; `code_invalid`, `code_burned`: the code does not work (one answer for every failure by code); `email_missing`, `email_invalid`: the address sent with a code; `password_too_short`, `password_too_long`, `password_common`, `password_context`, `password_pattern`: the new password breaks the policy", body = super::openapi::Refusal),
+        (status = 429, description = "`rate_limited`: too many attempts; wait `Retry-After` seconds", body = super::openapi::Refusal),
+        (status = 503, description = "`busy`: the password hashing queue is full; wait `Retry-After` seconds", body = super::openapi::Refusal)
+    )
+)]
 pub async fn reset(
     State(app): Shared,
     ConnectInfo(peer): Peer,
@@ -255,13 +378,35 @@ pub async fn reset(
 }
 
 /// `POST /users/password/inspect`: whose link this is and until when; consumes nothing.
+#[utoipa::path(
+    post,
+    path = "/users/password/inspect",
+    tag = "reset",
+    operation_id = "inspect_reset_link",
+    request_body = TokenBody,
+    responses(
+        (status = 200, description = "Whose link this is and until when; consumes nothing", body = super::openapi::LinkTarget),
+        (status = 400, description = "Refused: `token_malformed`, `token_bad_signature`, `token_unsigned`, `token_wrong_algorithm`, `token_unknown_key`, `token_wrong_issuer`, `token_wrong_audience`, `token_expired`, `token_not_yet_valid`, `token_used`, `token_replaced`, `token_stale`: the link does not work", body = super::openapi::Refusal)
+    )
+)]
 pub async fn inspect(State(app): Shared, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
-    let target = app.rekey.inspect_reset_link(&body.token)?;
+    let target = app.rekey.inspect_reset_link(&body.token).await?;
     Ok(Reply(target).into_response())
 }
 
 /// `POST /users/password/strength`: the policy's verdict, for a live meter. Asked at every
 /// pause in typing, so it is limited per client, and its inputs are bounded.
+#[utoipa::path(
+    post,
+    path = "/users/password/strength",
+    tag = "reset",
+    request_body = StrengthBody,
+    responses(
+        (status = 200, description = "The policy's verdict", body = super::openapi::StrengthVerdict),
+        (status = 400, description = "Refused: `password_too_long`: over 4 KiB; `email_invalid`: over 320 bytes", body = super::openapi::Refusal),
+        (status = 429, description = "`rate_limited`: too many attempts; wait `Retry-After` seconds", body = super::openapi::Refusal)
+    )
+)]
 pub async fn strength(
     State(app): Shared,
     ConnectInfo(peer): Peer,
@@ -270,13 +415,22 @@ pub async fn strength(
 ) -> Result<Response, ApiError> {
     let verdict = app
         .rekey
-        .rate_strength(&body.password, body.email.as_deref(), &client(&app, peer, &headers))?;
+        .rate_strength(&body.password, body.email.as_deref(), &client(&app, peer, &headers))
+        .await?;
     Ok(Reply(verdict).into_response())
 }
 
 /// `GET /info`: what a client (the desktop app in connected mode) needs to know of this
 /// server: which `iss` its links carry, its version and API level, the password policy's
 /// minimum length, and whether it takes new accounts. Nothing about accounts or mail.
+#[utoipa::path(
+    get,
+    path = "/info",
+    tag = "server",
+    responses(
+        (status = 200, description = "What a client needs to know of this server", body = super::openapi::ServerInfo)
+    )
+)]
 pub async fn info(State(app): Shared) -> Response {
     let config = app.rekey.config();
     Reply(json!({
@@ -293,9 +447,13 @@ pub async fn info(State(app): Shared) -> Response {
 /// The API's level: a client that needs more says the server is too old.
 pub const API_LEVEL: u32 = 2;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ChangeBody {
+    /// The password now.
+    #[schema(example = "quiet river under the old mill")]
     current: String,
+    /// The new password (any Unicode; the policy's minimum length, at most 1024 bytes).
+    #[schema(example = "a brand new passphrase for zoe")]
     new_password: String,
 }
 impl Fields for ChangeBody {
@@ -304,6 +462,20 @@ impl Fields for ChangeBody {
 
 /// `POST /sessions/current/password`: the signed-in account changes its password. Every
 /// session ends (the stamp rotates); the answer carries a fresh one for the caller.
+#[utoipa::path(
+    post,
+    path = "/sessions/current/password",
+    tag = "sessions",
+    security(("session" = [])),
+    request_body = ChangeBody,
+    responses(
+        (status = 200, description = "Changed: a fresh session; every other one has ended", body = super::openapi::Session),
+        (status = 400, description = "Refused: `password_too_short`, `password_too_long`, `password_common`, `password_context`, `password_pattern`: the new password breaks the policy", body = super::openapi::Refusal),
+        (status = 401, description = "`session_missing`, `session_invalid`: no session, or one that has ended; `bad_credentials`: `current` is not the password", body = super::openapi::Refusal),
+        (status = 429, description = "`rate_limited`: too many attempts; wait `Retry-After` seconds", body = super::openapi::Refusal),
+        (status = 503, description = "`busy`: the password hashing queue is full; wait `Retry-After` seconds", body = super::openapi::Refusal)
+    )
+)]
 pub async fn change_password(
     State(app): Shared,
     ConnectInfo(peer): Peer,
@@ -323,14 +495,18 @@ pub async fn change_password(
     Ok(Reply(json!({"token": fresh.0, "expires_in": ttl})).into_response())
 }
 
-/// `GET /healthz`: the store answers. One key read, so it stays cheap however deep the
+/// `GET /healthz`: the store answers. One counter read, so it stays cheap however deep the
 /// outbox is (counting the queue walks it; that is for `/metrics`).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "server",
+    responses(
+        (status = 200, description = "The store answers", body = super::openapi::Health)
+    )
+)]
 pub async fn health(State(app): Shared) -> Result<Response, ApiError> {
-    app.rekey
-        .store()
-        .meta
-        .get("outbox.delivered")
-        .map_err(rekey_core::Error::from)?;
+    app.rekey.steps().counter("outbox.delivered").await?;
     Ok(Reply(json!({"status": "ok"})).into_response())
 }
 

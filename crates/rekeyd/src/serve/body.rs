@@ -45,7 +45,7 @@ impl From<rekey_core::Error> for ApiError {
             E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             E::BadCredentials | E::SessionInvalid => StatusCode::UNAUTHORIZED,
             E::EmailTaken | E::AccountVerified => StatusCode::CONFLICT,
-            E::Locked(_) | E::Setup(_) | E::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            E::Locked(_) | E::Setup(_) | E::Busy { .. } | E::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             E::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
@@ -74,6 +74,11 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        // The rest of an oversized body is never read, so the connection cannot carry another
+        // request: say so, or a client's pool reuses it and its next request dies half-sent.
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

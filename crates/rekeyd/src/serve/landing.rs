@@ -32,26 +32,62 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/reset",
+    tag = "landing",
+    responses((status = 200, description = "The reset page behind the mailed https link (the token rides in the URL fragment, which is never sent); consumes nothing", content_type = "text/html", body = String))
+)]
 pub async fn page() -> Response {
     asset("text/html; charset=utf-8", PAGE)
 }
 
+#[utoipa::path(
+    get,
+    path = "/reset.js",
+    tag = "landing",
+    responses((status = 200, description = "The reset page's script", content_type = "text/javascript", body = String))
+)]
 pub async fn script() -> Response {
     asset("text/javascript; charset=utf-8", SCRIPT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/reset.css",
+    tag = "landing",
+    responses((status = 200, description = "The landing pages' style", content_type = "text/css", body = String))
+)]
 pub async fn style() -> Response {
     asset("text/css; charset=utf-8", STYLE)
 }
 
+#[utoipa::path(
+    get,
+    path = "/verify",
+    tag = "landing",
+    responses((status = 200, description = "The page behind the mailed https link that finishes an account; consumes nothing", content_type = "text/html", body = String))
+)]
 pub async fn verify_page() -> Response {
     asset("text/html; charset=utf-8", VERIFY_PAGE)
 }
 
+#[utoipa::path(
+    get,
+    path = "/verify.js",
+    tag = "landing",
+    responses((status = 200, description = "The verification page's script", content_type = "text/javascript", body = String))
+)]
 pub async fn verify_script() -> Response {
     asset("text/javascript; charset=utf-8", VERIFY_SCRIPT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/landing.js",
+    tag = "landing",
+    responses((status = 200, description = "What the landing pages' scripts share", content_type = "text/javascript", body = String))
+)]
 pub async fn common_script() -> Response {
     asset("text/javascript; charset=utf-8", COMMON)
 }

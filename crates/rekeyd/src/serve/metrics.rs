@@ -101,10 +101,12 @@ pub async fn render(State(app): State<Arc<App>>) -> Response {
     );
     let no_account = app
         .rekey
-        .store()
-        .counter(rekey_core::service::reset::NO_ACCOUNT_COUNTER);
+        .steps()
+        .counter(rekey_core::service::reset::NO_ACCOUNT_COUNTER)
+        .await
+        .unwrap_or(0);
     let _ = writeln!(out, "rekey_reset_requests_no_account_total {no_account}");
-    if let Ok(status) = app.rekey.outbox().status() {
+    if let Ok(status) = app.rekey.outbox().status().await {
         let gauges: [(&str, &str, &str, u64); 5] = [
             (
                 "rekey_outbox_depth",

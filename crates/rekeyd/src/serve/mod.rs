@@ -7,6 +7,7 @@ mod client;
 mod connections;
 mod landing;
 mod metrics;
+pub mod openapi;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,6 +57,7 @@ fn router(app: Arc<App>, request_timeout: Duration) -> Router {
         .route("/verify", get(landing::verify_page))
         .route("/verify.js", get(landing::verify_script))
         .route("/healthz", get(api::health))
+        .route("/openapi.json", get(openapi::document))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(app.clone(), metrics::count))
@@ -114,7 +116,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         registration: config.registration,
         tls: tls.is_some(),
         connections: capped.clone(),
-        rekey: Arc::new(Rekey::open(config, "rekeyd serve").map_err(|e| e.message())?),
+        rekey: Arc::new(Rekey::connect(config, "rekeyd serve").await.map_err(|e| e.message())?),
     });
     let rekey = app.rekey.clone();
 
@@ -159,11 +161,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     }
     let _ = stop_workers.send(true);
     let _ = workers.await;
-    rekey
-        .store()
-        .flush()
-        .await
-        .map_err(|e| rekey_core::Error::from(e).message())?;
+    rekey.steps().flush().await.map_err(|e| e.message())?;
     eprintln!("rekeyd: stopped; every answered request is on disk");
     served.map_err(|e| format!("the server failed: {e}"))
 }

@@ -1,0 +1,220 @@
+//! Resets and typed codes in PostgreSQL, and what a request that gets no mail writes in
+//! their place: the same rows under fixed stand-in keys (no account has them), and its mail
+//! in `stand_in_mail`, which the outbox rehearses and never sends.
+
+use async_trait::async_trait;
+use sqlx::{Postgres, Transaction};
+
+use super::accounts::{retired_from_word, retired_word};
+use super::registration::put_code_tx;
+use super::PgStore;
+use crate::error::Error;
+use crate::letters::Letter;
+use crate::limits::RateLimit;
+use crate::outbox::MailKind;
+use crate::store::steps::NewReset;
+use crate::store::{encode, seq_key, CodeState, LimitSteps, LiveReset, ResetSteps, Retired, RetiredToken};
+
+/// The stand-in's keys. Account ids and `jti`s are random hex; these can be no one's.
+const STAND_IN_LIMIT: &str = "stand-in/limit";
+const STAND_IN_USER: &str = "stand-in";
+const STAND_IN_CODE: &str = "stand-in/code";
+const STAND_IN_RETIRED: &str = "stand-in/retired";
+
+/// Where queued mail goes: to be sent, or to be rehearsed.
+pub(super) enum Queue {
+    Mail,
+    StandIns,
+}
+
+impl PgStore {
+    /// Queues a letter inside `tx`, sealed with the mail key and its id, which comes from the
+    /// sequence first as the seal needs it. Returns the id.
+    pub(super) async fn enqueue_into_tx(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        queue: Queue,
+        letter: &Letter,
+        kind: MailKind,
+        now: i64,
+        expires_at: Option<i64>,
+    ) -> Result<i64, Error> {
+        let id: i64 = sqlx::query_scalar("SELECT nextval('outbox_ids')")
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(|e| self.failed(e))?;
+        let sealed = self.mail_key.seal(&letter.raw, &seq_key(id as u64));
+        let insert = match queue {
+            Queue::Mail => {
+                "INSERT INTO outbox (id, kind, sender, recipient, sealed, created_at, next_attempt_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6, $7)"
+            }
+            Queue::StandIns => {
+                "INSERT INTO stand_in_mail (id, kind, sender, recipient, sealed, created_at, next_attempt_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6, $7)"
+            }
+        };
+        sqlx::query(insert)
+            .bind(id)
+            .bind(super::accounts::kind_word(kind))
+            .bind(&letter.from)
+            .bind(&letter.to)
+            .bind(sealed)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(id)
+    }
+}
+
+#[async_trait]
+impl ResetSteps for PgStore {
+    async fn retired(&self, jti: &str) -> Result<Option<RetiredToken>, Error> {
+        let row: Option<(String, i64)> = sqlx::query_as("SELECT why, expires_at FROM retired WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(row.map(|(why, expires_at)| RetiredToken {
+            why: retired_from_word(&why),
+            expires_at,
+        }))
+    }
+
+    async fn live_reset(&self, user_id: &str) -> Result<Option<LiveReset>, Error> {
+        let row: Option<(String, String, i64, i64)> =
+            sqlx::query_as("SELECT jti, kid, issued_at, expires_at FROM resets WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.failed(e))?;
+        Ok(row.map(|(jti, kid, issued_at, expires_at)| LiveReset {
+            jti,
+            kid,
+            issued_at,
+            expires_at,
+        }))
+    }
+
+    async fn count_code_try(&self, key: &str, stand_in: &CodeState, until: i64) -> Result<CodeState, Error> {
+        // One upsert for every address: a new key takes the stand-in with this try counted,
+        // an existing one counts the try. `xmax = 0` tells an insert from an update.
+        type Row = (bool, i32, String, String, String, String, i64);
+        let (inserted, failures, user_id, kid, jti, code_mac, expires_at): Row = sqlx::query_as(
+            "INSERT INTO codes AS c (key, failures, until, user_id, kid, jti, code_mac, expires_at) \
+             VALUES ($1, $2, GREATEST($3, $4), $5, $6, $7, $8, $9) \
+             ON CONFLICT (key) DO UPDATE SET failures = LEAST(c.failures, 2147483646) + 1, \
+             until = GREATEST(c.until, $4) \
+             RETURNING (xmax = 0), failures, user_id, kid, jti, code_mac, expires_at",
+        )
+        .bind(key)
+        .bind(stand_in.failures.saturating_add(1).min(i32::MAX as u32) as i32)
+        .bind(stand_in.until)
+        .bind(until)
+        .bind(&stand_in.user_id)
+        .bind(&stand_in.kid)
+        .bind(&stand_in.jti)
+        .bind(&stand_in.code_mac)
+        .bind(stand_in.expires_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.failed(e))?;
+        if inserted {
+            return Ok(stand_in.clone());
+        }
+        Ok(CodeState {
+            failures: (failures.max(1) - 1) as u32,
+            until,
+            user_id,
+            kid,
+            jti,
+            code_mac,
+            expires_at,
+        })
+    }
+
+    async fn count_reset_request(&self, limit: RateLimit, key: Option<&str>, at: i64) -> Result<bool, Error> {
+        Ok(self.take(limit, key.unwrap_or(STAND_IN_LIMIT), at).await?.is_ok())
+    }
+
+    async fn mint_reset(&self, reset: NewReset<'_>) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.failed(e))?;
+        if !self.take_request_tx(&mut tx, reset.request).await? {
+            return Ok(()); // another instance handled it
+        }
+        // A stand-in writes the rows an account's reset writes, under fixed keys.
+        let (user_id, code_key) = match reset.user_id {
+            Some(id) => (id, reset.code_key),
+            None => (STAND_IN_USER, STAND_IN_CODE),
+        };
+        // The newer request replaces the older link, which then says so: the old row is
+        // locked and read, retired, and overwritten in this transaction.
+        let old: Option<(String, i64)> =
+            sqlx::query_as("SELECT jti, expires_at FROM resets WHERE user_id = $1 FOR UPDATE")
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.failed(e))?;
+        if let Some((jti, expires_at)) = old {
+            let jti = if reset.user_id.is_some() {
+                jti
+            } else {
+                STAND_IN_RETIRED.to_string()
+            };
+            sqlx::query(
+                "INSERT INTO retired (jti, why, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (jti) DO UPDATE SET why = EXCLUDED.why, expires_at = EXCLUDED.expires_at",
+            )
+            .bind(jti)
+            .bind(retired_word(Retired::Replaced))
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.failed(e))?;
+        }
+        sqlx::query(
+            "INSERT INTO resets (user_id, jti, kid, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (user_id) DO UPDATE SET jti = EXCLUDED.jti, kid = EXCLUDED.kid, \
+             issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at",
+        )
+        .bind(user_id)
+        .bind(&reset.live.jti)
+        .bind(&reset.live.kid)
+        .bind(reset.live.issued_at)
+        .bind(reset.live.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.failed(e))?;
+        put_code_tx(self, &mut tx, code_key, reset.code).await?;
+        let queue = match reset.user_id {
+            Some(_) => Queue::Mail,
+            None => Queue::StandIns,
+        };
+        self.enqueue_into_tx(
+            &mut tx,
+            queue,
+            reset.letter,
+            MailKind::Reset,
+            reset.now,
+            Some(reset.live.expires_at),
+        )
+        .await?;
+        if reset.audited {
+            self.append_event_tx(&mut tx, reset.event).await?;
+        } else {
+            sqlx::query(
+                "INSERT INTO stand_in_events (name, event) VALUES ('reset', $1) \
+                 ON CONFLICT (name) DO UPDATE SET event = EXCLUDED.event",
+            )
+            .bind(String::from_utf8_lossy(&encode(reset.event)).into_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.failed(e))?;
+        }
+        // Last: the counter's row is shared by every worker and stays locked until commit.
+        self.bump_tx(&mut tx, reset.counted_as).await?;
+        tx.commit().await.map_err(|e| self.failed(e))
+    }
+}
