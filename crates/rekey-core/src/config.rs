@@ -133,6 +133,15 @@ pub struct Config {
     /// there, so a relay on rekeyd's own machine works alike for both. `None`: only the
     /// round trips of a send are rehearsed.
     pub stand_in_mail_to: Option<String>,
+    /// The product's name in mail (subjects and bodies), like "Example Corp Login".
+    pub product_name: String,
+    /// A line mail ends with, like "help@example.com or +1 555 0100"; `None`: none.
+    pub support_contact: Option<String>,
+    /// A PEM private key (RSA or Ed25519) that signs every mail with DKIM; `None`: unsigned.
+    pub dkim_key_file: Option<PathBuf>,
+    /// The DKIM selector: the key's DNS record is `SELECTOR._domainkey.DOMAIN`, DOMAIN being
+    /// `mail_from`'s.
+    pub dkim_selector: Option<String>,
     /// The public https address of `rekeyd serve`, for the landing link in reset mail.
     pub public_url: Option<Url>,
     /// The `iss` of the links this Rekey mails; `None`: its `public_url`, else its install id.
@@ -216,6 +225,10 @@ pub const KEYS: &[&str] = &[
     "db_pool_size",
     "mail_from",
     "stand_in_mail_to",
+    "product_name",
+    "support_contact",
+    "dkim_key_file",
+    "dkim_selector",
     "public_url",
     "issuer",
     "server_url",
@@ -433,6 +446,24 @@ impl Parser<'_> {
         }
     }
 
+    /// Settings that only make sense together: set both `names` or neither.
+    fn pair(&self, first: bool, second: bool, names: (&str, &str), why: &str) -> Result<(), ConfigError> {
+        if first == second {
+            return Ok(());
+        }
+        let (missing, given) = if first { (names.1, names.0) } else { (names.0, names.1) };
+        let (source, file) = self
+            .layer
+            .get(given)
+            .map(|(_, s, f)| (*s, f.clone()))
+            .unwrap_or((Source::File, None));
+        Err(ConfigError::Invalid {
+            key: source.spell(missing),
+            origin: source.name(file.as_deref()),
+            reason: format!("is needed when {} is set ({why})", source.spell(given)),
+        })
+    }
+
     fn build(&self) -> Result<Config, ConfigError> {
         let limit = |s: &str| s.parse::<RateLimit>();
         let config = Config {
@@ -478,6 +509,33 @@ impl Parser<'_> {
                 s.parse::<lettre::Address>()
                     .map(|_| Some(s.to_string()))
                     .map_err(|_| format!("'{s}' is not an address like discard@mail.example.com"))
+            })?,
+            product_name: self.get("product_name", "Rekey".to_string(), |s| {
+                one_line(s, 60).map(str::to_string)
+            })?,
+            support_contact: self.get("support_contact", None, |s| {
+                if s.is_empty() {
+                    return Ok(None);
+                }
+                one_line(s, 200).map(|s| Some(s.to_string()))
+            })?,
+            dkim_key_file: self.get("dkim_key_file", None, |s| {
+                if s.is_empty() {
+                    return Ok(None);
+                }
+                let p = PathBuf::from(s);
+                crate::dkim::load_key(&p).map(|_| Some(p))
+            })?,
+            dkim_selector: self.get("dkim_selector", None, |s| {
+                if s.is_empty() {
+                    return Ok(None);
+                }
+                if !crate::dkim::valid_selector(s) {
+                    return Err(format!(
+                        "'{s}' is not a selector like mail2026 (letters, digits, '-', '.')"
+                    ));
+                }
+                Ok(Some(s.to_string()))
             })?,
             public_url: self.get("public_url", None, |s| {
                 if s.is_empty() {
@@ -584,23 +642,18 @@ impl Parser<'_> {
                 |s| number(s, 1, 256).map(|n| n as usize),
             )?,
         };
-        if config.tls_cert_file.is_some() != config.tls_key_file.is_some() {
-            let (missing, given) = if config.tls_cert_file.is_some() {
-                ("tls_key_file", "tls_cert_file")
-            } else {
-                ("tls_cert_file", "tls_key_file")
-            };
-            let (source, file) = self
-                .layer
-                .get(given)
-                .map(|(_, s, f)| (*s, f.clone()))
-                .unwrap_or((Source::File, None));
-            return Err(ConfigError::Invalid {
-                key: source.spell(missing),
-                origin: source.name(file.as_deref()),
-                reason: format!("is needed when {} is set (HTTPS needs both)", source.spell(given)),
-            });
-        }
+        self.pair(
+            config.tls_cert_file.is_some(),
+            config.tls_key_file.is_some(),
+            ("tls_cert_file", "tls_key_file"),
+            "HTTPS needs both",
+        )?;
+        self.pair(
+            config.dkim_key_file.is_some(),
+            config.dkim_selector.is_some(),
+            ("dkim_key_file", "dkim_selector"),
+            "DKIM signing needs both",
+        )?;
         Ok(config)
     }
 }
@@ -642,6 +695,14 @@ fn readable_file(s: &str) -> Result<Option<PathBuf>, String> {
     let p = PathBuf::from(nonempty(s)?);
     std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
     Ok(Some(p))
+}
+
+/// Text for one line of a mail: not empty, no control characters, at most `max` characters.
+fn one_line(s: &str, max: usize) -> Result<&str, String> {
+    if s.is_empty() || s.chars().count() > max || s.chars().any(char::is_control) {
+        return Err(format!("must be one line of 1 to {max} characters"));
+    }
+    Ok(s)
 }
 
 fn nonempty(s: &str) -> Result<&str, String> {

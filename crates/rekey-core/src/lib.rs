@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod clock;
 pub mod config;
+pub mod dkim;
 pub mod duration;
 pub mod email;
 pub mod error;

@@ -275,7 +275,12 @@ async fn a_long_backlog_is_counted_not_walked() {
     let url = format!("smtp+plain://127.0.0.1:{}", free_port());
     let (rekey, _) = open(config(dir.path(), Some(&url), None, &[]));
     let now = rekey.now();
-    let letter = rekey_core::letters::test("Rekey <no-reply@rekey.test>", "many@example.com", now).unwrap();
+    let letter = rekey_core::letters::test(
+        &rekey_core::letters::Sender::plain("Rekey <no-reply@rekey.test>").unwrap(),
+        "many@example.com",
+        now,
+    )
+    .unwrap();
     let key = rekey.mail_key().clone();
     let started = std::time::Instant::now();
     for _ in 0..20 {

@@ -296,8 +296,7 @@ pub async fn mail(config: Config, cmd: Mail) -> Outcome {
     let Mail::Test { address } = cmd;
     let email = rekey_core::Email::parse(&address).map_err(|e| e.to_string())?;
     let rekey = open(config, "mail test").await?;
-    let letter =
-        rekey_core::letters::test(&rekey.config().mail_from, email.as_str(), rekey.now()).map_err(|e| e.to_string())?;
+    let letter = rekey_core::letters::test(rekey.sender(), email.as_str(), rekey.now()).map_err(|e| e.to_string())?;
     let mailer = rekey.outbox().mailer();
     mailer
         .send(&letter.from, std::slice::from_ref(&letter.to), &letter.raw)
@@ -321,6 +320,17 @@ pub fn config(config: Config, cmd: ConfigCmd) -> Outcome {
     println!("store             {}", config.describe_store());
     println!("mail              {}", mailer.describe());
     println!("mail_from         {}", config.mail_from);
+    println!("product_name      {}", config.product_name);
+    println!(
+        "dkim              {}",
+        match (&config.dkim_selector, config.mail_from.rsplit_once('@')) {
+            (Some(selector), Some((_, domain))) => format!(
+                "signed; the public key belongs at {selector}._domainkey.{}",
+                domain.trim_end_matches('>').trim()
+            ),
+            _ => "(unsigned: set dkim_key_file and dkim_selector to sign)".to_string(),
+        }
+    );
     println!(
         "stand_in_mail_to  {}",
         config.stand_in_mail_to.as_deref().unwrap_or("(none)")

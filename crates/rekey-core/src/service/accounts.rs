@@ -305,8 +305,8 @@ impl Rekey {
         how: &str,
     ) -> Result<User, Error> {
         let now = self.now();
-        let notice = letters::password_changed(&self.config.mail_from, &user.email, now, how)
-            .map_err(|e| internal("letter", e))?;
+        let notice =
+            letters::password_changed(&self.sender, &user.email, now, how).map_err(|e| internal("letter", e))?;
         let event = AuditEvent::new(now, event, Some(&user.id), Some(client), how);
         let set = self
             .accounts()

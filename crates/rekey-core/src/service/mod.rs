@@ -59,6 +59,8 @@ pub struct Rekey {
     install_id: String,
     /// Seals queued mail.
     mail_key: MailKey,
+    /// Who mail is from, under which name, signed with which key.
+    sender: crate::letters::Sender,
     /// Events of real accounts, written by the worker.
     tally: crate::audit::Tally,
     /// The accounts' hash parameters, which decoys are drawn from.
@@ -232,6 +234,7 @@ impl Rekey {
         } = opened;
         let now = clock.now();
         let mailer = Mailer::from_config(&config).map_err(|e| Error::Setup(e.to_string()))?;
+        let sender = crate::letters::Sender::new(&config).map_err(|e| Error::Setup(e.to_string()))?;
         let store: Arc<dyn Steps> = match &backend {
             Backend::Sled(s) => Arc::new(s.clone()),
             Backend::Postgres(s) => Arc::new(s.clone()),
@@ -275,6 +278,7 @@ impl Rekey {
         hasher.prepare_decoys(&kinds).map_err(|e| Error::Setup(e.to_string()))?;
         Ok(Rekey {
             mail_key,
+            sender,
             population,
             hasher,
             tally: Default::default(),
@@ -309,6 +313,11 @@ impl Rekey {
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Who mail is from (for `rekeyd mail test`).
+    pub fn sender(&self) -> &crate::letters::Sender {
+        &self.sender
     }
 
     /// The sled store, when the records are in sled (tests look inside it).

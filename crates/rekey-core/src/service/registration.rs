@@ -81,8 +81,8 @@ impl Rekey {
     /// Someone asked for an account with an address that has one: its owner is told.
     async fn tell_owner(&self, id: u64, request: &Intake, user: &User) -> Result<(), Error> {
         let now = self.now();
-        let notice = letters::account_exists(&self.config.mail_from, &user.email, request.at)
-            .map_err(|e| internal("letter", e))?;
+        let notice =
+            letters::account_exists(&self.sender, &user.email, request.at).map_err(|e| internal("letter", e))?;
         let event = AuditEvent::new(
             now,
             "registration_for_existing_account",
@@ -123,7 +123,7 @@ impl Rekey {
             ..pending
         };
         let letter = letters::verify(
-            &self.config.mail_from,
+            &self.sender,
             &LinkLetter {
                 to: email.as_str(),
                 token: &minted.token,

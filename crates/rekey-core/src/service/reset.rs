@@ -294,7 +294,7 @@ impl Rekey {
             .map_err(|e| internal("keys", e))?
             .mint(&user.id, &user.stamp, now, ttl);
         let letter = letters::reset(
-            &self.config.mail_from,
+            &self.sender,
             &LinkLetter {
                 to: &user.email,
                 token: &minted.token,

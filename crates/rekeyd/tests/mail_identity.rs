@@ -1,0 +1,274 @@
+//! The operator's mail identity, end to end through `rekeyd serve` and the capture server: the
+//! product's name and a support line in the reset mail, the RFC 3834 and Content-Language
+//! headers, and a DKIM signature that a real verifier (Debian's python3-dkim) accepts, for an
+//! RSA and an Ed25519 key, and refuses once the mail is changed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::server::{Server, Setup};
+use rekey_testkit::{CapturedMail, SmtpCapture};
+use serde_json::json;
+
+const FROM: &str = "Example Corp <no-reply@example.com>";
+const PRODUCT: &str = "Example Corp Login";
+const SUPPORT: &str = "it-help@example.com or extension 4242";
+const SELECTOR: &str = "mail2026";
+const PASSWORD: &str = "quiet lantern orbits 7 fjords";
+
+/// dkimpy verifies the message in argv[1]; the selector's DNS answer is built from the public
+/// key (DER) in argv[2], and any other name gets no answer. Prints pass or fail and the names
+/// it asked for.
+const VERIFY: &str = r#"
+import base64, sys, dkim
+msg = open(sys.argv[1], 'rb').read()
+der = open(sys.argv[2], 'rb').read()
+kind, want = sys.argv[3], sys.argv[4].encode()
+p = der[-32:] if kind == 'ed25519' else der
+record = b'v=DKIM1; k=' + kind.encode() + b'; p=' + base64.b64encode(p)
+asked = []
+def dns(name, timeout=5):
+    asked.append(name)
+    return record if name.rstrip(b'.') == want else None
+ok = dkim.verify(msg, dnsfunc=dns)
+print('pass' if ok else 'fail', asked)
+"#;
+
+fn openssl(args: &[&str]) {
+    let out = Command::new("openssl").args(args).output().expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A private key of `kind` (rsa: 2048 bits, PKCS#8 as OpenSSL 3 writes it) and its public
+/// key in DER, for the DNS record.
+fn key_pair(dir: &Path, kind: &str) -> (PathBuf, PathBuf) {
+    let (key, public) = (dir.join(format!("{kind}.pem")), dir.join(format!("{kind}.pub.der")));
+    let key_s = key.to_str().unwrap();
+    match kind {
+        "rsa" => openssl(&["genrsa", "-out", key_s, "2048"]),
+        _ => openssl(&["genpkey", "-algorithm", "ed25519", "-out", key_s]),
+    }
+    openssl(&[
+        "pkey",
+        "-in",
+        key_s,
+        "-pubout",
+        "-outform",
+        "DER",
+        "-out",
+        public.to_str().unwrap(),
+    ]);
+    (key, public)
+}
+
+/// What python3-dkim says of `raw`: whether it passed, and the DNS names it looked up.
+fn verify(dir: &Path, raw: &str, public: &Path, kind: &str) -> (bool, String) {
+    let message = dir.join("message.eml");
+    std::fs::write(&message, raw).unwrap();
+    let out = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(VERIFY)
+        .arg(&message)
+        .arg(public)
+        .arg(kind)
+        .arg(format!("{SELECTOR}._domainkey.example.com"))
+        .output()
+        .expect("python3 runs (apt-get install python3-dkim)");
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "the verifier ran: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (said.starts_with("pass"), said)
+}
+
+/// Starts rekeyd signing with `key`, makes an account, asks for its reset, and returns the
+/// reset mail as the relay got it.
+fn signed_reset_mail(dir: &Path, smtp: &SmtpCapture, key: &Path) -> CapturedMail {
+    let data = dir.join("data");
+    let setup = Setup::default()
+        .with("REKEY_MAIL_FROM", FROM)
+        .with("REKEY_PRODUCT_NAME", PRODUCT)
+        .with("REKEY_SUPPORT_CONTACT", SUPPORT)
+        .with("REKEY_DKIM_KEY_FILE", key.to_str().unwrap())
+        .with("REKEY_DKIM_SELECTOR", SELECTOR);
+    let mut server = Server::start(&data, Some(smtp), setup);
+    server.create_account(smtp, "ann@example.com", PASSWORD);
+    let answer = server
+        .http()
+        .post(server.url("/users/password/forgot"))
+        .json(&json!({ "email": "ann@example.com" }))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    let subject = format!("Reset your {PRODUCT} password");
+    let mail = smtp.wait_for_mail("ann@example.com", &subject, 1, Duration::from_secs(30));
+    server.terminate();
+    mail.into_iter().next().unwrap()
+}
+
+#[test]
+fn the_reset_mail_carries_the_operators_name_and_a_dkim_signature_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpCapture::start();
+    let (key, public) = key_pair(dir.path(), "rsa");
+    let mail = signed_reset_mail(dir.path(), &smtp, &key);
+
+    // What the reader sees: the operator's product and support line, never "Rekey".
+    let text = mail.text.as_deref().unwrap();
+    assert!(
+        text.contains(&format!(
+            "reset the password of the {PRODUCT} account for ann@example.com"
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!("Need help? {SUPPORT}")), "{text}");
+    assert!(mail.html.as_deref().unwrap().contains(&format!("Need help? {SUPPORT}")));
+    assert!(!mail.raw.contains("Rekey"), "no word of Rekey: {}", mail.raw);
+    assert_eq!(mail.header("From"), Some(FROM));
+
+    // What mail software reads: automatic mail, in English.
+    assert_eq!(mail.header("Auto-Submitted"), Some("auto-generated"));
+    assert_eq!(mail.header("Content-Language"), Some("en"));
+
+    // Signed for mail_from's domain with the operator's selector, and a verifier agrees.
+    let signature = mail.header("DKIM-Signature").expect("the mail is signed");
+    assert!(
+        signature.contains("d=example.com") && signature.contains(&format!("s={SELECTOR}")),
+        "{signature}"
+    );
+    assert!(signature.contains("a=rsa-sha256"), "{signature}");
+    for covered in ["from", "subject", "date", "to", "message-id", "auto-submitted"] {
+        assert!(
+            signature.to_ascii_lowercase().contains(covered),
+            "{covered} is signed: {signature}"
+        );
+    }
+    let (ok, said) = verify(dir.path(), &mail.raw, &public, "rsa");
+    assert!(ok, "python3-dkim accepts the signature: {said}");
+
+    // A mail changed on the way no longer verifies: a new subject, or new words in the body.
+    let retitled = mail
+        .raw
+        .replacen(&format!("Reset your {PRODUCT}"), "Reset your Other", 1);
+    assert!(
+        !verify(dir.path(), &retitled, &public, "rsa").0,
+        "a changed subject fails"
+    );
+    let reworded = mail.raw.replacen("Need help?", "Need hlep?", 1);
+    assert_ne!(reworded, mail.raw);
+    assert!(!verify(dir.path(), &reworded, &public, "rsa").0, "a changed body fails");
+}
+
+#[test]
+fn an_ed25519_key_signs_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpCapture::start();
+    let (key, public) = key_pair(dir.path(), "ed25519");
+    let mail = signed_reset_mail(dir.path(), &smtp, &key);
+    let signature = mail.header("DKIM-Signature").expect("the mail is signed");
+    assert!(signature.contains("a=ed25519-sha256"), "{signature}");
+    let (ok, said) = verify(dir.path(), &mail.raw, &public, "ed25519");
+    assert!(ok, "python3-dkim accepts the signature: {said}");
+}
+
+/// `rekeyd config check` with `env` set, from a clean environment.
+fn config_check(data: &Path, env: &[(&str, &str)]) -> (bool, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rekeyd"));
+    c.arg("--data-dir").arg(data).args(["config", "check"]);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("REKEY_")) {
+        c.env_remove(k);
+    }
+    c.env("REKEY_MAIL_FROM", FROM);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+#[test]
+fn config_check_names_a_bad_dkim_key_or_a_missing_selector() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (key, _) = key_pair(dir.path(), "rsa");
+    let key = key.to_str().unwrap();
+
+    let (ok, said) = config_check(
+        &data,
+        &[("REKEY_DKIM_KEY_FILE", key), ("REKEY_DKIM_SELECTOR", SELECTOR)],
+    );
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("mail2026._domainkey.example.com"),
+        "says where the public key goes: {said}"
+    );
+
+    // The older PKCS#1 form (`BEGIN RSA PRIVATE KEY`) that many DKIM guides make.
+    let traditional = dir.path().join("traditional.pem");
+    openssl(&["genrsa", "-traditional", "-out", traditional.to_str().unwrap(), "2048"]);
+    assert!(std::fs::read_to_string(&traditional)
+        .unwrap()
+        .contains("BEGIN RSA PRIVATE KEY"));
+    let traditional = traditional.to_str().unwrap();
+    let (ok, said) = config_check(
+        &data,
+        &[("REKEY_DKIM_KEY_FILE", traditional), ("REKEY_DKIM_SELECTOR", SELECTOR)],
+    );
+    assert!(ok, "{said}");
+
+    let (ok, said) = config_check(&data, &[("REKEY_DKIM_KEY_FILE", key)]);
+    assert!(!ok);
+    assert!(
+        said.contains("REKEY_DKIM_SELECTOR") && said.contains("is needed"),
+        "{said}"
+    );
+
+    let not_a_key = dir.path().join("cert.pem");
+    std::fs::write(
+        &not_a_key,
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let (ok, said) = config_check(
+        &data,
+        &[
+            ("REKEY_DKIM_KEY_FILE", not_a_key.to_str().unwrap()),
+            ("REKEY_DKIM_SELECTOR", SELECTOR),
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        said.contains("REKEY_DKIM_KEY_FILE") && said.contains("not an RSA or Ed25519 private key"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("MIIB"),
+        "the file's contents stay out of the message: {said}"
+    );
+
+    let small = dir.path().join("small.pem");
+    openssl(&["genrsa", "-out", small.to_str().unwrap(), "512"]);
+    let (ok, said) = config_check(
+        &data,
+        &[
+            ("REKEY_DKIM_KEY_FILE", small.to_str().unwrap()),
+            ("REKEY_DKIM_SELECTOR", SELECTOR),
+        ],
+    );
+    assert!(!ok);
+    assert!(said.contains("512 bits"), "{said}");
+}
