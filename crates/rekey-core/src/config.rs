@@ -137,6 +137,12 @@ pub struct Config {
     pub product_name: String,
     /// A line mail ends with, like "help@example.com or +1 555 0100"; `None`: none.
     pub support_contact: Option<String>,
+    /// The language of mail (`en`, `de`, `fr`, `es`, or a region like `de-AT` that an
+    /// override file adds); a missing message falls back de-AT → de → en.
+    pub locale: String,
+    /// A directory of `.ftl` files (`de.ftl`, `de-AT.ftl`, …) whose messages replace the
+    /// shipped ones; checked at start.
+    pub messages_dir: Option<PathBuf>,
     /// A PEM private key (RSA or Ed25519) that signs every mail with DKIM; `None`: unsigned.
     pub dkim_key_file: Option<PathBuf>,
     /// The DKIM selector: the key's DNS record is `SELECTOR._domainkey.DOMAIN`, DOMAIN being
@@ -227,6 +233,8 @@ pub const KEYS: &[&str] = &[
     "stand_in_mail_to",
     "product_name",
     "support_contact",
+    "locale",
+    "messages_dir",
     "dkim_key_file",
     "dkim_selector",
     "public_url",
@@ -518,6 +526,21 @@ impl Parser<'_> {
                     return Ok(None);
                 }
                 one_line(s, 200).map(|s| Some(s.to_string()))
+            })?,
+            locale: self.get("locale", "en".to_string(), |s| {
+                s.parse::<unic_langid::LanguageIdentifier>()
+                    .ok()
+                    .filter(|l| (2..=3).contains(&l.language.as_str().len()))
+                    .map(|l| l.to_string())
+                    .ok_or_else(|| format!("'{s}' is not a language like en, de, fr, es or de-AT"))
+            })?,
+            messages_dir: self.get("messages_dir", None, |s| {
+                if s.is_empty() {
+                    return Ok(None);
+                }
+                let dir = PathBuf::from(s);
+                crate::words::Words::load(Some(&dir)).map_err(|e| e.to_string())?;
+                Ok(Some(dir))
             })?,
             dkim_key_file: self.get("dkim_key_file", None, |s| {
                 if s.is_empty() {

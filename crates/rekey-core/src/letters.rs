@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::token::format_code;
+use crate::words::{Arg, Words};
 
 /// A rendered message, ready for the outbox.
 #[derive(Debug, Clone)]
@@ -26,12 +27,14 @@ pub struct Letter {
 }
 
 /// Who the mail is from: the operator's sender, the product's name in the words, a support
-/// line, and the DKIM key that signs it.
+/// line, the language of mail, the words themselves, and the DKIM key that signs it.
 #[derive(Clone)]
 pub struct Sender {
     from: Mailbox,
     product: String,
     support: Option<String>,
+    locale: String,
+    words: Arc<Words>,
     dkim: Option<Arc<DkimConfig>>,
 }
 
@@ -42,17 +45,26 @@ impl fmt::Debug for Sender {
             .field("from", &self.from.to_string())
             .field("product", &self.product)
             .field("support", &self.support)
+            .field("locale", &self.locale)
+            .field("words", &self.words)
             .field("dkim", &self.dkim.is_some())
             .finish()
     }
 }
 
 impl Sender {
-    /// The sender the settings describe (reading the DKIM key, whose domain is `mail_from`'s).
+    /// The sender the settings describe (reading the operator's messages and the DKIM key,
+    /// whose domain is `mail_from`'s).
     pub fn new(config: &crate::config::Config) -> Result<Sender, LetterError> {
         let mut sender = Sender::plain(&config.mail_from)?;
         sender.product = config.product_name.clone();
         sender.support = config.support_contact.clone();
+        sender.locale = config.locale.clone();
+        if config.messages_dir.is_some() {
+            let words =
+                Words::load(config.messages_dir.as_deref()).map_err(|e| LetterError(format!("messages_dir: {e}")))?;
+            sender.words = Arc::new(words);
+        }
         if let (Some(file), Some(selector)) = (&config.dkim_key_file, &config.dkim_selector) {
             let key = crate::dkim::load_key(file).map_err(|e| LetterError(format!("dkim_key_file {e}")))?;
             let domain = sender.from.email.domain().to_string();
@@ -61,19 +73,58 @@ impl Sender {
         Ok(sender)
     }
 
-    /// Mail from `from` under Rekey's own name, unsigned.
+    /// Mail from `from` under Rekey's own name, in English, unsigned.
     pub fn plain(from: &str) -> Result<Sender, LetterError> {
         Ok(Sender {
             from: from.parse().map_err(|e| LetterError(format!("sender {from:?}: {e}")))?,
             product: "Rekey".to_string(),
             support: None,
+            locale: "en".to_string(),
+            words: Arc::new(Words::shipped()),
             dkim: None,
         })
+    }
+
+    /// The same sender writing in `locale` (de-AT → de → en).
+    pub fn in_locale(&self, locale: &str) -> Sender {
+        Sender {
+            locale: locale.to_string(),
+            ..self.clone()
+        }
     }
 
     /// The product's name, as mail says it.
     pub fn product(&self) -> &str {
         &self.product
+    }
+
+    /// Message `id` in this sender's language, with the product's name and `args`.
+    fn say(&self, id: &str, args: &[(&str, Arg)]) -> String {
+        self.words.text(&self.locale, id, &self.with_product(args))
+    }
+
+    /// The same as HTML, with the variables named in `strong` in bold.
+    fn say_html(&self, id: &str, args: &[(&str, Arg)], strong: &[&str]) -> String {
+        self.words.html(&self.locale, id, &self.with_product(args), strong)
+    }
+
+    fn with_product<'a>(&'a self, args: &[(&'a str, Arg<'a>)]) -> Vec<(&'a str, Arg<'a>)> {
+        let mut all: Vec<(&str, Arg)> = vec![("product", Arg::Text(&self.product))];
+        all.extend(args.iter().map(|(name, value)| {
+            (
+                *name,
+                match value {
+                    Arg::Text(s) => Arg::Text(s),
+                    Arg::Number(n) => Arg::Number(*n),
+                },
+            )
+        }));
+        all
+    }
+
+    /// A time, the way this sender's language writes it.
+    fn when(&self, unix: i64) -> String {
+        self.words.when(&self.locale, unix)
     }
 }
 
@@ -93,19 +144,21 @@ pub struct LinkLetter<'a> {
     pub public_url: Option<&'a Url>,
 }
 
-/// The words around the link, the code and the expiry, which differ between mails.
-struct LinkWords {
-    subject: String,
-    /// "Someone asked to … for" (the address follows).
-    lead: String,
-    /// What opening the link does.
-    open: &'static str,
-    app_button: String,
-    browser_button: &'static str,
-    /// After "The link and the code work once, until …."
-    after_until: &'static str,
-    /// "If you did not ask for this, …"
-    ignore: &'static str,
+/// Which mail with a link: the prefix of its messages (`reset-subject`, `verify-subject`, …).
+#[derive(Clone, Copy)]
+enum LinkKind {
+    Reset,
+    Verify,
+}
+
+impl LinkKind {
+    fn id(self, part: &str) -> String {
+        let prefix = match self {
+            LinkKind::Reset => "reset",
+            LinkKind::Verify => "verify",
+        };
+        format!("{prefix}-{part}")
+    }
 }
 
 /// A mail that carries a deep link, the landing link when there is one, and the code.
@@ -114,55 +167,56 @@ fn link_mail(
     l: &LinkLetter,
     deep: String,
     landing: Option<String>,
-    w: LinkWords,
+    kind: LinkKind,
 ) -> Result<Letter, LetterError> {
     let code = format_code(l.code);
-    let until = format!("{} ({} after you asked)", when(l.expires_at), span(l.ttl));
+    let until = sender.when(l.expires_at);
+    let span = sender.words.span(&sender.locale, l.ttl);
+    let address = [("address", Arg::Text(l.to))];
+    let once = sender.say("link-once", &[("until", Arg::Text(&until)), ("span", Arg::Text(&span))]);
+    let after = match kind {
+        LinkKind::Verify => format!(" {}", sender.say("verify-until-then", &[])),
+        LinkKind::Reset => String::new(),
+    };
     let mut text = format!(
-        "{lead} {to}.\n\n{open}, open this link on the computer where {product} is installed:\n\n{deep}\n\n",
-        lead = w.lead,
-        to = l.to,
-        open = w.open,
-        product = sender.product
+        "{}\n\n{}\n\n{deep}\n\n",
+        sender.say(&kind.id("lead"), &address),
+        sender.say(&kind.id("open"), &[])
     );
     if let Some(link) = &landing {
-        text.push_str(&format!("Or open it in a web browser:\n\n{link}\n\n"));
+        text.push_str(&format!("{}\n\n{link}\n\n", sender.say("link-browser", &[])));
     }
     text.push_str(&format!(
-        "If the link does not open, choose \"Enter a code instead\" in {product} and type:\n\n    {code}\n\n\
-         The link and the code work once, until {until}.{after}\n\n{ignore}\n",
-        product = sender.product,
-        after = w.after_until,
-        ignore = w.ignore
+        "{}\n\n    {code}\n\n{once}{after}\n\n{}\n",
+        sender.say("link-code", &[]),
+        sender.say(&kind.id("ignore"), &[])
     ));
     let mut html = format!(
         "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5;color:#1b1f24\">\
-         <p>{} <strong>{}</strong>.</p>\
-         <p>{}, open this link on the computer where {} is installed:</p>{}",
-        escape(&w.lead),
-        escape(l.to),
-        escape(w.open),
-        escape(&sender.product),
-        button(&deep, &w.app_button)
+         <p>{}</p><p>{}</p>{}",
+        sender.say_html(&kind.id("lead"), &address, &["address"]),
+        sender.say_html(&kind.id("open"), &[], &[]),
+        button(&deep, &sender.say(&kind.id("app-button"), &[]))
     );
     if let Some(link) = &landing {
         html.push_str(&format!(
-            "<p>Or open it in a web browser:</p>{}",
-            button(link, w.browser_button)
+            "<p>{}</p>{}",
+            sender.say_html("link-browser", &[], &[]),
+            button(link, &sender.say(&kind.id("browser-button"), &[]))
         ));
     }
     html.push_str(&format!(
-        "<p>If the link does not open, choose “Enter a code instead” in {} and type:</p>\
+        "<p>{}</p>\
          <p style=\"font-size:24px;font-family:monospace;letter-spacing:3px\"><strong>{}</strong></p>\
-         <p>The link and the code work once, until {}.{}</p>\
+         <p>{}{}</p>\
          <p style=\"color:#555\">{}</p></body></html>",
-        escape(&sender.product),
+        sender.say_html("link-code", &[], &[]),
         escape(&code),
-        escape(&until),
-        escape(w.after_until),
-        escape(w.ignore)
+        escape(&once),
+        escape(&after),
+        sender.say_html(&kind.id("ignore"), &[], &[])
     ));
-    build(sender, l.to, &w.subject, text, html)
+    build(sender, l.to, &sender.say(&kind.id("subject"), &[]), text, html)
 }
 
 /// Why a letter could not be made (a bad sender or recipient address).
@@ -222,18 +276,8 @@ pub fn escape(s: &str) -> String {
 
 /// The reset mail.
 pub fn reset(sender: &Sender, l: &LinkLetter) -> Result<Letter, LetterError> {
-    let product = &sender.product;
-    let words = LinkWords {
-        subject: format!("Reset your {product} password"),
-        lead: format!("Someone asked to reset the password of the {product} account for"),
-        open: "To choose a new password",
-        app_button: format!("Open {product} to reset your password"),
-        browser_button: "Reset in the browser",
-        after_until: "",
-        ignore: "If you did not ask for this, ignore this mail: your password stays as it is and nobody else can use this link.",
-    };
     let landing = l.public_url.map(|u| landing_link(u, l.token));
-    link_mail(sender, l, deep_link(l.token), landing, words)
+    link_mail(sender, l, deep_link(l.token), landing, LinkKind::Reset)
 }
 
 /// The deep link that opens the desktop app to finish creating an account.
@@ -248,41 +292,28 @@ pub fn verify_landing_link(public_url: &Url, token: &str) -> String {
 
 /// The mail that finishes creating an account: proof that the address is the person's.
 pub fn verify(sender: &Sender, l: &LinkLetter) -> Result<Letter, LetterError> {
-    let product = &sender.product;
-    let words = LinkWords {
-        subject: format!("Finish creating your {product} account"),
-        lead: format!("Someone asked to create a {product} account for"),
-        open: "To finish",
-        app_button: format!("Open {product} to finish"),
-        browser_button: "Finish in the browser",
-        after_until: " Until then the account cannot sign in.",
-        ignore: "If you did not ask for this, ignore this mail: no account is made for this address.",
-    };
     let landing = l.public_url.map(|u| verify_landing_link(u, l.token));
-    link_mail(sender, l, verify_deep_link(l.token), landing, words)
+    link_mail(sender, l, verify_deep_link(l.token), landing, LinkKind::Verify)
 }
 
 /// What an address that already has an account gets when someone tries to register it.
 pub fn account_exists(sender: &Sender, to: &str, at: i64) -> Result<Letter, LetterError> {
-    let product = &sender.product;
+    let time = sender.when(at);
+    let args = [("address", Arg::Text(to)), ("time", Arg::Text(&time))];
     let text = format!(
-        "Someone tried to create a {product} account for {to} at {}, but this address already has one.\n\n\
-         If it was you: sign in with your password, or choose \"Forgot password\" in {product} to reset it.\n\n\
-         If it was not you, you can ignore this mail: nothing was changed.\n",
-        when(at)
+        "{}\n\n{}\n\n{}\n",
+        sender.say("exists-lead", &args),
+        sender.say("exists-if-you", &[]),
+        sender.say("exists-if-not", &[])
     );
     let html = format!(
         "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5;color:#1b1f24\">\
-         <p>Someone tried to create a {product} account for <strong>{}</strong> at {}, but this address \
-         already has one.</p>\
-         <p>If it was you: sign in with your password, or choose “Forgot password” in {product} to reset it.</p>\
-         <p style=\"color:#555\">If it was not you, you can ignore this mail: nothing was changed.</p>\
-         </body></html>",
-        escape(to),
-        escape(&when(at)),
-        product = escape(product)
+         <p>{}</p><p>{}</p><p style=\"color:#555\">{}</p></body></html>",
+        sender.say_html("exists-lead", &args, &["address"]),
+        sender.say_html("exists-if-you", &[], &[]),
+        sender.say_html("exists-if-not", &[], &[])
     );
-    build(sender, to, &format!("You already have a {product} account"), text, html)
+    build(sender, to, &sender.say("exists-subject", &[]), text, html)
 }
 
 /// A mail button: a link styled to be seen.
@@ -294,39 +325,71 @@ fn button(href: &str, label: &str) -> String {
     )
 }
 
+/// How a password was changed, for the notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangedBy {
+    /// The owner, signed in, in the app or on the server.
+    Owner,
+    /// The link in a reset mail.
+    MailedLink,
+    /// The typed code from a reset mail.
+    MailedCode,
+}
+
+impl ChangedBy {
+    /// The audit log's words (English, for the operator).
+    pub fn audit_words(self) -> &'static str {
+        match self {
+            ChangedBy::Owner => "changed by the signed-in owner",
+            ChangedBy::MailedLink => "reset with the mailed link",
+            ChangedBy::MailedCode => "reset with the mailed code",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            ChangedBy::Owner => "changed-how-in-app",
+            ChangedBy::MailedLink => "changed-how-link",
+            ChangedBy::MailedCode => "changed-how-code",
+        }
+    }
+}
+
 /// The "your password was changed" notice.
-pub fn password_changed(sender: &Sender, to: &str, at: i64, how: &str) -> Result<Letter, LetterError> {
-    let product = &sender.product;
+pub fn password_changed(sender: &Sender, to: &str, at: i64, how: ChangedBy) -> Result<Letter, LetterError> {
+    let (time, how) = (sender.when(at), sender.say(how.message(), &[]));
+    let args = [
+        ("address", Arg::Text(to)),
+        ("time", Arg::Text(&time)),
+        ("how", Arg::Text(&how)),
+    ];
     let text = format!(
-        "The password of the {product} account for {to} was changed at {} ({how}).\n\n\
-         You were signed out everywhere; sign in again with the new password.\n\n\
-         Wasn't you? Someone may have access to your mail. Reset your password right away \
-         (\"Forgot password\" in {product}) and secure your mail account.\n",
-        when(at)
+        "{}\n\n{}\n\n{} {}\n",
+        sender.say("changed-lead", &args),
+        sender.say("changed-signed-out", &[]),
+        sender.say("changed-not-you", &[]),
+        sender.say("changed-act", &[])
     );
     let html = format!(
         "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5;color:#1b1f24\">\
-         <p>The password of the {product} account for <strong>{}</strong> was changed at {} ({}).</p>\
-         <p>You were signed out everywhere; sign in again with the new password.</p>\
-         <p><strong>Wasn't you?</strong> Someone may have access to your mail. Reset your password right away \
-         (“Forgot password” in {product}) and secure your mail account.</p></body></html>",
-        escape(to),
-        escape(&when(at)),
-        escape(how),
-        product = escape(product)
+         <p>{}</p><p>{}</p><p><strong>{}</strong> {}</p></body></html>",
+        sender.say_html("changed-lead", &args, &["address"]),
+        sender.say_html("changed-signed-out", &[], &[]),
+        sender.say_html("changed-not-you", &[], &[]),
+        sender.say_html("changed-act", &[], &[])
     );
-    build(sender, to, &format!("Your {product} password was changed"), text, html)
+    build(sender, to, &sender.say("changed-subject", &[]), text, html)
 }
 
 /// A test message for `rekeyd mail test`.
 pub fn test(sender: &Sender, to: &str, at: i64) -> Result<Letter, LetterError> {
-    let product = &sender.product;
-    let text = format!(
-        "This is a test message from {product}, sent at {}. Mail delivery works.\n",
-        when(at)
+    let time = sender.when(at);
+    let text = format!("{}\n", sender.say("test-body", &[("time", Arg::Text(&time))]));
+    let html = format!(
+        "<p>{}</p>",
+        sender.say_html("test-body", &[("time", Arg::Text(&time))], &[])
     );
-    let html = format!("<p>{}</p>", escape(&text));
-    build(sender, to, &format!("{product} test message"), text, html)
+    build(sender, to, &sender.say("test-subject", &[]), text, html)
 }
 
 /// `Auto-Submitted: auto-generated` (RFC 3834): a machine wrote this, so vacation replies
@@ -362,7 +425,7 @@ fn build(sender: &Sender, to: &str, subject: &str, mut text: String, mut html: S
         .date_now()
         .message_id(Some(format!("<{}@{domain}>", crate::token::random_id())))
         .raw_header(auto_submitted())
-        .raw_header(content_language("en"))
+        .raw_header(content_language(sender.words.language_of(&sender.locale)))
         .multipart(
             MultiPart::alternative()
                 .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(text))
@@ -433,7 +496,7 @@ mod tests {
             reset(&sender, &link).unwrap(),
             verify(&sender, &link).unwrap(),
             account_exists(&sender, "a@example.com", 1_800_000_000).unwrap(),
-            password_changed(&sender, "a@example.com", 1_800_000_000, "reset link").unwrap(),
+            password_changed(&sender, "a@example.com", 1_800_000_000, ChangedBy::MailedLink).unwrap(),
             test(&sender, "a@example.com", 1_800_000_000).unwrap(),
         ];
         for mail in mails {
@@ -445,6 +508,32 @@ mod tests {
             assert!(!raw.contains("Rekey"), "no word of Rekey: {raw}");
             assert!(raw.contains("Need help? help@example.com"), "{raw}");
             assert!(!raw.contains("DKIM-Signature"), "no key, no signature");
+        }
+    }
+
+    #[test]
+    fn content_language_names_the_language_the_words_are_in() {
+        let english = Sender::plain("Rekey <no-reply@example.com>").unwrap();
+        let link = LinkLetter {
+            to: "a@example.com",
+            token: "t",
+            code: "ABCDEFGH",
+            expires_at: 1_795_701_900,
+            ttl: 1800,
+            public_url: None,
+        };
+        for (locale, language) in [
+            ("en", "en"),
+            ("de-AT", "de"),
+            ("fr", "fr"),
+            ("es-MX", "es"),
+            ("pt", "en"),
+        ] {
+            let raw = String::from_utf8(reset(&english.in_locale(locale), &link).unwrap().raw).unwrap();
+            assert!(
+                raw.contains(&format!("Content-Language: {language}\r\n")),
+                "{locale}: {raw}"
+            );
         }
     }
 

@@ -24,6 +24,7 @@ pub mod service;
 pub mod smtp_url;
 pub mod store;
 pub mod token;
+pub mod words;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::Config;

@@ -180,6 +180,62 @@ fn an_ed25519_key_signs_too() {
     assert!(ok, "python3-dkim accepts the signature: {said}");
 }
 
+#[test]
+fn the_reset_mail_in_each_language_through_the_relay() {
+    let smtp = SmtpCapture::start();
+    for (locale, subject, code_line, ignore) in [
+        (
+            "en",
+            "Reset your Example Corp Login password",
+            "choose “Enter a code instead” in Example Corp Login and type:",
+            "If you did not ask for this, ignore this mail",
+        ),
+        (
+            "de",
+            "Setzen Sie Ihr Example Corp Login-Passwort zurück",
+            "wählen Sie in Example Corp Login „Stattdessen einen Code eingeben“ und tippen Sie:",
+            "Wenn Sie das nicht verlangt haben, ignorieren Sie diese Mail",
+        ),
+        (
+            "fr",
+            "Réinitialisez votre mot de passe Example Corp Login",
+            "choisissez « Saisir un code à la place » dans Example Corp Login et tapez :",
+            "Si vous n’avez rien demandé, ignorez ce mail",
+        ),
+        (
+            "es",
+            "Restablezca su contraseña de Example Corp Login",
+            "elija «Introducir un código» en Example Corp Login y escriba:",
+            "Si no lo ha pedido usted, ignore este correo",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let setup = Setup::default()
+            .with("REKEY_MAIL_FROM", FROM)
+            .with("REKEY_PRODUCT_NAME", PRODUCT)
+            .with("REKEY_LOCALE", locale);
+        let mut server = Server::start(&dir.path().join("data"), Some(&smtp), setup);
+        let address = format!("{locale}@example.com");
+        server.create_account(&smtp, &address, PASSWORD);
+        let answer = server
+            .http()
+            .post(server.url("/users/password/forgot"))
+            .json(&json!({ "email": address }))
+            .send()
+            .unwrap();
+        assert_eq!(answer.status(), 202);
+        let mail = smtp.wait_for_mail(&address, subject, 1, Duration::from_secs(30));
+        server.terminate();
+        let mail = &mail[0];
+        assert_eq!(mail.header("Content-Language"), Some(locale));
+        let text = mail.text.as_deref().unwrap();
+        assert!(text.contains(code_line) && text.contains(ignore), "{locale}: {text}");
+        let html = mail.html.as_deref().unwrap();
+        assert!(html.contains(ignore), "{locale}: the HTML part too: {html}");
+        assert_eq!(mail.reset_code().len(), 9, "the code is there to type: {text}");
+    }
+}
+
 /// `rekeyd config check` with `env` set, from a clean environment.
 fn config_check(data: &Path, env: &[(&str, &str)]) -> (bool, String) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rekeyd"));
@@ -259,6 +315,36 @@ fn config_check_names_a_bad_dkim_key_or_a_missing_selector() {
         !said.contains("MIIB"),
         "the file's contents stay out of the message: {said}"
     );
+
+    // An operator's message files are checked too, naming the file, the line and the key.
+    let messages = dir.path().join("messages");
+    std::fs::create_dir(&messages).unwrap();
+    std::fs::write(
+        messages.join("de.ftl"),
+        "reset-subject = Neues Passwort\nreset-subjekt = Tippfehler\n",
+    )
+    .unwrap();
+    let (ok, said) = config_check(&data, &[("REKEY_MESSAGES_DIR", messages.to_str().unwrap())]);
+    assert!(!ok);
+    assert!(
+        said.contains("REKEY_MESSAGES_DIR")
+            && said.contains("de.ftl line 2")
+            && said.contains("unknown message 'reset-subjekt'"),
+        "{said}"
+    );
+    std::fs::write(
+        messages.join("de.ftl"),
+        "reset-subject = Neues Passwort für { $product }\n",
+    )
+    .unwrap();
+    let (ok, said) = config_check(
+        &data,
+        &[
+            ("REKEY_MESSAGES_DIR", messages.to_str().unwrap()),
+            ("REKEY_LOCALE", "de-AT"),
+        ],
+    );
+    assert!(ok, "{said}");
 
     let small = dir.path().join("small.pem");
     openssl(&["genrsa", "-out", small.to_str().unwrap(), "512"]);

@@ -267,7 +267,7 @@ impl Rekey {
         let hash = self.hasher.hash(new_password).await?;
         let now = self.now();
         let updated = self
-            .set_password(&user, hash, None, client, "password_changed", "changed in Rekey")
+            .set_password(&user, hash, None, client, "password_changed", letters::ChangedBy::Owner)
             .await;
         // Another change of the password won the race: this session ended with it (the stamp
         // moved), which is what the caller is told, not a word about links.
@@ -302,12 +302,12 @@ impl Rekey {
         consume: Option<&LiveReset>,
         client: &str,
         event: &str,
-        how: &str,
+        how: letters::ChangedBy,
     ) -> Result<User, Error> {
         let now = self.now();
         let notice =
             letters::password_changed(&self.sender, &user.email, now, how).map_err(|e| internal("letter", e))?;
-        let event = AuditEvent::new(now, event, Some(&user.id), Some(client), how);
+        let event = AuditEvent::new(now, event, Some(&user.id), Some(client), how.audit_words());
         let set = self
             .accounts()
             .set_password(NewPassword {

@@ -416,8 +416,8 @@ impl Rekey {
         self.policy.check(new_password, Some(&user.email))?;
         let hash = self.hasher.hash(new_password).await?;
         let how = match proof {
-            ResetProof::Token(_) => "reset with the mailed link",
-            ResetProof::Code { .. } => "reset with the mailed code",
+            ResetProof::Token(_) => letters::ChangedBy::MailedLink,
+            ResetProof::Code { .. } => letters::ChangedBy::MailedCode,
         };
         self.set_password(&user, hash, Some(&live), client, "password_reset", how)
             .await?;

@@ -1,0 +1,80 @@
+# Rekey's mail, in English. Every language ships the same messages with the same variables
+# (a test checks it). An operator overrides any of them with a file of the same name in
+# `messages_dir`: en.ftl, de.ftl, de-AT.ftl, …
+
+## Times and spans
+
+month = { $month ->
+    [1] January
+    [2] February
+    [3] March
+    [4] April
+    [5] May
+    [6] June
+    [7] July
+    [8] August
+    [9] September
+    [10] October
+    [11] November
+   *[12] December
+}
+# 14:05 UTC on 26 November 2026
+time-utc = { $hour }:{ $minute } UTC on { $day } { $month } { $year }
+span-minutes = { $n ->
+    [one] { $n } minute
+   *[other] { $n } minutes
+}
+span-hours = { $n ->
+    [one] { $n } hour
+   *[other] { $n } hours
+}
+span-hours-minutes = { $hours } { $minutes }
+
+## Parts that every mail with a link and a code shares
+
+link-browser = Or open it in a web browser:
+link-code = If the link does not open, choose “Enter a code instead” in { $product } and type:
+link-once = The link and the code work once, until { $until } ({ $span } after you asked).
+support = Need help? { $contact }
+
+## The reset mail
+
+reset-subject = Reset your { $product } password
+reset-lead = Someone asked to reset the password of the { $product } account for { $address }.
+reset-open = To choose a new password, open this link on the computer where { $product } is installed:
+reset-app-button = Open { $product } to reset your password
+reset-browser-button = Reset in the browser
+reset-ignore = If you did not ask for this, ignore this mail: your password stays as it is and nobody else can use this link.
+
+## The mail that finishes a new account
+
+verify-subject = Finish creating your { $product } account
+verify-lead = Someone asked to create a { $product } account for { $address }.
+verify-open = To finish, open this link on the computer where { $product } is installed:
+verify-app-button = Open { $product } to finish
+verify-browser-button = Finish in the browser
+verify-until-then = Until then the account cannot sign in.
+verify-ignore = If you did not ask for this, ignore this mail: no account is made for this address.
+
+## When someone tries to register an address that has an account
+
+exists-subject = You already have a { $product } account
+exists-lead = Someone tried to create a { $product } account for { $address } at { $time }, but this address already has one.
+exists-if-you = If it was you: sign in with your password, or choose “Forgot password” in { $product } to reset it.
+exists-if-not = If it was not you, you can ignore this mail: nothing was changed.
+
+## After a password change
+
+changed-subject = Your { $product } password was changed
+changed-lead = The password of the { $product } account for { $address } was changed at { $time } ({ $how }).
+changed-how-in-app = changed in { $product }
+changed-how-link = reset with the mailed link
+changed-how-code = reset with the mailed code
+changed-signed-out = You were signed out everywhere; sign in again with the new password.
+changed-not-you = Wasn't you?
+changed-act = Someone may have access to your mail. Reset your password right away (“Forgot password” in { $product }) and secure your mail account.
+
+## rekeyd mail test
+
+test-subject = { $product } test message
+test-body = This is a test message from { $product }, sent at { $time }. Mail delivery works.

@@ -1,0 +1,506 @@
+//! The words of Rekey's mail, from Fluent files: English, German, French and Spanish ship
+//! inside the binary (`locales/*.ftl`), and an operator's `messages_dir` overrides any message
+//! or adds a regional variant (`de-AT.ftl`). A language falls back message by message:
+//! de-AT → de → en.
+//!
+//! Overrides are checked when they load: a file that does not parse, a message English does
+//! not have, or a variable the message is never given is refused with the file, line and key.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
+use fluent_syntax::ast;
+use unic_langid::LanguageIdentifier;
+
+/// The languages that ship, English first: the last fallback of every chain.
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("en", include_str!("../locales/en.ftl")),
+    ("de", include_str!("../locales/de.ftl")),
+    ("fr", include_str!("../locales/fr.ftl")),
+    ("es", include_str!("../locales/es.ftl")),
+];
+
+/// One language's messages.
+struct Book {
+    tag: String,
+    bundle: FluentBundle<FluentResource>,
+}
+
+/// Every language's messages, shipped and overridden.
+pub struct Words {
+    books: Vec<Book>,
+}
+
+impl std::fmt::Debug for Words {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.books.iter().map(|b| &b.tag)).finish()
+    }
+}
+
+/// Why an override could not be used, naming the file, the line and the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}{}: {reason}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
+pub struct WordsError {
+    /// The file, as the operator named its directory.
+    pub file: String,
+    /// The line, counted from 1, where there is one.
+    pub line: Option<usize>,
+    /// What is wrong, in plain words.
+    pub reason: String,
+}
+
+/// A value for a message's variable.
+pub enum Arg<'a> {
+    /// Words: a name, an address, a time already written out.
+    Text(&'a str),
+    /// A count, which picks the plural form.
+    Number(i64),
+}
+
+impl Words {
+    /// The shipped languages, without overrides.
+    pub fn shipped() -> Words {
+        Words::load(None).expect("the shipped messages parse")
+    }
+
+    /// The shipped languages with the `.ftl` files of `dir` over them.
+    pub fn load(dir: Option<&Path>) -> Result<Words, WordsError> {
+        let mut books = Vec::new();
+        for (tag, source) in SHIPPED {
+            let resource = parse(tag, source.to_string(), &format!("locales/{tag}.ftl"))?;
+            books.push(Book {
+                tag: tag.to_string(),
+                bundle: bundle(tag, resource),
+            });
+        }
+        let mut words = Words { books };
+        if let Some(dir) = dir {
+            words.override_from(dir)?;
+        }
+        Ok(words)
+    }
+
+    fn override_from(&mut self, dir: &Path) -> Result<(), WordsError> {
+        let unreadable = |e: std::io::Error| WordsError {
+            file: dir.display().to_string(),
+            line: None,
+            reason: format!("cannot read the directory: {e}"),
+        };
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map_err(unreadable)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "ftl"))
+            .collect();
+        files.sort();
+        let english = variables_by_message(SHIPPED[0].1);
+        for path in files {
+            let name = path.display().to_string();
+            let tag = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+                .to_string();
+            let lang = tag
+                .parse::<LanguageIdentifier>()
+                .ok()
+                .filter(|l| l.language.as_str().len() <= 3 && !l.language.is_empty())
+                .ok_or_else(|| WordsError {
+                    file: name.clone(),
+                    line: None,
+                    reason: format!("'{tag}' is not a language tag; name the file like de.ftl or de-AT.ftl"),
+                })?;
+            let source = std::fs::read_to_string(&path).map_err(|e| WordsError {
+                file: name.clone(),
+                line: None,
+                reason: format!("cannot read it: {e}"),
+            })?;
+            for (id, used) in variables_by_message(&source) {
+                let line = line_of_message(&source, &id);
+                let Some(given) = english.get(&id) else {
+                    return Err(WordsError {
+                        file: name,
+                        line,
+                        reason: format!("unknown message '{id}' (no such message in Rekey's en.ftl)"),
+                    });
+                };
+                if let Some(var) = used.difference(given).next() {
+                    return Err(WordsError {
+                        file: name,
+                        line,
+                        reason: format!(
+                            "message '{id}' uses ${var}, which it is never given (it has: {})",
+                            given.iter().map(|v| format!("${v}")).collect::<Vec<_>>().join(", ")
+                        ),
+                    });
+                }
+            }
+            let resource = parse(&tag, source, &name)?;
+            let tag = lang.to_string();
+            match self.books.iter_mut().find(|b| b.tag == tag) {
+                Some(book) => book.bundle.add_resource_overriding(resource),
+                None => self.books.push(Book {
+                    bundle: bundle(&tag, resource),
+                    tag,
+                }),
+            }
+        }
+        Ok(())
+    }
+
+    /// The languages there are words for.
+    pub fn languages(&self) -> Vec<&str> {
+        self.books.iter().map(|b| b.tag.as_str()).collect()
+    }
+
+    /// The books to look in for `locale`, most specific first: de-AT → de → en.
+    fn chain(&self, locale: &str) -> Vec<&Book> {
+        let mut chain = Vec::new();
+        let mut push = |tag: &str| {
+            if let Some(book) = self.books.iter().find(|b| b.tag.eq_ignore_ascii_case(tag)) {
+                if !chain.iter().any(|b: &&Book| std::ptr::eq(*b, book)) {
+                    chain.push(book);
+                }
+            }
+        };
+        if let Ok(lang) = locale.parse::<LanguageIdentifier>() {
+            push(&lang.to_string());
+            push(lang.language.as_str());
+        }
+        push(SHIPPED[0].0);
+        chain
+    }
+
+    /// The language a mail for `locale` is written in (its `Content-Language`).
+    pub fn language_of(&self, locale: &str) -> &str {
+        &self.chain(locale)[0].tag
+    }
+
+    /// Message `id` in `locale`, with `args`.
+    pub fn text(&self, locale: &str, id: &str, args: &[(&str, Arg)]) -> String {
+        let mut fluent_args = FluentArgs::new();
+        for (name, value) in args {
+            match value {
+                Arg::Text(s) => fluent_args.set(*name, FluentValue::from(*s)),
+                Arg::Number(n) => fluent_args.set(*name, FluentValue::from(*n)),
+            }
+        }
+        for book in self.chain(locale) {
+            if let Some(pattern) = book.bundle.get_message(id).and_then(|m| m.value()) {
+                let mut errors = Vec::new();
+                let text = book.bundle.format_pattern(pattern, Some(&fluent_args), &mut errors);
+                if errors.is_empty() {
+                    return text.into_owned();
+                }
+                tracing::warn!(locale = %book.tag, id, ?errors, "a message could not be filled in; using the next language");
+            }
+        }
+        // Every shipped language has every message (see the tests), so only a bug gets here.
+        id.to_string()
+    }
+
+    /// Message `id` as HTML: its words escaped, and the variables named in `strong` in bold.
+    pub fn html(&self, locale: &str, id: &str, args: &[(&str, Arg)], strong: &[&str]) -> String {
+        // Placeholders stand in for the text variables while the words are escaped, so no
+        // value (an address) and no operator's message can put markup into the mail.
+        let marks: Vec<String> = (0..args.len()).map(|i| format!("\u{E000}{i}\u{E001}")).collect();
+        let marked: Vec<(&str, Arg)> = args
+            .iter()
+            .zip(&marks)
+            .map(|((name, value), mark)| match value {
+                Arg::Text(_) => (*name, Arg::Text(mark.as_str())),
+                Arg::Number(n) => (*name, Arg::Number(*n)),
+            })
+            .collect();
+        let mut html = crate::letters::escape(&self.text(locale, id, &marked));
+        for ((name, value), mark) in args.iter().zip(&marks) {
+            if let Arg::Text(s) = value {
+                let value = crate::letters::escape(s);
+                let value = if strong.contains(name) {
+                    format!("<strong>{value}</strong>")
+                } else {
+                    value
+                };
+                html = html.replace(mark.as_str(), &value);
+            }
+        }
+        html
+    }
+
+    /// `14:05 UTC on 26 November 2026`, the locale's way.
+    pub fn when(&self, locale: &str, unix: i64) -> String {
+        let Ok(t) = time::OffsetDateTime::from_unix_timestamp(unix) else {
+            return format!("{unix} (Unix time)");
+        };
+        let month = self.text(locale, "month", &[("month", Arg::Number(u8::from(t.month()) as i64))]);
+        let (hour, minute, day, year) = (
+            format!("{:02}", t.hour()),
+            format!("{:02}", t.minute()),
+            t.day().to_string(),
+            t.year().to_string(),
+        );
+        self.text(
+            locale,
+            "time-utc",
+            &[
+                ("hour", Arg::Text(&hour)),
+                ("minute", Arg::Text(&minute)),
+                ("day", Arg::Text(&day)),
+                ("month", Arg::Text(&month)),
+                ("year", Arg::Text(&year)),
+            ],
+        )
+    }
+
+    /// `30 minutes`, `2 hours`, `1 hour 30 minutes`, the locale's way.
+    pub fn span(&self, locale: &str, seconds: i64) -> String {
+        let (h, m) = (seconds / 3600, (seconds % 3600) / 60);
+        let minutes = |n| self.text(locale, "span-minutes", &[("n", Arg::Number(n))]);
+        let hours = |n| self.text(locale, "span-hours", &[("n", Arg::Number(n))]);
+        match (h, m) {
+            (0, m) => minutes(m.max(1)),
+            (h, 0) => hours(h),
+            (h, m) => self.text(
+                locale,
+                "span-hours-minutes",
+                &[("hours", Arg::Text(&hours(h))), ("minutes", Arg::Text(&minutes(m)))],
+            ),
+        }
+    }
+}
+
+fn bundle(tag: &str, resource: FluentResource) -> FluentBundle<FluentResource> {
+    let lang: LanguageIdentifier = tag.parse().unwrap_or_default();
+    let mut bundle = FluentBundle::new_concurrent(vec![lang]);
+    // No Unicode isolation marks around values: mail is left to right here, and the marks
+    // would ride along when a reader copies an address or a code.
+    bundle.set_use_isolating(false);
+    bundle.add_resource_overriding(resource);
+    bundle
+}
+
+fn parse(tag: &str, source: String, name: &str) -> Result<FluentResource, WordsError> {
+    FluentResource::try_new(source).map_err(|(resource, errors)| {
+        let first = &errors[0];
+        // The start of the entry that failed (the error's own position can be its end).
+        let at = first
+            .slice
+            .as_ref()
+            .map_or(first.pos.start, |s| s.start)
+            .min(resource.source().len());
+        WordsError {
+            file: name.to_string(),
+            line: Some(resource.source()[..at].matches('\n').count() + 1),
+            reason: format!("{tag}: not Fluent syntax: {}", first.kind),
+        }
+    })
+}
+
+/// The line where message `id` starts, counted from 1.
+fn line_of_message(source: &str, id: &str) -> Option<usize> {
+    source
+        .lines()
+        .position(|l| {
+            l.strip_prefix(id)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
+}
+
+/// Each message's id and the variables its value uses (unparsable entries are skipped: the
+/// parse itself reports them).
+fn variables_by_message(source: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let Ok(resource) = FluentResource::try_new(source.to_string()).or_else(|(r, _)| Ok::<_, ()>(r)) else {
+        return BTreeMap::new();
+    };
+    resource
+        .entries()
+        .filter_map(|entry| match entry {
+            ast::Entry::Message(m) => {
+                let mut vars = BTreeSet::new();
+                if let Some(pattern) = &m.value {
+                    pattern_variables(pattern, &mut vars);
+                }
+                Some((m.id.name.to_string(), vars))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn pattern_variables(pattern: &ast::Pattern<&str>, vars: &mut BTreeSet<String>) {
+    for element in &pattern.elements {
+        if let ast::PatternElement::Placeable { expression } = element {
+            expression_variables(expression, vars);
+        }
+    }
+}
+
+fn expression_variables(expression: &ast::Expression<&str>, vars: &mut BTreeSet<String>) {
+    match expression {
+        ast::Expression::Select { selector, variants } => {
+            inline_variables(selector, vars);
+            for variant in variants {
+                pattern_variables(&variant.value, vars);
+            }
+        }
+        ast::Expression::Inline(inline) => inline_variables(inline, vars),
+    }
+}
+
+fn inline_variables(inline: &ast::InlineExpression<&str>, vars: &mut BTreeSet<String>) {
+    match inline {
+        ast::InlineExpression::VariableReference { id } => {
+            vars.insert(id.name.to_string());
+        }
+        ast::InlineExpression::FunctionReference { arguments, .. } => {
+            for arg in &arguments.positional {
+                inline_variables(arg, vars);
+            }
+            for arg in &arguments.named {
+                inline_variables(&arg.value, vars);
+            }
+        }
+        ast::InlineExpression::Placeable { expression } => expression_variables(expression, vars),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_language_has_every_message_with_the_same_variables() {
+        let english = variables_by_message(SHIPPED[0].1);
+        assert!(english.len() > 30, "English has the mail's messages");
+        for (tag, source) in &SHIPPED[1..] {
+            FluentResource::try_new(source.to_string()).unwrap_or_else(|(_, e)| panic!("{tag}.ftl parses: {e:?}"));
+            let theirs = variables_by_message(source);
+            let missing: Vec<_> = english.keys().filter(|id| !theirs.contains_key(*id)).collect();
+            assert!(missing.is_empty(), "{tag}.ftl lacks {missing:?}");
+            let extra: Vec<_> = theirs.keys().filter(|id| !english.contains_key(*id)).collect();
+            assert!(extra.is_empty(), "{tag}.ftl has messages English lacks: {extra:?}");
+            for (id, vars) in &english {
+                assert_eq!(
+                    &theirs[id], vars,
+                    "{tag}.ftl: '{id}' has the variables English gives it"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn falls_back_from_region_to_language_to_english() {
+        let words = Words::shipped();
+        let args = [("product", Arg::Text("Rekey"))];
+        assert_eq!(
+            words.text("de-AT", "reset-subject", &args),
+            "Setzen Sie Ihr Rekey-Passwort zurück"
+        );
+        assert_eq!(
+            words.text("fr", "reset-subject", &args),
+            "Réinitialisez votre mot de passe Rekey"
+        );
+        assert_eq!(words.text("pt-BR", "reset-subject", &args), "Reset your Rekey password");
+        assert_eq!(
+            words.text("not a tag!", "reset-subject", &args),
+            "Reset your Rekey password"
+        );
+        assert_eq!(words.language_of("de-AT"), "de");
+        assert_eq!(words.language_of("pt"), "en");
+    }
+
+    #[test]
+    fn times_and_spans_in_each_language() {
+        let words = Words::shipped();
+        let t = 1_795_701_900; // 2026-11-26 14:05 UTC
+        assert_eq!(words.when("en", t), "14:05 UTC on 26 November 2026");
+        assert_eq!(words.when("de", t), "14:05 UTC am 26. November 2026");
+        assert_eq!(words.when("fr", t), "14 h 05 UTC le 26 novembre 2026");
+        assert_eq!(words.when("es", t), "14:05 UTC del 26 de noviembre de 2026");
+        assert_eq!(words.span("en", 1800), "30 minutes");
+        assert_eq!(words.span("en", 60), "1 minute");
+        assert_eq!(words.span("de", 5400), "1 Stunde 30 Minuten");
+        assert_eq!(words.span("es", 7200), "2 horas");
+    }
+
+    #[test]
+    fn html_escapes_words_and_values_and_bolds_what_is_asked() {
+        let words = Words::shipped();
+        let html = words.html(
+            "en",
+            "reset-lead",
+            &[
+                ("product", Arg::Text("A<b>")),
+                ("address", Arg::Text("o'brien@example.com")),
+            ],
+            &["address"],
+        );
+        assert_eq!(
+            html,
+            "Someone asked to reset the password of the A&lt;b&gt; account for <strong>o&#39;brien@example.com</strong>."
+        );
+    }
+
+    fn override_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn an_operator_overrides_a_message_and_adds_a_region() {
+        let dir = override_dir(&[
+            ("en.ftl", "reset-subject = { $product }: your password reset\n"),
+            (
+                "de-AT.ftl",
+                "reset-ignore = Nicht angefordert? Dann einfach ignorieren.\n",
+            ),
+        ]);
+        let words = Words::load(Some(dir.path())).unwrap();
+        let args = [("product", Arg::Text("Acme"))];
+        assert_eq!(words.text("en", "reset-subject", &args), "Acme: your password reset");
+        assert_eq!(words.text("en", "reset-browser-button", &[]), "Reset in the browser");
+        assert_eq!(
+            words.text("de-AT", "reset-ignore", &[]),
+            "Nicht angefordert? Dann einfach ignorieren."
+        );
+        assert_eq!(
+            words.text("de-AT", "reset-browser-button", &[]),
+            "Im Browser zurücksetzen"
+        );
+        assert!(words
+            .text("de", "reset-ignore", &[])
+            .starts_with("Wenn Sie das nicht verlangt haben"));
+    }
+
+    #[test]
+    fn a_bad_override_is_named_by_file_line_and_key() {
+        let dir = override_dir(&[("fr.ftl", "# ours\n\nreset-subject = Bonjour\nreset-subjet = Oups\n")]);
+        let e = Words::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(
+            e.contains("fr.ftl line 4") && e.contains("unknown message 'reset-subjet'"),
+            "{e}"
+        );
+
+        let dir = override_dir(&[("es.ftl", "reset-subject = Hola { $name }\n")]);
+        let e = Words::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(
+            e.contains("es.ftl line 1") && e.contains("'reset-subject' uses $name"),
+            "{e}"
+        );
+
+        let dir = override_dir(&[("de.ftl", "reset-subject = {\n")]);
+        let e = Words::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("de.ftl line 1") && e.contains("not Fluent syntax"), "{e}");
+
+        let dir = override_dir(&[("german.ftl", "reset-subject = Hallo\n")]);
+        let e = Words::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("german.ftl") && e.contains("not a language tag"), "{e}");
+    }
+}
