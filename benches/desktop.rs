@@ -143,7 +143,7 @@ fn fresh_link(desktop: &Desktop, n: usize) -> String {
         let config = rekey_core::Config::from_layers(None, None, &[], &flags).unwrap();
         let core = rekey_core::Rekey::open(config, "the desktop benchmark").unwrap();
         let email = format!("bench{n}@example.com");
-        core.create_account(&email, "quiet river under the old mill", "bench")
+        core.create_account(&email, "quiet river under the old mill", None, "bench")
             .await
             .unwrap();
         core.request_reset(&email, "bench").await.unwrap();

@@ -250,7 +250,7 @@ fn a_verification_link_opens_the_verify_page_and_finishes_the_account() {
     // This computer's own store makes accounts at once; a verification link comes from a
     // registration asked for the open way (as a server does), here through the core itself.
     let core = app.app.state::<Shell>().core().unwrap().clone();
-    tauri::async_runtime::block_on(core.request_account("Vi@Example.com", PASSWORD, "test")).unwrap();
+    tauri::async_runtime::block_on(core.request_account("Vi@Example.com", PASSWORD, None, "test")).unwrap();
     let list = app.wait_for_mailbox(1);
     let letter = app.ok("mailbox_open", json!({"id": list[0]["id"]}));
     let link = letter["links"]

@@ -265,7 +265,7 @@ fn a_verification_link_at_a_cold_start_finishes_the_account() {
         let core = rekey_core::Rekey::open(config, "a test").unwrap();
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
-            core.request_account("cleo@example.com", PASSWORD, "test")
+            core.request_account("cleo@example.com", PASSWORD, None, "test")
                 .await
                 .unwrap();
             core.drain().await.unwrap();

@@ -45,7 +45,12 @@ impl Backend for Local {
     /// At once, without a verification mail: the person at the keyboard owns this store and
     /// its local mailbox, so a mail to prove the address would prove nothing and hide nothing.
     async fn register(&self, email: &str, password: &str) -> Answer<Registered> {
-        let user = self.core.create_account(email, password, &self.client).await?;
+        // The account's mail speaks this computer's language, as the app does.
+        let locale = rekey_core::words::os_locale();
+        let user = self
+            .core
+            .create_account(email, password, locale.as_deref(), &self.client)
+            .await?;
         Ok(Registered {
             email: user.email,
             verify_by_mail: false,

@@ -262,8 +262,14 @@ impl Backend for Remote {
     }
 
     async fn register(&self, email: &str, password: &str) -> Answer<Registered> {
-        self.post("/users", json!({"email": email, "password": password}), None)
-            .await?;
+        // The account's mail is to speak this computer's language, as the app does.
+        let locale = rekey_core::words::os_locale();
+        self.post(
+            "/users",
+            json!({"email": email, "password": password, "locale": locale}),
+            None,
+        )
+        .await?;
         Ok(Registered {
             email: email.trim().to_string(),
             verify_by_mail: true,

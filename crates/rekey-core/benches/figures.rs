@@ -104,6 +104,7 @@ async fn request_vs_insert_flush() {
         client: "bench-client".into(),
         at: rekey.now(),
         password_hash: None,
+        locale: None,
     })
     .unwrap();
     for callers in [1usize, 16] {
@@ -167,7 +168,7 @@ async fn known_vs_unknown() {
     let dir = tempfile::tempdir().unwrap();
     let rekey = Rekey::open(config(dir.path(), None), "bench").unwrap();
     rekey
-        .create_account("known@example.com", "the original passphrase", "bench")
+        .create_account("known@example.com", "the original passphrase", None, "bench")
         .await
         .unwrap();
     let (mut known, mut unknown) = (Vec::new(), Vec::new());
@@ -198,7 +199,7 @@ async fn confirm_vs_hash() {
     let n = 20;
     for i in 0..n {
         rekey
-            .create_account(&format!("c{i}@example.com"), "the original passphrase", "bench")
+            .create_account(&format!("c{i}@example.com"), "the original passphrase", None, "bench")
             .await
             .unwrap();
         rekey
@@ -267,7 +268,7 @@ async fn outbox_vs_lettre(pool: u32) {
     cfg.smtp_pool_size = pool;
     let rekey = Arc::new(Rekey::open(cfg, "bench").unwrap());
     rekey
-        .create_account("out@example.com", "the original passphrase", "bench")
+        .create_account("out@example.com", "the original passphrase", None, "bench")
         .await
         .unwrap();
     for _ in 0..n {

@@ -528,11 +528,7 @@ impl Parser<'_> {
                 one_line(s, 200).map(|s| Some(s.to_string()))
             })?,
             locale: self.get("locale", "en".to_string(), |s| {
-                s.parse::<unic_langid::LanguageIdentifier>()
-                    .ok()
-                    .filter(|l| (2..=3).contains(&l.language.as_str().len()))
-                    .map(|l| l.to_string())
-                    .ok_or_else(|| format!("'{s}' is not a language like en, de, fr, es or de-AT"))
+                crate::words::locale(s).map_err(|e| e.to_string())
             })?,
             messages_dir: self.get("messages_dir", None, |s| {
                 if s.is_empty() {

@@ -11,6 +11,9 @@ pub enum Error {
     /// The email address is empty or malformed.
     #[error("{0}")]
     Email(#[from] EmailError),
+    /// A language that is not a tag like `de` or `de-AT`.
+    #[error("'{0}' is not a language like en, de, fr, es or de-AT")]
+    LocaleInvalid(String),
     /// Too many attempts; try again after `retry_after` seconds.
     #[error("too many attempts; try again in {}", crate::letters::span(*retry_after))]
     RateLimited {
@@ -83,6 +86,7 @@ impl Error {
         match self {
             Error::Email(EmailError::Empty) => "email_missing",
             Error::Email(_) => "email_invalid",
+            Error::LocaleInvalid(_) => "locale_invalid",
             Error::RateLimited { .. } => "rate_limited",
             Error::Busy { .. } => "busy",
             Error::Password(p) => p.code(),

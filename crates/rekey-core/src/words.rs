@@ -271,6 +271,59 @@ impl Words {
     }
 }
 
+/// `tag` as a language for an account's mail, in its canonical form (`de-at` → `de-AT`):
+/// a BCP 47 tag whose language is two or three letters.
+pub fn locale(tag: &str) -> Result<String, crate::error::Error> {
+    let tag = tag.trim();
+    tag.parse::<LanguageIdentifier>()
+        .ok()
+        .filter(|l| tag.len() <= 35 && (2..=3).contains(&l.language.as_str().len()))
+        .map(|l| l.to_string())
+        .ok_or_else(|| crate::error::Error::LocaleInvalid(tag.chars().take(40).collect()))
+}
+
+/// The language an `Accept-Language` header asks for first (highest `q`, then order), if
+/// any of its tags is one: `de-AT,de;q=0.9,en;q=0.5` → `de-AT`.
+pub fn from_accept_language(header: &str) -> Option<String> {
+    let mut best: Option<(f32, String)> = None;
+    for item in header.split(',').take(20) {
+        let mut parts = item.split(';');
+        let tag = parts.next().unwrap_or_default().trim();
+        let q = parts
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())
+            .unwrap_or(0.0);
+        if q <= 0.0 || tag == "*" {
+            continue;
+        }
+        if let Ok(tag) = locale(tag) {
+            if best.as_ref().is_none_or(|(b, _)| q > *b) {
+                best = Some((q, tag));
+            }
+        }
+    }
+    best.map(|(_, tag)| tag)
+}
+
+/// The language of this computer's user, from `LC_ALL`, `LC_MESSAGES` or `LANG` (the first
+/// that is set, as POSIX orders them): `de_DE.UTF-8` → `de-DE`. `None` for `C` or `POSIX`.
+pub fn os_locale() -> Option<String> {
+    ["LC_ALL", "LC_MESSAGES", "LANG"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|v| !v.is_empty())
+        .and_then(|v| from_posix_locale(&v))
+}
+
+/// `de_DE.UTF-8@euro` → `de-DE`; `C` and `POSIX` name no language.
+pub fn from_posix_locale(value: &str) -> Option<String> {
+    let tag = value.split(['.', '@']).next()?.replace('_', "-");
+    if tag == "C" || tag == "POSIX" {
+        return None;
+    }
+    locale(&tag).ok()
+}
+
 fn bundle(tag: &str, resource: FluentResource) -> FluentBundle<FluentResource> {
     let lang: LanguageIdentifier = tag.parse().unwrap_or_default();
     let mut bundle = FluentBundle::new_concurrent(vec![lang]);
@@ -411,6 +464,26 @@ mod tests {
         );
         assert_eq!(words.language_of("de-AT"), "de");
         assert_eq!(words.language_of("pt"), "en");
+    }
+
+    #[test]
+    fn accept_language_picks_the_first_wanted_tag() {
+        assert_eq!(
+            from_accept_language("de-AT,de;q=0.9,en;q=0.5").as_deref(),
+            Some("de-AT")
+        );
+        assert_eq!(from_accept_language("en;q=0.3, fr-CA;q=0.8").as_deref(), Some("fr-CA"));
+        assert_eq!(from_accept_language("*, es").as_deref(), Some("es"));
+        assert_eq!(from_accept_language("de;q=0").as_deref(), None);
+        assert_eq!(from_accept_language("").as_deref(), None);
+        assert_eq!(from_accept_language("<script>").as_deref(), None);
+        assert_eq!(locale("de-at").unwrap(), "de-AT");
+        assert_eq!(from_posix_locale("de_DE.UTF-8").as_deref(), Some("de-DE"));
+        assert_eq!(from_posix_locale("fr_FR@euro").as_deref(), Some("fr-FR"));
+        assert_eq!(from_posix_locale("C.UTF-8"), None);
+        assert_eq!(from_posix_locale("POSIX"), None);
+        assert!(locale("deutsch").is_err());
+        assert!(locale("").is_err());
     }
 
     #[test]

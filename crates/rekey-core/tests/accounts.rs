@@ -12,10 +12,13 @@ use rekey_core::{Error, Rekey};
 async fn change_password_ends_every_session_and_sends_a_notice() {
     let scene = Scene::new(&[]);
     let (rekey, smtp) = (&scene.rekey, &scene.smtp);
-    rekey.create_account("lee@example.com", PASSWORD, "test").await.unwrap();
+    rekey
+        .create_account("lee@example.com", PASSWORD, None, "test")
+        .await
+        .unwrap();
     assert_eq!(
         rekey
-            .create_account("LEE@example.com", PASSWORD, "test")
+            .create_account("LEE@example.com", PASSWORD, None, "test")
             .await
             .unwrap_err(),
         Error::EmailTaken
@@ -63,7 +66,10 @@ async fn change_password_ends_every_session_and_sends_a_notice() {
 async fn a_disabled_account_cannot_sign_in_and_gets_no_reset_mail() {
     let scene = Scene::new(&[]);
     let (rekey, smtp) = (&scene.rekey, &scene.smtp);
-    rekey.create_account("max@example.com", PASSWORD, "test").await.unwrap();
+    rekey
+        .create_account("max@example.com", PASSWORD, None, "test")
+        .await
+        .unwrap();
     let session = rekey.sign_in("max@example.com", PASSWORD, "test").await.unwrap();
     rekey.set_disabled("max@example.com", true, "admin").await.unwrap();
     assert_eq!(rekey.session_user(&session.0).await, Err(Error::SessionInvalid));
@@ -83,7 +89,10 @@ async fn hashes_are_redone_when_the_parameters_change() {
     let dir = tempfile::tempdir().unwrap();
     {
         let (rekey, _) = open(config(dir.path(), None, None, &[]));
-        rekey.create_account("ned@example.com", PASSWORD, "test").await.unwrap();
+        rekey
+            .create_account("ned@example.com", PASSWORD, None, "test")
+            .await
+            .unwrap();
     }
     async fn stored(rekey: &Rekey) -> String {
         let email = rekey_core::Email::parse("ned@example.com").unwrap();
@@ -104,7 +113,10 @@ async fn the_workers_deliver_without_being_asked() {
     let (rekey, smtp) = (&scene.rekey, &scene.smtp);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let workers = tokio::spawn(rekey.clone().run_workers(stopped));
-    rekey.create_account("ola@example.com", PASSWORD, "test").await.unwrap();
+    rekey
+        .create_account("ola@example.com", PASSWORD, None, "test")
+        .await
+        .unwrap();
     rekey.request_reset("ola@example.com", "test").await.unwrap();
     let found = tokio::task::block_in_place(|| mails_to(smtp, "ola@example.com", RESET_SUBJECT, 1));
     assert_eq!(found.len(), 1);
@@ -121,7 +133,7 @@ async fn smtp_connections_are_pooled() {
     let (rekey, smtp) = (&scene.rekey, &scene.smtp);
     for i in 0..6 {
         let email = format!("p{i}@example.com");
-        rekey.create_account(&email, PASSWORD, "test").await.unwrap();
+        rekey.create_account(&email, PASSWORD, None, "test").await.unwrap();
         rekey.request_reset(&email, "test").await.unwrap();
     }
     assert_eq!(rekey.drain().await.unwrap().sent, 6);
@@ -136,7 +148,10 @@ async fn smtp_connections_are_pooled() {
 async fn records_that_ran_out_are_pruned() {
     let dir = tempfile::tempdir().unwrap();
     let (rekey, clock) = open(config(dir.path(), None, None, &[("limit_address", "3/15m")]));
-    rekey.create_account("pam@example.com", PASSWORD, "test").await.unwrap();
+    rekey
+        .create_account("pam@example.com", PASSWORD, None, "test")
+        .await
+        .unwrap();
     rekey.sign_in("pam@example.com", PASSWORD, "test").await.unwrap();
     rekey.request_reset("pam@example.com", "test").await.unwrap();
     rekey.drain().await.unwrap();

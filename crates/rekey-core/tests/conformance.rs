@@ -76,6 +76,7 @@ fn account(id: &str, email: &str) -> User {
         stamp: format!("stamp-of-{id}"),
         disabled: false,
         created_at: 1_700_000_000,
+        locale: None,
     }
 }
 
@@ -396,6 +397,53 @@ async fn limits_hold_under_concurrent_takes_and_counters_count_every_bump() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_account_keeps_its_language_from_registration_through_changes() {
+    for b in backends().await {
+        let s = &b.steps;
+        // Asked for in German: the request, the pending account and the account keep it.
+        s.queue_request(&Intake {
+            locale: Some("de-AT".into()),
+            ..request("lena@example.com")
+        })
+        .await
+        .unwrap();
+        let waiting = s.claim_requests(10, 1_700_000_000, 1_700_000_060).await.unwrap();
+        assert_eq!(waiting[0].request.locale.as_deref(), Some("de-AT"), "{}", b.name);
+        let pending = Pending {
+            locale: waiting[0].request.locale.clone(),
+            ..pending_for("p1", "lena@example.com", "jti-p1")
+        };
+        start(s, waiting[0].id, &pending).await.unwrap();
+        let kept = s.pending("p1").await.unwrap().unwrap();
+        assert_eq!(kept.locale.as_deref(), Some("de-AT"), "{}", b.name);
+        let user = User {
+            locale: kept.locale.clone(),
+            ..account("p1", "lena@example.com")
+        };
+        s.finish_pending(&kept, &user, &event("account_created")).await.unwrap();
+        assert_eq!(
+            s.user("p1").await.unwrap().unwrap().locale.as_deref(),
+            Some("de-AT"),
+            "{}",
+            b.name
+        );
+
+        // Changed by its owner, then back to the install's; an unknown account is said to be.
+        assert!(s.set_locale("p1", Some("fr"), &event("locale_changed")).await.unwrap());
+        let found = s.user_by_email("lena@example.com").await.unwrap().unwrap();
+        assert_eq!(found.locale.as_deref(), Some("fr"), "{}", b.name);
+        assert!(s.set_locale("p1", None, &event("locale_changed")).await.unwrap());
+        assert_eq!(s.user("p1").await.unwrap().unwrap().locale, None, "{}", b.name);
+        assert!(!s
+            .set_locale("nobody", Some("es"), &event("locale_changed"))
+            .await
+            .unwrap());
+        let kinds: Vec<String> = s.recent_events(2).await.unwrap().into_iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, ["locale_changed", "locale_changed"], "{}", b.name);
+    }
+}
+
 fn request(email: &str) -> Intake {
     Intake {
         kind: IntakeKind::Register,
@@ -403,6 +451,7 @@ fn request(email: &str) -> Intake {
         client: "test".into(),
         at: 1_700_000_000,
         password_hash: Some("chosen-hash".into()),
+        locale: None,
     }
 }
 
@@ -415,6 +464,7 @@ fn pending_for(id: &str, email: &str, jti: &str) -> Pending {
         jti: jti.into(),
         created_at: 1_700_000_000,
         expires_at: 1_700_001_800,
+        locale: None,
     }
 }
 

@@ -14,7 +14,10 @@ async fn a_request_survives_the_process_stopping_before_delivery() {
     let dir = tempfile::tempdir().unwrap();
     {
         let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-        rekey.create_account("bea@example.com", PASSWORD, "test").await.unwrap();
+        rekey
+            .create_account("bea@example.com", PASSWORD, None, "test")
+            .await
+            .unwrap();
         rekey.request_reset("bea@example.com", "test").await.unwrap();
         // Stopped right after answering: no worker ran.
     }
@@ -39,7 +42,10 @@ async fn queued_mail_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
         let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-        rekey.create_account("cal@example.com", PASSWORD, "test").await.unwrap();
+        rekey
+            .create_account("cal@example.com", PASSWORD, None, "test")
+            .await
+            .unwrap();
         rekey.request_reset("cal@example.com", "test").await.unwrap();
         rekey.drain().await.unwrap(); // minted and queued; delivery failed
         assert_eq!(rekey.outbox().status().await.unwrap().depth, 1);
@@ -69,7 +75,10 @@ async fn rate_limits_hold_across_a_restart() {
     let cfg = || config(dir.path(), None, None, &limits);
     {
         let (rekey, _) = open(cfg());
-        rekey.create_account("dee@example.com", PASSWORD, "test").await.unwrap();
+        rekey
+            .create_account("dee@example.com", PASSWORD, None, "test")
+            .await
+            .unwrap();
         // Over the address's limit the answer stays the same; only the mail stops.
         for _ in 0..4 {
             rekey.request_reset("dee@example.com", "laptop").await.unwrap();
@@ -110,7 +119,10 @@ async fn rate_limits_hold_across_a_restart() {
 async fn sign_in_failures_are_limited_alike_and_successes_do_not_count() {
     let dir = tempfile::tempdir().unwrap();
     let (rekey, _) = open(config(dir.path(), None, None, &[("limit_signin_client", "3/15m")]));
-    rekey.create_account("eve@example.com", PASSWORD, "test").await.unwrap();
+    rekey
+        .create_account("eve@example.com", PASSWORD, None, "test")
+        .await
+        .unwrap();
     let wrong = rekey
         .sign_in("eve@example.com", "not the password at all", "c")
         .await
@@ -165,7 +177,10 @@ async fn a_reset_mail_whose_link_expired_is_dropped_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("smtp+plain://127.0.0.1:{}", free_port());
     let (rekey, clock) = open(config(dir.path(), Some(&url), None, &[("reset_ttl", "5m")]));
-    rekey.create_account("hu@example.com", PASSWORD, "test").await.unwrap();
+    rekey
+        .create_account("hu@example.com", PASSWORD, None, "test")
+        .await
+        .unwrap();
     rekey.request_reset("hu@example.com", "test").await.unwrap();
     assert_eq!(rekey.drain().await.unwrap().deferred, 1);
     clock.advance(6 * 60);
@@ -191,7 +206,10 @@ async fn a_reset_mail_whose_link_expired_is_dropped_with_a_reason() {
 async fn local_mailbox_when_no_smtp_is_configured() {
     let dir = tempfile::tempdir().unwrap();
     let (rekey, _) = open(config(dir.path(), None, None, &[]));
-    rekey.create_account("kim@example.com", PASSWORD, "test").await.unwrap();
+    rekey
+        .create_account("kim@example.com", PASSWORD, None, "test")
+        .await
+        .unwrap();
     rekey.request_reset("kim@example.com", "test").await.unwrap();
     assert_eq!(rekey.drain().await.unwrap().sent, 1);
     let files: Vec<_> = std::fs::read_dir(dir.path().join("mailbox"))
@@ -249,7 +267,7 @@ async fn mail_queued_before_the_outbox_kept_an_index_still_goes_out() {
     {
         let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
         for email in &people {
-            rekey.create_account(email, PASSWORD, "test").await.unwrap();
+            rekey.create_account(email, PASSWORD, None, "test").await.unwrap();
             rekey.request_reset(email, "test").await.unwrap();
         }
         rekey.drain().await.unwrap(); // queued; the server is down

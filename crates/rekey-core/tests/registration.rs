@@ -21,7 +21,10 @@ fn verify_token(mail: &rekey_testkit::CapturedMail) -> String {
 async fn a_new_address_gets_a_link_that_finishes_the_account_once() {
     let scene = Scene::new(&[]);
     let rekey = &scene.rekey;
-    rekey.request_account("Nia@Example.com", PASSWORD, "c").await.unwrap();
+    rekey
+        .request_account("Nia@Example.com", PASSWORD, None, "c")
+        .await
+        .unwrap();
     // Not an account yet: no sign-in, no reset mail.
     assert_eq!(
         rekey.sign_in("nia@example.com", PASSWORD, "c").await,
@@ -68,12 +71,12 @@ async fn an_address_with_an_account_gets_a_notice_and_nothing_changes() {
     let scene = Scene::new(&[]);
     let rekey = &scene.rekey;
     rekey
-        .create_account("owen@example.com", PASSWORD, "admin")
+        .create_account("owen@example.com", PASSWORD, None, "admin")
         .await
         .unwrap();
     // The same answer as for a new address: Ok, whatever the password.
     rekey
-        .request_account("owen@example.com", "a different passphrase entirely", "stranger")
+        .request_account("owen@example.com", "a different passphrase entirely", None, "stranger")
         .await
         .unwrap();
     rekey.drain().await.unwrap();
@@ -95,11 +98,14 @@ async fn a_later_request_replaces_the_pending_one_and_the_code_works_too() {
     let scene = Scene::new(&[]);
     let rekey = &scene.rekey;
     rekey
-        .request_account("pia@example.com", "the squatter's own passphrase", "stranger")
+        .request_account("pia@example.com", "the squatter's own passphrase", None, "stranger")
         .await
         .unwrap();
     rekey.drain().await.unwrap();
-    rekey.request_account("pia@example.com", PASSWORD, "pia").await.unwrap();
+    rekey
+        .request_account("pia@example.com", PASSWORD, None, "pia")
+        .await
+        .unwrap();
     rekey.drain().await.unwrap();
     let mails = mails_to(&scene.smtp, "pia@example.com", VERIFY_SUBJECT, 2);
     // The first link (the stranger asked, but only Pia reads her mail) is replaced.
@@ -132,7 +138,10 @@ async fn a_later_request_replaces_the_pending_one_and_the_code_works_too() {
 async fn a_pending_account_expires_and_an_administrator_can_make_it_at_once() {
     let scene = Scene::new(&[]);
     let rekey = &scene.rekey;
-    rekey.request_account("quin@example.com", PASSWORD, "c").await.unwrap();
+    rekey
+        .request_account("quin@example.com", PASSWORD, None, "c")
+        .await
+        .unwrap();
     rekey.drain().await.unwrap();
     let token = verify_token(&mails_to(&scene.smtp, "quin@example.com", VERIFY_SUBJECT, 1)[0]);
     scene.clock.advance(31 * 60 + 60);
@@ -147,11 +156,14 @@ async fn a_pending_account_expires_and_an_administrator_can_make_it_at_once() {
         "token_expired"
     );
     // An administrator's account needs no mail, and replaces a pending registration.
-    rekey.request_account("quin@example.com", PASSWORD, "c").await.unwrap();
+    rekey
+        .request_account("quin@example.com", PASSWORD, None, "c")
+        .await
+        .unwrap();
     rekey.drain().await.unwrap();
     let token = verify_token(&mails_to(&scene.smtp, "quin@example.com", VERIFY_SUBJECT, 2)[1]);
     rekey
-        .create_account("quin@example.com", PASSWORD, "admin")
+        .create_account("quin@example.com", PASSWORD, None, "admin")
         .await
         .unwrap();
     assert!(rekey.sled().unwrap().pending.is_empty());
@@ -168,7 +180,7 @@ async fn a_stranger_who_asked_for_your_address_cannot_have_you_finish_his_accoun
     let rekey = &scene.rekey;
     // A stranger asks for Rae's address with a password of his own...
     rekey
-        .request_account("rae@example.com", "the stranger's own passphrase", "stranger")
+        .request_account("rae@example.com", "the stranger's own passphrase", None, "stranger")
         .await
         .unwrap();
     rekey.drain().await.unwrap();
@@ -187,7 +199,10 @@ async fn a_stranger_who_asked_for_your_address_cannot_have_you_finish_his_accoun
         Err(Error::BadCredentials)
     );
     // She asks herself, with her password: her link, her account.
-    rekey.request_account("rae@example.com", PASSWORD, "rae").await.unwrap();
+    rekey
+        .request_account("rae@example.com", PASSWORD, None, "rae")
+        .await
+        .unwrap();
     rekey.drain().await.unwrap();
     let hers = verify_token(&mails_to(&scene.smtp, "rae@example.com", VERIFY_SUBJECT, 2)[1]);
     assert_eq!(

@@ -19,7 +19,10 @@ async fn whole_flow_over(url: String, expect_tls: bool, expect_auth: bool) {
     let dir = tempfile::tempdir().unwrap();
     let public = [("public_url", "https://rekey.example.com/")];
     let (rekey, _clock) = open(config(dir.path(), Some(&url), Some(smtp.ca_pem()), &public));
-    rekey.create_account("Ada@Example.com", PASSWORD, "test").await.unwrap();
+    rekey
+        .create_account("Ada@Example.com", PASSWORD, None, "test")
+        .await
+        .unwrap();
     let old_session = rekey.sign_in("ada@example.com", PASSWORD, "test").await.unwrap();
 
     rekey.request_reset("  ADA@example.com ", "test").await.unwrap();
@@ -123,7 +126,7 @@ async fn unknown_address_gets_the_same_answer_and_no_mail() {
     let scene = Scene::new(&[]);
     let (rekey, smtp) = (&scene.rekey, &scene.smtp);
     rekey
-        .create_account("known@example.com", PASSWORD, "test")
+        .create_account("known@example.com", PASSWORD, None, "test")
         .await
         .unwrap();
     let known = rekey.request_reset("known@example.com", "test").await;
@@ -151,7 +154,10 @@ async fn unknown_address_gets_the_same_answer_and_no_mail() {
 async fn requests_that_get_no_mail_leave_nothing_behind() {
     let scene = Scene::new(&[("limit_address", "2/1h")]);
     let (rekey, smtp) = (&scene.rekey, &scene.smtp);
-    rekey.create_account("kit@example.com", PASSWORD, "test").await.unwrap();
+    rekey
+        .create_account("kit@example.com", PASSWORD, None, "test")
+        .await
+        .unwrap();
     // Three for kit (the third over the limit), three strangers.
     for email in ["kit@example.com", "kit@example.com", "kit@example.com"] {
         rekey.request_reset(email, "test").await.unwrap();
@@ -210,7 +216,7 @@ async fn a_full_intake_refuses_everyone_alike_until_the_worker_catches_up() {
     let scene = Scene::new(&[("intake_limit", "100")]);
     let rekey = &scene.rekey;
     rekey
-        .create_account("known@example.com", PASSWORD, "test")
+        .create_account("known@example.com", PASSWORD, None, "test")
         .await
         .unwrap();
     // No worker runs here, so requests pile up to the bound.
@@ -532,7 +538,10 @@ async fn links_name_their_issuer_and_outlive_a_change_of_public_address() {
     let first = [("public_url", "https://old.example.com")];
     let (rekey, _) = open(config(dir.path(), None, None, &first));
     assert_eq!(rekey.issuer(), "https://old.example.com");
-    rekey.create_account("ivy@example.com", PASSWORD, "test").await.unwrap();
+    rekey
+        .create_account("ivy@example.com", PASSWORD, None, "test")
+        .await
+        .unwrap();
     rekey.request_reset("ivy@example.com", "test").await.unwrap();
     rekey.drain().await.unwrap();
     drop(rekey);

@@ -25,7 +25,7 @@ async fn ask_for_resets(rekey: &Rekey, name: &str, n: usize) -> Vec<String> {
     let mut people = Vec::new();
     for i in 0..n {
         let email = format!("{name}{i}@example.com");
-        rekey.create_account(&email, PASSWORD, "test").await.unwrap();
+        rekey.create_account(&email, PASSWORD, None, "test").await.unwrap();
         rekey.request_reset(&email, "test").await.unwrap();
         people.push(email);
     }

@@ -43,7 +43,14 @@ pub fn read_password(prompt: &str, confirm: bool) -> Result<String, String> {
 #[derive(Subcommand)]
 pub enum Users {
     /// Create an account (the password is asked for, or read from stdin).
-    Add { email: String },
+    Add {
+        email: String,
+        /// The language of the account's mail, like de or de-AT (default: the install's `locale`).
+        #[arg(long)]
+        locale: Option<String>,
+    },
+    /// Set the language of an account's mail (`default`: the install's `locale`).
+    Locale { email: String, locale: String },
     /// List accounts.
     List {
         #[arg(long)]
@@ -57,11 +64,11 @@ pub enum Users {
 
 pub async fn users(config: Config, cmd: Users) -> Outcome {
     match cmd {
-        Users::Add { email } => {
+        Users::Add { email, locale } => {
             let rekey = open(config, "users add").await?;
             let password = read_password("Password for the new account: ", true)?;
             let user = rekey
-                .create_account(&email, &password, ADMIN)
+                .create_account(&email, &password, locale.as_deref(), ADMIN)
                 .await
                 .map_err(|e| e.message())?;
             println!("Created the account {} (id {}).", user.email, user.id);
@@ -77,12 +84,22 @@ pub async fn users(config: Config, cmd: Users) -> Outcome {
                 for u in users {
                     let state = if u.disabled { "disabled" } else { "active" };
                     println!(
-                        "{:<40} {:<9} created {}",
+                        "{:<40} {:<9} {:<6} created {}",
                         u.email,
                         state,
+                        u.locale.as_deref().unwrap_or("-"),
                         rekey_core::letters::when(u.created_at)
                     );
                 }
+            }
+        }
+        Users::Locale { email, locale } => {
+            let rekey = open(config, "users locale").await?;
+            let locale = Some(locale.as_str()).filter(|l| *l != "default");
+            let u = rekey.set_locale(&email, locale, ADMIN).await.map_err(|e| e.message())?;
+            match u.locale {
+                Some(l) => println!("Mail to {} is now written in {l}.", u.email),
+                None => println!("Mail to {} is now written in the install's language.", u.email),
             }
         }
         Users::Disable { email } | Users::Enable { email } if email.is_empty() => {

@@ -19,7 +19,10 @@ pub async fn run(config: Config) -> Outcome {
     let client = rekey.install_id().to_string();
     println!("Rekey keeps its data in {}", rekey.config().data_dir.display());
 
-    match rekey.create_account(DEMO_EMAIL, &random_passphrase(), &client).await {
+    match rekey
+        .create_account(DEMO_EMAIL, &random_passphrase(), None, &client)
+        .await
+    {
         Ok(_) => println!("1. Created the account {DEMO_EMAIL} (with a password nobody knows: it was 'forgotten')."),
         Err(Error::EmailTaken) => println!("1. The account {DEMO_EMAIL} exists from an earlier run."),
         Err(e) => return Err(e.message()),

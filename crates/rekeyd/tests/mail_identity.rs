@@ -236,6 +236,159 @@ fn the_reset_mail_in_each_language_through_the_relay() {
     }
 }
 
+#[test]
+fn an_account_keeps_its_language_whoever_asks_for_its_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpCapture::start();
+    let data = dir.path().join("data");
+
+    // An operator makes a Spanish account before the server starts (`users add --locale`).
+    admin(&data, &["users", "add", "--locale", "es", "sol@example.com"]);
+
+    let mut server = Server::start(&data, Some(&smtp), Setup::default());
+    let http = server.http();
+    let post = |path: &str, language: &str, body: serde_json::Value| {
+        http.post(server.url(path))
+            .header("Accept-Language", language)
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+
+    // Registered from a German browser: the mail that finishes it is German already.
+    let r = post(
+        "/users",
+        "de-DE,de;q=0.9,en;q=0.5",
+        json!({"email": "jonas@example.com", "password": PASSWORD}),
+    );
+    assert_eq!(r.status(), 202);
+    smtp.wait_for_mail(
+        "jonas@example.com",
+        "Schließen Sie die Einrichtung Ihres Rekey-Kontos ab",
+        1,
+        Duration::from_secs(30),
+    );
+    server.verify_all(Some(&smtp), &["jonas@example.com".to_string()], PASSWORD);
+
+    // Its reset asked for from an English browser: German mail all the same.
+    assert_eq!(
+        post("/users/password/forgot", "en-US", json!({"email": "jonas@example.com"})).status(),
+        202
+    );
+    let mail = smtp.wait_for_mail(
+        "jonas@example.com",
+        "Setzen Sie Ihr Rekey-Passwort zurück",
+        1,
+        Duration::from_secs(30),
+    );
+    assert_eq!(mail[0].header("Content-Language"), Some("de"));
+    assert!(mail[0]
+        .text
+        .as_deref()
+        .unwrap()
+        .contains("Rekey-Kontos für jonas@example.com"));
+
+    // The operator's Spanish account gets Spanish mail, asked for in German.
+    assert_eq!(
+        post("/users/password/forgot", "de", json!({"email": "sol@example.com"})).status(),
+        202
+    );
+    smtp.wait_for_mail(
+        "sol@example.com",
+        "Restablezca su contraseña de Rekey",
+        1,
+        Duration::from_secs(30),
+    );
+
+    // The owner, signed in, chooses French; its next mail is French, and `whoami` says so.
+    let session: serde_json::Value = post(
+        "/sessions",
+        "en",
+        json!({"email": "jonas@example.com", "password": PASSWORD}),
+    )
+    .json()
+    .unwrap();
+    let token = session["token"].as_str().unwrap();
+    let set = http
+        .put(server.url("/sessions/current/locale"))
+        .bearer_auth(token)
+        .json(&json!({"locale": "fr-FR"}))
+        .send()
+        .unwrap();
+    assert_eq!(set.status(), 200);
+    let set: serde_json::Value = set.json().unwrap();
+    assert_eq!(set["locale"], "fr-FR");
+    let bad = http
+        .put(server.url("/sessions/current/locale"))
+        .bearer_auth(token)
+        .json(&json!({"locale": "<script>"}))
+        .send()
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let bad: serde_json::Value = bad.json().unwrap();
+    assert_eq!(bad["code"], "locale_invalid", "{bad}");
+    let me: serde_json::Value = http
+        .get(server.url("/sessions/current"))
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(me["locale"], "fr-FR");
+    assert_eq!(
+        post("/users/password/forgot", "de", json!({"email": "jonas@example.com"})).status(),
+        202
+    );
+    let mail = smtp.wait_for_mail(
+        "jonas@example.com",
+        "Réinitialisez votre mot de passe Rekey",
+        1,
+        Duration::from_secs(30),
+    );
+    assert_eq!(mail[0].header("Content-Language"), Some("fr"));
+
+    // An operator moves the Spanish account to the install's language, and on to German.
+    server.terminate();
+    assert!(admin(&data, &["users", "list"]).contains(" es "));
+    admin(&data, &["users", "locale", "sol@example.com", "default"]);
+    let listed = admin(&data, &["users", "list", "--json"]);
+    assert!(listed.contains("\"locale\": null"), "{listed}");
+    let said = admin(&data, &["users", "locale", "sol@example.com", "de"]);
+    assert!(said.contains("now written in de"), "{said}");
+}
+
+/// Runs an admin command on `data` (a password on stdin, for `users add`); returns its output.
+fn admin(data: &Path, args: &[&str]) -> String {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rekeyd"));
+    c.arg("--data-dir").arg(data).args(args);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("REKEY_")) {
+        c.env_remove(k);
+    }
+    c.env("REKEY_ARGON2_MEMORY_KIB", "8192")
+        .env("REKEY_ARGON2_ITERATIONS", "1");
+    let out = c
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{PASSWORD}\n").as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "rekeyd {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 /// `rekeyd config check` with `env` set, from a clean environment.
 fn config_check(data: &Path, env: &[(&str, &str)]) -> (bool, String) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rekeyd"));

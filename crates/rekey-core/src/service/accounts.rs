@@ -38,6 +38,8 @@ pub struct UserInfo {
     pub disabled: bool,
     /// Unix seconds.
     pub created_at: i64,
+    /// The language of the account's mail; `None`: the install's.
+    pub locale: Option<String>,
 }
 
 impl From<&User> for UserInfo {
@@ -47,6 +49,7 @@ impl From<&User> for UserInfo {
             email: u.email.clone(),
             disabled: u.disabled,
             created_at: u.created_at,
+            locale: u.locale.clone(),
         }
     }
 }
@@ -96,8 +99,15 @@ impl Rekey {
     /// keyboard owns the store and its mailbox. Says [`Error::EmailTaken`] for an address that
     /// has an account; open services use [`Rekey::request_account`] instead, which says
     /// nothing. `client` is who asked, for the audit trail.
-    pub async fn create_account(&self, email: &str, password: &str, client: &str) -> Result<UserInfo, Error> {
+    pub async fn create_account(
+        &self,
+        email: &str,
+        password: &str,
+        locale: Option<&str>,
+        client: &str,
+    ) -> Result<UserInfo, Error> {
         let email = Email::parse(email)?;
+        let locale = locale.map(crate::words::locale).transpose()?;
         self.policy.check(password, Some(email.as_str()))?;
         if self.find_user(&email).await?.is_some() {
             return Err(Error::EmailTaken);
@@ -111,6 +121,7 @@ impl Rekey {
             stamp: random_id(),
             disabled: false,
             created_at: now,
+            locale,
         };
         let event = AuditEvent::new(now, "account_created", Some(&user.id), Some(client), email.masked());
         self.accounts().create_user(&user, &event).await?;
@@ -305,8 +316,8 @@ impl Rekey {
         how: letters::ChangedBy,
     ) -> Result<User, Error> {
         let now = self.now();
-        let notice =
-            letters::password_changed(&self.sender, &user.email, now, how).map_err(|e| internal("letter", e))?;
+        let notice = letters::password_changed(&self.sender_for(user), &user.email, now, how)
+            .map_err(|e| internal("letter", e))?;
         let event = AuditEvent::new(now, event, Some(&user.id), Some(client), how.audit_words());
         let set = self
             .accounts()
@@ -331,6 +342,39 @@ impl Rekey {
         let mut users: Vec<UserInfo> = self.accounts().users().await?.iter().map(UserInfo::from).collect();
         users.sort_by_key(|u| u.created_at);
         Ok(users)
+    }
+
+    /// Sets the language of the signed-in account's mail (`None`: the install's).
+    pub async fn set_own_locale(&self, session: &str, locale: Option<&str>, client: &str) -> Result<UserInfo, Error> {
+        let info = self.session_user(session).await?;
+        self.change_locale(&info.id, locale, client).await
+    }
+
+    /// Sets the language of an account's mail, for an administrator (`rekeyd users locale`).
+    pub async fn set_locale(&self, email: &str, locale: Option<&str>, client: &str) -> Result<UserInfo, Error> {
+        let email = Email::parse(email)?;
+        let user = self
+            .find_user(&email)
+            .await?
+            .ok_or_else(|| Error::Setup(format!("there is no account for {email}")))?;
+        self.change_locale(&user.id, locale, client).await
+    }
+
+    async fn change_locale(&self, user_id: &str, locale: Option<&str>, client: &str) -> Result<UserInfo, Error> {
+        let locale = locale.map(crate::words::locale).transpose()?;
+        let event = AuditEvent::new(
+            self.now(),
+            "locale_changed",
+            Some(user_id),
+            Some(client),
+            locale.as_deref().unwrap_or("the install's"),
+        );
+        if !self.accounts().set_locale(user_id, locale.as_deref(), &event).await? {
+            return Err(Error::SessionInvalid);
+        }
+        self.steps().flush().await?;
+        let user = self.accounts().user(user_id).await?.ok_or(Error::SessionInvalid)?;
+        Ok(UserInfo::from(&user))
     }
 
     /// Disables (or re-enables) an account; disabling ends its sessions and resets.

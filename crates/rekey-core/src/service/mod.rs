@@ -264,6 +264,7 @@ impl Rekey {
             stamp: crate::token::random_id(),
             disabled: false,
             created_at: now,
+            locale: None,
         });
         let population = decoys::Population::count(&users, mail_key.derive(b"rekey decoy draw"));
         let hasher = Hasher::new(
@@ -313,6 +314,14 @@ impl Rekey {
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Who mail to `user` is from, writing in the account's language (else the install's).
+    fn sender_for(&self, user: &crate::store::User) -> crate::letters::Sender {
+        match &user.locale {
+            Some(locale) => self.sender.in_locale(locale),
+            None => self.sender.clone(),
+        }
     }
 
     /// Who mail is from (for `rekeyd mail test`).

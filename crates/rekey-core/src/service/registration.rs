@@ -36,8 +36,16 @@ impl Rekey {
     /// the same for every well-formed address, known or not, and the request is on disk
     /// before this returns; the mail that follows finishes the account (or, for an address
     /// that has one, says so to its owner).
-    pub async fn request_account(&self, email: &str, password: &str, client: &str) -> Result<(), Error> {
+    /// `locale`: the language the account's mail is to be in (`None`: the install's).
+    pub async fn request_account(
+        &self,
+        email: &str,
+        password: &str,
+        locale: Option<&str>,
+        client: &str,
+    ) -> Result<(), Error> {
         let email = Email::parse(email)?;
+        let locale = locale.map(crate::words::locale).transpose()?;
         self.policy.check(password, Some(email.as_str()))?;
         let client_key = format!("register:client:{client}");
         self.take_limits(&[(self.config.limit_register_client, &client_key)], self.now())
@@ -51,6 +59,7 @@ impl Rekey {
             client: client.to_string(),
             at: self.now(),
             password_hash: Some(hash),
+            locale,
         })
         .await
     }
@@ -81,8 +90,8 @@ impl Rekey {
     /// Someone asked for an account with an address that has one: its owner is told.
     async fn tell_owner(&self, id: u64, request: &Intake, user: &User) -> Result<(), Error> {
         let now = self.now();
-        let notice =
-            letters::account_exists(&self.sender, &user.email, request.at).map_err(|e| internal("letter", e))?;
+        let notice = letters::account_exists(&self.sender_for(user), &user.email, request.at)
+            .map_err(|e| internal("letter", e))?;
         let event = AuditEvent::new(
             now,
             "registration_for_existing_account",
@@ -109,6 +118,7 @@ impl Rekey {
             jti: String::new(),
             created_at: now,
             expires_at: now + ttl,
+            locale: request.locale.clone(),
         };
         let minted = self.keys.read().map_err(|e| internal("keys", e))?.mint_for(
             Purpose::Verify,
@@ -123,7 +133,9 @@ impl Rekey {
             ..pending
         };
         let letter = letters::verify(
-            &self.sender,
+            &self
+                .sender
+                .in_locale(pending.locale.as_deref().unwrap_or(&self.config.locale)),
             &LinkLetter {
                 to: email.as_str(),
                 token: &minted.token,
@@ -224,6 +236,7 @@ impl Rekey {
             stamp: random_id(),
             disabled: false,
             created_at: now,
+            locale: pending.locale.clone(),
         };
         let event = AuditEvent::new(now, "account_created", Some(&user.id), Some(client), "address verified");
         self.registrations().finish_pending(&pending, &user, &event).await?;

@@ -107,6 +107,7 @@ impl Rekey {
             client: client.to_string(),
             at: self.now(),
             password_hash: None,
+            locale: None,
         })
         .await
     }
@@ -284,6 +285,7 @@ impl Rekey {
                     stamp: crate::token::random_id(),
                     disabled: false,
                     created_at: now,
+                    locale: None,
                 };
                 &stand_in
             }
@@ -293,8 +295,10 @@ impl Rekey {
             .read()
             .map_err(|e| internal("keys", e))?
             .mint(&user.id, &user.stamp, now, ttl);
+        // The account's language, whoever asked and in whatever language: the mail goes to
+        // the owner. A stand-in writes in the install's.
         let letter = letters::reset(
-            &self.sender,
+            &self.sender_for(user),
             &LinkLetter {
                 to: &user.email,
                 token: &minted.token,

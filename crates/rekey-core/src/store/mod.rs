@@ -62,6 +62,10 @@ pub struct User {
     pub disabled: bool,
     /// Unix seconds.
     pub created_at: i64,
+    /// The language of the account's mail (a BCP 47 tag like `de-AT`); `None`: the
+    /// install's `locale`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
 }
 
 /// A signed-in session. Stored under the SHA-256 of its token, so a copy of the
@@ -161,6 +165,9 @@ pub struct Intake {
     /// answer, whatever the address, so the answer costs the same for all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<String>,
+    /// For a registration: the language the new account's mail is to be written in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
 }
 
 /// An account waiting for its address to be verified (key `id/<id>`, and `email/<address>`
@@ -182,6 +189,9 @@ pub struct Pending {
     pub created_at: i64,
     /// When the link and code stop working, and the record goes (Unix seconds).
     pub expires_at: i64,
+    /// The language asked for at registration, which the account keeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
 }
 
 /// Encodes a record.

@@ -68,6 +68,10 @@ pub trait AccountSteps: Send + Sync {
     /// notice queued and the event written, all or nothing (see [`NewPassword`]).
     async fn set_password(&self, change: NewPassword<'_>) -> Result<PasswordSet, Error>;
 
+    /// Sets the language of the account's mail (`None`: the install's), with its event.
+    /// `false` when there is no such account.
+    async fn set_locale(&self, user_id: &str, locale: Option<&str>, event: &AuditEvent) -> Result<bool, Error>;
+
     /// Disables or re-enables the account, with its event. `new_stamp` (given when
     /// disabling) replaces the stamp, and the live reset goes with it. `None` when there is
     /// no such account.

@@ -98,7 +98,7 @@ impl Scene {
     /// Creates the account `email` (with [`PASSWORD`]), asks for a reset, delivers it, and
     /// returns the reset mail as it arrived at the SMTP server.
     pub async fn reset_mail_for_new_account(&self, email: &str) -> CapturedMail {
-        self.rekey.create_account(email, PASSWORD, "test").await.unwrap();
+        self.rekey.create_account(email, PASSWORD, None, "test").await.unwrap();
         self.rekey.request_reset(email, "test").await.unwrap();
         self.rekey.drain().await.unwrap();
         mails_to(&self.smtp, email, RESET_SUBJECT, 1).remove(0)

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json as Reply;
 use rekey_core::service::Proof;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::body::{ApiError, Fields, Json};
@@ -32,6 +32,44 @@ pub struct Credentials {
 }
 impl Fields for Credentials {
     const FIELDS: &'static str = "\"email\" and \"password\" (text)";
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct Registration {
+    /// The address (trimmed, matched case-insensitively).
+    #[schema(example = "zoe@example.com")]
+    email: String,
+    /// The password (any Unicode; the policy's minimum length, at most 1024 bytes).
+    #[schema(example = "quiet river under the old mill")]
+    password: String,
+    /// The language of the account's mail (a BCP 47 tag like `de-AT`); when absent, the
+    /// request's `Accept-Language`, else the server's.
+    #[schema(example = "de-AT")]
+    locale: Option<String>,
+}
+impl Fields for Registration {
+    const FIELDS: &'static str = "\"email\" and \"password\" (text), and \"locale\" (text, optional)";
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LocaleBody {
+    /// The language of the account's mail (a BCP 47 tag like `de-AT`); `null`: the server's.
+    #[schema(example = "de")]
+    locale: Option<String>,
+}
+impl Fields for LocaleBody {
+    const FIELDS: &'static str = "\"locale\" (text, or null for the server's)";
+}
+
+/// An account as the API shows it (the `Account` schema).
+fn account(user: &rekey_core::service::UserInfo) -> Value {
+    json!({"id": user.id, "email": user.email, "locale": user.locale})
+}
+
+/// The language a request asks for in `Accept-Language`, if any tag there is one.
+fn accept_language(headers: &HeaderMap) -> Option<String> {
+    let header = headers.get(axum::http::header::ACCEPT_LANGUAGE)?.to_str().ok()?;
+    rekey_core::words::from_accept_language(header)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -123,10 +161,11 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     post,
     path = "/users",
     tag = "accounts",
-    request_body = Credentials,
+    request_body = Registration,
+    params(("Accept-Language" = Option<String>, Header, description = "The language of the account's mail when the body names none")),
     responses(
         (status = 202, description = "Asked for: the same answer for every well-formed address; the mail finishes the account (or tells an existing account's owner)", body = super::openapi::Accepted),
-        (status = 400, description = "Refused: `email_missing`, `email_invalid`: the address; `password_too_short`, `password_too_long`, `password_common`, `password_context`, `password_pattern`: the password breaks the policy", body = super::openapi::Refusal),
+        (status = 400, description = "Refused: `email_missing`, `email_invalid`: the address; `password_too_short`, `password_too_long`, `password_common`, `password_context`, `password_pattern`: the password breaks the policy; `locale_invalid`: `locale` is not a language tag", body = super::openapi::Refusal),
         (status = 403, description = "`registration_closed`: this server takes no new accounts", body = super::openapi::Refusal),
         (status = 429, description = "`rate_limited`: too many attempts; wait `Retry-After` seconds", body = super::openapi::Refusal),
         (status = 503, description = "`busy`: the password hashing queue is full; wait `Retry-After` seconds", body = super::openapi::Refusal)
@@ -136,7 +175,7 @@ pub async fn register(
     State(app): Shared,
     ConnectInfo(peer): Peer,
     headers: HeaderMap,
-    Json(body): Json<Credentials>,
+    Json(body): Json<Registration>,
 ) -> Result<Response, ApiError> {
     if !app.registration {
         return Err(ApiError::new(
@@ -145,8 +184,14 @@ pub async fn register(
             "This server does not let new accounts be created; ask its administrator.",
         ));
     }
+    let locale = body.locale.or_else(|| accept_language(&headers));
     app.rekey
-        .request_account(&body.email, &body.password, &client(&app, peer, &headers))
+        .request_account(
+            &body.email,
+            &body.password,
+            locale.as_deref(),
+            &client(&app, peer, &headers),
+        )
         .await?;
     let minutes = app.rekey.config().reset_ttl_secs / 60;
     let message = format!(
@@ -205,7 +250,7 @@ pub async fn verify(
         .rekey
         .verify_account(proof, &body.password, &client(&app, peer, &headers))
         .await?;
-    Ok((StatusCode::CREATED, Reply(json!({"id": user.id, "email": user.email}))).into_response())
+    Ok((StatusCode::CREATED, Reply(account(&user))).into_response())
 }
 
 /// `POST /users/verify/inspect`: whose account a verification link finishes; consumes nothing.
@@ -302,7 +347,37 @@ fn session(headers: &HeaderMap) -> Result<&str, ApiError> {
 )]
 pub async fn whoami(State(app): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
     let user = app.rekey.session_user(session(&headers)?).await?;
-    Ok(Reply(json!({"id": user.id, "email": user.email})).into_response())
+    Ok(Reply(account(&user)).into_response())
+}
+
+/// `PUT /sessions/current/locale`: the signed-in account chooses the language of its mail.
+#[utoipa::path(
+    put,
+    path = "/sessions/current/locale",
+    tag = "sessions",
+    security(("session" = [])),
+    request_body = LocaleBody,
+    responses(
+        (status = 200, description = "Set: the account as it is now", body = super::openapi::Account),
+        (status = 400, description = "`locale_invalid`: not a language tag like `de` or `de-AT`", body = super::openapi::Refusal),
+        (status = 401, description = "`session_missing`, `session_invalid`: no session, or one that has ended", body = super::openapi::Refusal)
+    )
+)]
+pub async fn set_locale(
+    State(app): Shared,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Json(body): Json<LocaleBody>,
+) -> Result<Response, ApiError> {
+    let user = app
+        .rekey
+        .set_own_locale(
+            session(&headers)?,
+            body.locale.as_deref(),
+            &client(&app, peer, &headers),
+        )
+        .await?;
+    Ok(Reply(account(&user)).into_response())
 }
 
 /// `DELETE /sessions/current`: sign out the session in the Bearer header (idempotent).

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use rekey_core::smtp_url::SmtpTarget;
 use rekey_core::{Config, Rekey};
@@ -45,6 +45,7 @@ fn router(app: Arc<App>, request_timeout: Duration) -> Router {
         .route("/sessions", post(api::sign_in))
         .route("/sessions/current", get(api::whoami).delete(api::sign_out))
         .route("/sessions/current/password", post(api::change_password))
+        .route("/sessions/current/locale", put(api::set_locale))
         .route("/info", get(api::info))
         .route("/users/password/forgot", post(api::forgot))
         .route("/users/password/reset", post(api::reset))

@@ -42,6 +42,7 @@ pub const CODES: &[&str] = &[
     // rekey-core's Error::code
     "email_missing",
     "email_invalid",
+    "locale_invalid",
     "rate_limited",
     "busy",
     "password_too_short",
@@ -103,6 +104,9 @@ pub struct Account {
     id: String,
     /// Its normalised address.
     email: String,
+    /// The language of its mail (a BCP 47 tag like `de-AT`); `null`: the server's.
+    #[schema(example = "de-AT")]
+    locale: Option<String>,
 }
 
 /// A session: send `token` as `Authorization: Bearer <token>`.
@@ -215,6 +219,7 @@ impl Modify for Credentials {
         api::whoami,
         api::sign_out,
         api::change_password,
+        api::set_locale,
         api::info,
         api::forgot,
         api::reset,
@@ -435,6 +440,7 @@ mod tests {
         let mut errors = vec![
             Error::Email(EmailError::Empty),
             Error::Email(EmailError::Malformed),
+            Error::LocaleInvalid(String::new()),
             Error::RateLimited { retry_after: 1 },
             Error::Busy { retry_after: 1 },
             Error::Password(PolicyError::TooLong),

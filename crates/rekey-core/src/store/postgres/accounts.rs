@@ -14,12 +14,12 @@ use crate::outbox::MailKind;
 use crate::store::steps::{NewPassword, PasswordSet};
 use crate::store::{AccountSteps, Retired, Session, User};
 
-const USER_COLUMNS: &str = "id, email, password_hash, stamp, disabled, created_at";
+const USER_COLUMNS: &str = "id, email, password_hash, stamp, disabled, created_at, locale";
 
-type UserRow = (String, String, String, String, bool, i64);
+type UserRow = (String, String, String, String, bool, i64, Option<String>);
 
 fn user(row: UserRow) -> User {
-    let (id, email, password_hash, stamp, disabled, created_at) = row;
+    let (id, email, password_hash, stamp, disabled, created_at, locale) = row;
     User {
         id,
         email,
@@ -27,6 +27,7 @@ fn user(row: UserRow) -> User {
         stamp,
         disabled,
         created_at,
+        locale,
     }
 }
 
@@ -93,7 +94,7 @@ impl PgStore {
     /// the caller's transaction then rolls back).
     pub(super) async fn insert_user_tx(&self, tx: &mut Transaction<'_, Postgres>, user: &User) -> Result<(), Error> {
         let created = sqlx::query(&format!(
-            "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email) DO NOTHING"
+            "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (email) DO NOTHING"
         ))
         .bind(&user.id)
         .bind(&user.email)
@@ -101,6 +102,7 @@ impl PgStore {
         .bind(&user.stamp)
         .bind(user.disabled)
         .bind(user.created_at)
+        .bind(&user.locale)
         .execute(&mut **tx)
         .await
         .map_err(|e| self.failed(e))?;
@@ -205,12 +207,12 @@ impl AccountSteps for PgStore {
             .map_err(|e| self.failed(e))?;
         }
         // The hash before, read under the row's lock in the same statement that changes it.
-        type Changed = (String, String, String, String, String, bool, i64);
+        type Changed = (String, String, String, String, String, bool, i64, Option<String>);
         let row: Option<Changed> = sqlx::query_as(
             "UPDATE users AS u SET password_hash = $3, stamp = $4 \
              FROM (SELECT id, password_hash FROM users WHERE id = $1 FOR UPDATE) AS before \
              WHERE u.id = before.id AND u.stamp = $2 \
-             RETURNING before.password_hash, u.id, u.email, u.password_hash, u.stamp, u.disabled, u.created_at",
+             RETURNING before.password_hash, u.id, u.email, u.password_hash, u.stamp, u.disabled, u.created_at, u.locale",
         )
         .bind(change.user_id)
         .bind(change.expected_stamp)
@@ -219,7 +221,7 @@ impl AccountSteps for PgStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(|e| self.failed(e))?;
-        let Some((old_hash, id, email, hash, stamp, disabled, created_at)) = row else {
+        let Some((old_hash, id, email, hash, stamp, disabled, created_at, locale)) = row else {
             return Err(Error::TokenStale);
         };
         sqlx::query("DELETE FROM resets WHERE user_id = $1")
@@ -232,9 +234,25 @@ impl AccountSteps for PgStore {
         self.append_event_tx(&mut tx, change.event).await?;
         tx.commit().await.map_err(|e| self.failed(e))?;
         Ok(PasswordSet {
-            user: user((id, email, hash, stamp, disabled, created_at)),
+            user: user((id, email, hash, stamp, disabled, created_at, locale)),
             old_hash,
         })
+    }
+
+    async fn set_locale(&self, user_id: &str, locale: Option<&str>, event: &AuditEvent) -> Result<bool, Error> {
+        let mut tx = self.begin().await?;
+        let changed = sqlx::query("UPDATE users SET locale = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(locale)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.failed(e))?;
+        if changed.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.append_event_tx(&mut tx, event).await?;
+        tx.commit().await.map_err(|e| self.failed(e))?;
+        Ok(true)
     }
 
     async fn set_disabled(

@@ -30,8 +30,8 @@ impl PgStore {
     /// Writes a pending account inside `tx` (its address has none: the caller saw to that).
     pub(super) async fn insert_pending_tx(&self, tx: &mut Transaction<'_, Postgres>, p: &Pending) -> Result<(), Error> {
         sqlx::query(
-            "INSERT INTO pending (id, email, password_hash, stamp, jti, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO pending (id, email, password_hash, stamp, jti, created_at, expires_at, locale) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&p.id)
         .bind(&p.email)
@@ -40,6 +40,7 @@ impl PgStore {
         .bind(&p.jti)
         .bind(p.created_at)
         .bind(p.expires_at)
+        .bind(&p.locale)
         .execute(&mut **tx)
         .await
         .map_err(|e| self.failed(e))?;
@@ -133,10 +134,10 @@ impl IntakeSteps for PgStore {
     }
 }
 
-type PendingRow = (String, String, String, String, String, i64, i64);
+type PendingRow = (String, String, String, String, String, i64, i64, Option<String>);
 
 fn pending(row: PendingRow) -> Pending {
-    let (id, email, password_hash, stamp, jti, created_at, expires_at) = row;
+    let (id, email, password_hash, stamp, jti, created_at, expires_at, locale) = row;
     Pending {
         id,
         email,
@@ -145,6 +146,7 @@ fn pending(row: PendingRow) -> Pending {
         jti,
         created_at,
         expires_at,
+        locale,
     }
 }
 
@@ -187,7 +189,7 @@ impl RegistrationSteps for PgStore {
 
     async fn pending(&self, id: &str) -> Result<Option<Pending>, Error> {
         let row: Option<PendingRow> = sqlx::query_as(
-            "SELECT id, email, password_hash, stamp, jti, created_at, expires_at FROM pending WHERE id = $1",
+            "SELECT id, email, password_hash, stamp, jti, created_at, expires_at, locale FROM pending WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
