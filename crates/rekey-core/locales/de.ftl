@@ -76,3 +76,46 @@ changed-act = Jemand hat vielleicht Zugriff auf Ihre Mails. Setzen Sie Ihr Passw
 
 test-subject = Testnachricht von { $product }
 test-body = Dies ist eine Testnachricht von { $product }, gesendet am { $time }. Der Mailversand funktioniert.
+
+## Die Landeseiten von rekeyd (hinter den gemailten https-Links)
+
+page-checking = Ihr Link wird geprüft…
+page-email = E-Mail
+page-code = Code aus der Mail
+page-open-app = In { $product } öffnen
+page-unreachable = Der Server war nicht richtig erreichbar; versuchen Sie es noch einmal.
+page-reset-title = Passwort zurücksetzen
+page-reset-or-here = oder wählen Sie das neue Passwort hier:
+page-reset-for = Wählen Sie ein neues Passwort für { $address }. Dieser Link funktioniert bis { $until }.
+page-reset-ask-again = Sie können in der App einen neuen Link anfordern.
+page-reset-code-form = Geben Sie Ihre E-Mail, den Code aus der Mail und ein neues Passwort ein.
+page-new-password = Neues Passwort
+page-new-password-again = Neues Passwort wiederholen
+page-show-passwords = Passwörter anzeigen
+page-strength = Passwortstärke
+page-strength-0 = Sehr schwach
+page-strength-1 = Schwach
+page-strength-2 = Mittel
+page-strength-3 = Stark
+page-strength-4 = Sehr stark
+page-reset-submit = Neues Passwort setzen
+page-not-same = Die beiden Passwörter stimmen nicht überein.
+page-reset-done = Ihr Passwort wurde geändert. Melden Sie sich mit dem neuen Passwort an.
+page-verify-title = Konto fertig einrichten
+page-verify-or-here = oder hier abschließen:
+page-verify-for = Schließen Sie das Konto für { $address } ab. Dieser Link funktioniert bis { $until }.
+page-verify-code-form = Geben Sie Ihre E-Mail und den Code aus der Mail ein.
+page-verify-password = Das Passwort, das Sie dafür gewählt haben
+page-verify-why = Noch einmal gefragt, damit nur die Person, die es gewählt hat, das Konto abschließen kann.
+page-verify-submit = Konto fertig einrichten
+page-verify-done = Ihr Konto { $address } ist bereit. Melden Sie sich mit dem gewählten Passwort an.
+page-error-token_used = Dieser Link wurde bereits benutzt; fordern Sie einen neuen an, wenn Sie erneut zurücksetzen müssen.
+page-error-token_replaced = Dieser Link wurde durch einen neueren ersetzt; benutzen Sie den Link aus der neuesten Mail.
+page-error-token_stale = Das Passwort wurde geändert, nachdem dieser Link verschickt wurde; der Link funktioniert nicht mehr.
+page-error-token_expired = Dieser Link ist abgelaufen; fordern Sie einen neuen an.
+page-error-code_invalid = Dieser Code funktioniert nicht: Er ist falsch oder nicht mehr gültig. Sehen Sie in der neuesten Mail nach, oder öffnen Sie den Link darin.
+page-error-code_burned = Dieser Code wurde zu oft falsch eingegeben und funktioniert nicht mehr; fordern Sie ein neues Zurücksetzen an.
+page-error-password_mismatch = Das ist nicht das Passwort, das bei der Anfrage für dieses Konto gewählt wurde.
+page-error-account_verified = Dieser Link wurde bereits benutzt und das Konto ist bereit: Melden Sie sich mit dem gewählten Passwort an.
+page-error-rate_limited = Zu viele Versuche; warten Sie ein paar Minuten und versuchen Sie es erneut.
+page-error-busy = Der Server ist mit anderen Anfragen beschäftigt; versuchen Sie es gleich noch einmal.

@@ -78,3 +78,48 @@ changed-act = Someone may have access to your mail. Reset your password right aw
 
 test-subject = { $product } test message
 test-body = This is a test message from { $product }, sent at { $time }. Mail delivery works.
+
+## rekeyd's landing pages (behind the mailed https links)
+
+page-checking = Checking your link…
+page-email = Email
+page-code = Code from the mail
+page-open-app = Open in { $product }
+page-unreachable = The server could not be reached properly; try again.
+page-reset-title = Reset your password
+page-reset-or-here = or choose the new password here:
+page-reset-for = Choose a new password for { $address }. This link works until { $until }.
+page-reset-ask-again = You can ask for a new link in the app.
+page-reset-code-form = Enter your email, the code from the mail, and a new password.
+page-new-password = New password
+page-new-password-again = New password again
+page-show-passwords = Show passwords
+page-strength = Password strength
+page-strength-0 = Very weak
+page-strength-1 = Weak
+page-strength-2 = Fair
+page-strength-3 = Strong
+page-strength-4 = Very strong
+page-reset-submit = Set new password
+page-not-same = The two passwords are not the same.
+page-reset-done = Your password was changed. Sign in with the new password.
+page-verify-title = Finish creating your account
+page-verify-or-here = or finish here:
+page-verify-for = Finish the account for { $address }. This link works until { $until }.
+page-verify-code-form = Enter your email and the code from the mail.
+page-verify-password = The password you chose for it
+page-verify-why = Asked again so that only the person who chose it can finish the account.
+page-verify-submit = Finish creating the account
+page-verify-done = Your account { $address } is ready. Sign in with the password you chose.
+# What the pages say for the server's refusals (by its stable code); any other refusal is
+# shown in the server's own words.
+page-error-token_used = This link was already used; ask for a new one if you need to reset again.
+page-error-token_replaced = This link was replaced by a newer one; use the link in the most recent mail.
+page-error-token_stale = The password was changed after this link was sent, so the link no longer works.
+page-error-token_expired = This link has expired; ask for a new one.
+page-error-code_invalid = That code does not work: it is wrong, or no longer valid. Check the most recent mail, or open the link in it.
+page-error-code_burned = That code was entered wrong too many times and no longer works; ask for a new reset.
+page-error-password_mismatch = That is not the password chosen when this account was asked for.
+page-error-account_verified = This link was already used and the account is ready: sign in with the password you chose.
+page-error-rate_limited = Too many attempts; wait a few minutes and try again.
+page-error-busy = The server is busy with other requests; try again in a moment.

@@ -76,3 +76,46 @@ changed-act = Puede que alguien tenga acceso a su correo. Restablezca su contras
 
 test-subject = Mensaje de prueba de { $product }
 test-body = Este es un mensaje de prueba de { $product }, enviado a las { $time }. El envío de correo funciona.
+
+## Las páginas de rekeyd (tras los enlaces https enviados por correo)
+
+page-checking = Comprobando su enlace…
+page-email = Correo electrónico
+page-code = Código del correo
+page-open-app = Abrir en { $product }
+page-unreachable = No se pudo contactar bien con el servidor; inténtelo de nuevo.
+page-reset-title = Restablezca su contraseña
+page-reset-or-here = o elija aquí la contraseña nueva:
+page-reset-for = Elija una contraseña nueva para { $address }. Este enlace funciona hasta { $until }.
+page-reset-ask-again = Puede pedir un enlace nuevo en la aplicación.
+page-reset-code-form = Introduzca su correo, el código del correo y una contraseña nueva.
+page-new-password = Contraseña nueva
+page-new-password-again = Repita la contraseña nueva
+page-show-passwords = Mostrar las contraseñas
+page-strength = Solidez de la contraseña
+page-strength-0 = Muy débil
+page-strength-1 = Débil
+page-strength-2 = Aceptable
+page-strength-3 = Fuerte
+page-strength-4 = Muy fuerte
+page-reset-submit = Establecer la contraseña nueva
+page-not-same = Las dos contraseñas no coinciden.
+page-reset-done = Su contraseña se ha cambiado. Inicie sesión con la contraseña nueva.
+page-verify-title = Termine de crear su cuenta
+page-verify-or-here = o termine aquí:
+page-verify-for = Termine la cuenta de { $address }. Este enlace funciona hasta { $until }.
+page-verify-code-form = Introduzca su correo y el código del correo.
+page-verify-password = La contraseña que eligió para ella
+page-verify-why = Se pide de nuevo para que solo quien la eligió pueda terminar la cuenta.
+page-verify-submit = Terminar de crear la cuenta
+page-verify-done = Su cuenta { $address } está lista. Inicie sesión con la contraseña que eligió.
+page-error-token_used = Este enlace ya se usó; pida uno nuevo si necesita restablecer otra vez.
+page-error-token_replaced = Este enlace fue sustituido por uno más reciente; use el enlace del último correo.
+page-error-token_stale = La contraseña se cambió después de enviar este enlace, así que el enlace ya no funciona.
+page-error-token_expired = Este enlace ha caducado; pida uno nuevo.
+page-error-code_invalid = Ese código no funciona: es incorrecto o ya no es válido. Mire el correo más reciente, o abra el enlace que contiene.
+page-error-code_burned = Ese código se introdujo mal demasiadas veces y ya no funciona; pida un nuevo restablecimiento.
+page-error-password_mismatch = Esa no es la contraseña elegida al pedir esta cuenta.
+page-error-account_verified = Este enlace ya se usó y la cuenta está lista: inicie sesión con la contraseña que eligió.
+page-error-rate_limited = Demasiados intentos; espere unos minutos e inténtelo de nuevo.
+page-error-busy = El servidor está ocupado con otras solicitudes; inténtelo de nuevo en un momento.

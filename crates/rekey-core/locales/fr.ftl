@@ -76,3 +76,46 @@ changed-act = Quelqu’un a peut-être accès à votre messagerie. Réinitialise
 
 test-subject = Message de test de { $product }
 test-body = Ceci est un message de test de { $product }, envoyé le { $time }. L’envoi de mail fonctionne.
+
+## Les pages d’accueil de rekeyd (derrière les liens https envoyés par mail)
+
+page-checking = Vérification de votre lien…
+page-email = Adresse e-mail
+page-code = Code reçu par mail
+page-open-app = Ouvrir dans { $product }
+page-unreachable = Le serveur n’a pas pu être joint correctement ; réessayez.
+page-reset-title = Réinitialiser votre mot de passe
+page-reset-or-here = ou choisissez le nouveau mot de passe ici :
+page-reset-for = Choisissez un nouveau mot de passe pour { $address }. Ce lien fonctionne jusqu’au { $until }.
+page-reset-ask-again = Vous pouvez demander un nouveau lien dans l’application.
+page-reset-code-form = Saisissez votre adresse e-mail, le code reçu par mail et un nouveau mot de passe.
+page-new-password = Nouveau mot de passe
+page-new-password-again = Nouveau mot de passe, à nouveau
+page-show-passwords = Afficher les mots de passe
+page-strength = Robustesse du mot de passe
+page-strength-0 = Très faible
+page-strength-1 = Faible
+page-strength-2 = Moyen
+page-strength-3 = Robuste
+page-strength-4 = Très robuste
+page-reset-submit = Définir le nouveau mot de passe
+page-not-same = Les deux mots de passe ne sont pas identiques.
+page-reset-done = Votre mot de passe a été modifié. Connectez-vous avec le nouveau mot de passe.
+page-verify-title = Terminer la création de votre compte
+page-verify-or-here = ou terminez ici :
+page-verify-for = Terminez le compte de { $address }. Ce lien fonctionne jusqu’au { $until }.
+page-verify-code-form = Saisissez votre adresse e-mail et le code reçu par mail.
+page-verify-password = Le mot de passe que vous avez choisi pour ce compte
+page-verify-why = Demandé à nouveau pour que seule la personne qui l’a choisi puisse terminer le compte.
+page-verify-submit = Terminer la création du compte
+page-verify-done = Votre compte { $address } est prêt. Connectez-vous avec le mot de passe choisi.
+page-error-token_used = Ce lien a déjà été utilisé ; demandez-en un nouveau si vous devez réinitialiser à nouveau.
+page-error-token_replaced = Ce lien a été remplacé par un plus récent ; utilisez le lien du dernier mail.
+page-error-token_stale = Le mot de passe a été modifié après l’envoi de ce lien ; le lien ne fonctionne plus.
+page-error-token_expired = Ce lien a expiré ; demandez-en un nouveau.
+page-error-code_invalid = Ce code ne fonctionne pas : il est erroné ou n’est plus valable. Consultez le dernier mail, ou ouvrez le lien qu’il contient.
+page-error-code_burned = Ce code a été saisi trop de fois de façon erronée et ne fonctionne plus ; demandez une nouvelle réinitialisation.
+page-error-password_mismatch = Ce n’est pas le mot de passe choisi lors de la demande de ce compte.
+page-error-account_verified = Ce lien a déjà été utilisé et le compte est prêt : connectez-vous avec le mot de passe choisi.
+page-error-rate_limited = Trop de tentatives ; attendez quelques minutes et réessayez.
+page-error-busy = Le serveur est occupé par d’autres demandes ; réessayez dans un instant.

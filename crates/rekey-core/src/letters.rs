@@ -98,6 +98,11 @@ impl Sender {
         &self.product
     }
 
+    /// The words mail and pages are written in.
+    pub fn words(&self) -> &Words {
+        &self.words
+    }
+
     /// Message `id` in this sender's language, with the product's name and `args`.
     fn say(&self, id: &str, args: &[(&str, Arg)]) -> String {
         self.words.text(&self.locale, id, &self.with_product(args))

@@ -173,6 +173,49 @@ impl Words {
         chain
     }
 
+    /// The language there are words for that best matches an `Accept-Language` header: the
+    /// first wanted tag (by `q`) that has a book of its own, else its language's; else
+    /// English. `fr-CA,de;q=0.5` → `fr`.
+    pub fn negotiate(&self, accept_language: Option<&str>) -> String {
+        let mut wanted: Vec<(f32, usize, String)> = Vec::new();
+        for (i, item) in accept_language.unwrap_or_default().split(',').take(20).enumerate() {
+            let mut parts = item.split(';');
+            let tag = parts.next().unwrap_or_default().trim();
+            let q = parts
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())
+                .unwrap_or(0.0);
+            if let Ok(tag) = locale(tag) {
+                if q > 0.0 {
+                    wanted.push((q, i, tag));
+                }
+            }
+        }
+        wanted.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (_, _, tag) in wanted {
+            let language = tag.split('-').next().unwrap_or_default();
+            for candidate in [tag.as_str(), language] {
+                if let Some(book) = self.books.iter().find(|b| b.tag.eq_ignore_ascii_case(candidate)) {
+                    return book.tag.clone();
+                }
+            }
+        }
+        SHIPPED[0].0.to_string()
+    }
+
+    /// Every message whose id starts with `prefix`, in `locale`, with `args`: the words a
+    /// page's script needs, by id.
+    pub fn all_with_prefix(&self, locale: &str, prefix: &str, args: &[(&str, Arg)]) -> BTreeMap<String, String> {
+        variables_by_message(SHIPPED[0].1)
+            .into_keys()
+            .filter(|id| id.starts_with(prefix))
+            .map(|id| {
+                let text = self.text(locale, &id, args);
+                (id, text)
+            })
+            .collect()
+    }
+
     /// The language a mail for `locale` is written in (its `Content-Language`).
     pub fn language_of(&self, locale: &str) -> &str {
         &self.chain(locale)[0].tag
@@ -484,6 +527,17 @@ mod tests {
         assert_eq!(from_posix_locale("POSIX"), None);
         assert!(locale("deutsch").is_err());
         assert!(locale("").is_err());
+    }
+
+    #[test]
+    fn pages_are_offered_in_the_best_language_there_is() {
+        let words = Words::shipped();
+        assert_eq!(words.negotiate(Some("fr-CA,fr;q=0.9,en;q=0.5")), "fr");
+        assert_eq!(words.negotiate(Some("pt-BR, es;q=0.4")), "es");
+        assert_eq!(words.negotiate(Some("en;q=0.2, de;q=0.8")), "de");
+        assert_eq!(words.negotiate(Some("ja")), "en");
+        assert_eq!(words.negotiate(None), "en");
+        assert_eq!(words.negotiate(Some("\u{0}; q=abc,,;")), "en");
     }
 
     #[test]

@@ -17,8 +17,14 @@ const PASSWORD: &str = "quiet river under the old mill";
 const NEW_PASSWORD: &str = "lanterns drift past the harbour wall";
 const RESET: &str = "Reset your Rekey password";
 
-/// A headless Chromium session through chromedriver, with its own profile.
+/// A headless Chromium session through chromedriver, with its own profile, asking for pages
+/// in English.
 fn browser(profile: &Path) -> WebDriver {
+    browser_speaking(profile, "en-US,en")
+}
+
+/// The same, asking for pages in `languages` (its `Accept-Language`).
+fn browser_speaking(profile: &Path, languages: &str) -> WebDriver {
     let port = free_port();
     let driver = Command::new("chromedriver")
         .arg(format!("--port={port}"))
@@ -39,7 +45,11 @@ fn browser(profile: &Path) -> WebDriver {
     ];
     let caps = json!({
         "browserName": "chrome",
-        "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": args,
+            "prefs": {"intl.accept_languages": languages},
+        },
     });
     WebDriver::open(driver, port, caps, String::new)
 }
@@ -189,4 +199,67 @@ fn the_verification_page_finishes_an_account_by_link_and_by_code() {
     browser.click("#submit");
     browser.wait_text("#message", "is ready");
     assert_eq!(sign_in("ned@example.com"), 200);
+}
+
+#[test]
+fn the_landing_page_speaks_french_to_a_french_browser() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::default().with("REKEY_PRODUCT_NAME", "Exemple Connexion");
+    let server = Server::start(&dir.path().join("data"), Some(&smtp), setup);
+    server.create_account(&smtp, "zoe@example.com", PASSWORD);
+    assert_eq!(
+        post(&server, "/users/password/forgot", json!({"email": "zoe@example.com"})).0,
+        202
+    );
+    let mail = smtp
+        .wait_for_mail(
+            "zoe@example.com",
+            "Reset your Exemple Connexion password",
+            1,
+            Duration::from_secs(15),
+        )
+        .remove(0);
+    let profile = tempfile::tempdir().unwrap();
+    let browser = browser_speaking(profile.path(), "fr-FR,fr");
+
+    browser.go(&mail.landing_link());
+    browser.wait_text("#target", "Choisissez un nouveau mot de passe pour zoe@example.com");
+    assert_eq!(
+        browser.js("return document.documentElement.lang", json!([])),
+        json!("fr")
+    );
+    assert_eq!(
+        browser.js("return document.title", json!([])),
+        json!("Réinitialiser votre mot de passe · Exemple Connexion")
+    );
+    assert_eq!(browser.text("label[for=password]"), "Nouveau mot de passe");
+    assert_eq!(browser.text("#open-app"), "Ouvrir dans Exemple Connexion");
+    browser.type_into("#password", NEW_PASSWORD);
+    browser.type_into("#confirm", "autre chose");
+    browser.click("#submit");
+    browser.wait_text("#message", "ne sont pas identiques");
+    browser.type_into("#confirm", NEW_PASSWORD);
+    browser.wait_text("#strength", "Très robuste");
+    browser.click("#submit");
+    browser.wait_text("#message", "Votre mot de passe a été modifié");
+
+    // The server's refusals are in French too.
+    browser.go(&mail.landing_link());
+    browser.wait_text("#target", "Ce lien a déjà été utilisé");
+
+    // Without a browser: the answer names its language and varies by what is asked.
+    let page = Client::new()
+        .get(server.url("/verify"))
+        .header("Accept-Language", "pt-BR, de;q=0.7, en;q=0.3")
+        .send()
+        .unwrap();
+    assert_eq!(page.headers()["content-language"], "de");
+    assert_eq!(page.headers()["vary"], "Accept-Language");
+    let html = page.text().unwrap();
+    assert!(
+        html.contains("<html lang=\"de\">") && html.contains("Konto fertig einrichten"),
+        "{html}"
+    );
+    assert!(!html.contains("{{"), "every placeholder filled: {html}");
 }

@@ -5,6 +5,20 @@
 
 const $ = (id) => document.getElementById(id);
 
+// The page's words in the language the server chose for it (from Accept-Language), by
+// message id; `{name}` in a message is filled from `vars`.
+const words = JSON.parse($("words").textContent);
+function t(id, vars) {
+  let text = words[id] || id;
+  for (const [name, value] of Object.entries(vars || {})) text = text.split("{" + name + "}").join(value);
+  return text;
+}
+
+// A refusal in the page's language where there are words for its code, else the server's.
+function refusal(e) {
+  return words["page-error-" + e.code] || e.message;
+}
+
 // Shows a message under the form (green when `ok`).
 function say(text, ok) {
   const m = $("message");
@@ -20,7 +34,7 @@ async function api(path, body, bearer) {
   if (res.status === 204) return null;
   let data = null;
   try { data = await res.json(); } catch (_) { /* an empty or non-JSON answer */ }
-  if (!res.ok) throw (data && data.message) ? data : { code: "http_" + res.status, message: "The server could not be reached properly; try again." };
+  if (!res.ok) throw (data && data.message) ? data : { code: "http_" + res.status, message: t("page-unreachable") };
   return data;
 }
 

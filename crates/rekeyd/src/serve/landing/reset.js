@@ -10,17 +10,17 @@ async function showTarget() {
   try {
     const target = await api("/users/password/inspect", { token });
     const until = new Date(target.expires_at * 1000).toLocaleString();
-    $("target").textContent = "Choose a new password for " + target.email + ". This link works until " + until + ".";
+    $("target").textContent = t("page-reset-for", { address: target.email, until });
     $("open-app").href = "rekey://reset?token=" + encodeURIComponent(token);
     $("open-row").hidden = false;
     $("reset-form").hidden = false;
   } catch (e) {
-    $("target").textContent = e.message + " You can ask for a new link in the app.";
+    $("target").textContent = refusal(e) + " " + t("page-reset-ask-again");
   }
 }
 
 function showCodeForm() {
-  $("target").textContent = "Enter your email, the code from the mail, and a new password.";
+  $("target").textContent = t("page-reset-code-form");
   $("code-fields").hidden = false;
   $("reset-form").hidden = false;
 }
@@ -33,15 +33,15 @@ async function rateStrength() {
     const s = await api("/users/password/strength", { password, email: $("email").value || null });
     if (asked !== strengthAsked) return; // a newer keystroke has its own answer coming
     $("meter").value = s.score;
-    const words = ["Very weak", "Weak", "Fair", "Strong", "Very strong"][s.score] || "";
-    $("strength").textContent = words + (s.problem ? ": " + s.problem : "") + (s.suggestions.length ? " " + s.suggestions.join(" ") : "");
+    const verdict = t("page-strength-" + s.score);
+    $("strength").textContent = verdict + (s.problem ? ": " + s.problem : "") + (s.suggestions.length ? " " + s.suggestions.join(" ") : "");
   } catch (_) { /* the meter is a hint; the real check happens on submit */ }
 }
 
 async function submit(event) {
   event.preventDefault();
   say("");
-  if ($("password").value !== $("confirm").value) { say("The two passwords are not the same."); return; }
+  if ($("password").value !== $("confirm").value) { say(t("page-not-same")); return; }
   const body = { new_password: $("password").value };
   if (!token) { body.email = $("email").value; body.code = $("code").value; }
   $("submit").disabled = true;
@@ -50,10 +50,10 @@ async function submit(event) {
     $("reset-form").hidden = true;
     $("open-row").hidden = true;
     $("target").textContent = "";
-    say("Your password was changed. Sign in with the new password.", true);
+    say(t("page-reset-done"), true);
     $("title").focus();
   } catch (e) {
-    say(e.message);
+    say(refusal(e));
   } finally {
     $("submit").disabled = false;
   }
@@ -67,7 +67,7 @@ function begin() {
   $("reset-form").hidden = true;
   $("open-row").hidden = true;
   $("code-fields").hidden = true;
-  $("target").textContent = "Checking your link…";
+  $("target").textContent = t("page-checking");
   if (token) showTarget(); else showCodeForm();
 }
 

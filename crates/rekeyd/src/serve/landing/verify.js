@@ -11,17 +11,17 @@ async function showTarget() {
   try {
     const target = await api("/users/verify/inspect", { token });
     const until = new Date(target.expires_at * 1000).toLocaleString();
-    $("target").textContent = "Finish the account for " + target.email + ". This link works until " + until + ".";
+    $("target").textContent = t("page-verify-for", { address: target.email, until });
     $("open-app").href = "rekey://verify?token=" + encodeURIComponent(token);
     $("open-row").hidden = false;
     $("verify-form").hidden = false;
   } catch (e) {
-    $("target").textContent = e.message;
+    $("target").textContent = refusal(e);
   }
 }
 
 function showCodeForm() {
-  $("target").textContent = "Enter your email and the code from the mail.";
+  $("target").textContent = t("page-verify-code-form");
   $("code-fields").hidden = false;
   $("verify-form").hidden = false;
 }
@@ -37,10 +37,10 @@ async function submit(event) {
     $("verify-form").hidden = true;
     $("open-row").hidden = true;
     $("target").textContent = "";
-    say("Your account " + account.email + " is ready. Sign in with the password you chose.", true);
+    say(t("page-verify-done", { address: account.email }), true);
     $("title").focus();
   } catch (e) {
-    say(e.message);
+    say(refusal(e));
   } finally {
     $("submit").disabled = false;
   }
@@ -52,7 +52,7 @@ function begin() {
   $("verify-form").hidden = true;
   $("open-row").hidden = true;
   $("code-fields").hidden = true;
-  $("target").textContent = "Checking your link…";
+  $("target").textContent = t("page-checking");
   if (token) showTarget(); else showCodeForm();
 }
 
