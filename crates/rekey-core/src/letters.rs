@@ -420,6 +420,8 @@ fn build(sender: &Sender, to: &str, subject: &str, mut text: String, mut html: S
             &format!("<p style=\"color:#555\">Need help? {}</p>", escape(support)),
         );
     }
+    // One line, whatever an operator's message file says: a line break would end the header.
+    let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
     let from_box = sender.from.clone();
     let to_box: Mailbox = to.parse().map_err(|e| LetterError(format!("recipient: {e}")))?;
     let domain = from_box.email.domain().to_string();
@@ -540,6 +542,31 @@ mod tests {
                 "{locale}: {raw}"
             );
         }
+    }
+
+    #[test]
+    fn an_operators_subject_over_two_lines_stays_one_header() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("en.ftl"),
+            "reset-subject =\n    Your reset\n    Bcc: evil@example.com\n",
+        )
+        .unwrap();
+        let config =
+            crate::config::Config::from_layers(None, None, &[], &[("messages_dir", dir.path().display().to_string())])
+                .unwrap();
+        let sender = Sender::new(&config).unwrap();
+        let link = LinkLetter {
+            to: "a@example.com",
+            token: "t",
+            code: "ABCDEFGH",
+            expires_at: 1_795_701_900,
+            ttl: 1800,
+            public_url: None,
+        };
+        let raw = String::from_utf8(reset(&sender, &link).unwrap().raw).unwrap();
+        assert!(raw.contains("Subject: Your reset Bcc: evil@example.com\r\n"), "{raw}");
+        assert!(!raw.contains("\r\nBcc:"), "{raw}");
     }
 
     #[test]
