@@ -154,6 +154,8 @@ fn the_reset_mail_carries_the_operators_name_and_a_dkim_signature_that_verifies(
     }
     let (ok, said) = verify(dir.path(), &mail.raw, &public, "rsa");
     assert!(ok, "python3-dkim accepts the signature: {said}");
+    let score = spam_score(dir.path(), &mail.raw);
+    assert!(score <= 0.0, "SpamAssassin's local rules score the signed mail {score}");
 
     // A mail changed on the way no longer verifies: a new subject, or new words in the body.
     let retitled = mail
@@ -233,6 +235,11 @@ fn the_reset_mail_in_each_language_through_the_relay() {
         let html = mail.html.as_deref().unwrap();
         assert!(html.contains(ignore), "{locale}: the HTML part too: {html}");
         assert_eq!(mail.reset_code().len(), 9, "the code is there to type: {text}");
+        let score = spam_score(dir.path(), &mail.raw);
+        assert!(
+            score <= 0.0,
+            "{locale}: SpamAssassin's local rules score the mail {score}"
+        );
     }
 }
 
@@ -387,6 +394,28 @@ fn admin(data: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// The score SpamAssassin's local rules (`spamassassin -L`: no network tests) give `raw`.
+fn spam_score(dir: &Path, raw: &str) -> f64 {
+    let message = dir.join("scored.eml");
+    std::fs::write(&message, raw).unwrap();
+    let out = Command::new("spamassassin")
+        .args(["-L", "-t"])
+        .stdin(std::fs::File::open(&message).unwrap())
+        .output()
+        .expect("spamassassin runs (apt-get install spamassassin)");
+    let report = String::from_utf8_lossy(&out.stdout);
+    let status = report
+        .lines()
+        .find(|l| l.starts_with("X-Spam-Status:"))
+        .unwrap_or_else(|| panic!("SpamAssassin says nothing: {report}"));
+    status
+        .split("score=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no score in {status}"))
 }
 
 /// `rekeyd config check` with `env` set, from a clean environment.
