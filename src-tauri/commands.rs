@@ -32,6 +32,8 @@ pub struct MailInfo {
 #[serde(rename_all = "camelCase")]
 pub struct AppInfo {
     version: &'static str,
+    /// The operator's name for the product (`product_name`), for the title and the words.
+    product_name: String,
     /// Where the accounts are: this computer, or a server (its address).
     place: Place,
     mail: MailInfo,
@@ -127,6 +129,7 @@ pub async fn app_info(shell: State<'_, Shell>) -> Answer<AppInfo> {
     };
     Ok(AppInfo {
         version: env!("CARGO_PKG_VERSION"),
+        product_name: shell.core()?.config().product_name.clone(),
         place: backend.place(),
         mail: mail_info(&shell)?,
         signed_in,

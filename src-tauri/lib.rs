@@ -63,6 +63,10 @@ pub fn run() {
             .plugin(stay_home()),
     )
     .setup(move |app| {
+        // The operator's name on the window (tauri.conf.json says "Rekey").
+        if let (Ok(config), Some(window)) = (&config, app.get_webview_window("main")) {
+            let _ = window.set_title(&config.product_name);
+        }
         let shell = Shell::open(config);
         shell.start_workers();
         app.manage(shell);

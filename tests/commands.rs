@@ -296,3 +296,18 @@ fn a_verification_link_opens_the_verify_page_and_finishes_the_account() {
     );
     app.ok("sign_in", json!({"email": "vi@example.com", "password": PASSWORD}));
 }
+
+#[test]
+fn the_operators_product_name_reaches_the_app_and_its_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::with_shell(dir, |d| {
+        let mut config = config(&d.join("data"), None);
+        config.product_name = "Example Corp Login".into();
+        Ok(config)
+    });
+    assert_eq!(app.ok("app_info", json!({}))["productName"], "Example Corp Login");
+    app.ok("register", json!({"email": "ute@example.com", "password": PASSWORD}));
+    app.ok("request_reset", json!({"email": "ute@example.com"}));
+    let mail = app.wait_for_mailbox(1);
+    assert_eq!(mail[0]["subject"], "Reset your Example Corp Login password", "{mail:?}");
+}

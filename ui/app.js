@@ -757,14 +757,18 @@ async function listenEvents() {
 
 function applyInfo(info) {
   if (Number(info.minLength) > 0) state.minLength = Number(info.minLength);
+  // The operator's name for the product, wherever the page says it.
+  const product = info.productName || 'Rekey';
+  document.title = product;
+  for (const el of document.querySelectorAll('.product-name')) el.textContent = product;
   const mailbox = info.mail && info.mail.mode === 'mailbox';
   $('check-open-mailbox').hidden = !mailbox;
   $('code-open-mailbox').hidden = !mailbox;
   if (info.place && info.place.mode === 'server') {
-    $('app-footer').textContent = `Rekey ${info.version || ''} · Connected to ${info.place.url}`;
+    $('app-footer').textContent = `${product} ${info.version || ''} · Connected to ${info.place.url}`;
   } else {
     const where = mailbox ? 'local mailbox' : (info.mail && info.mail.where) || 'mail server';
-    $('app-footer').textContent = `Rekey ${info.version || ''} · This computer · Mail: ${where}`;
+    $('app-footer').textContent = `${product} ${info.version || ''} · This computer · Mail: ${where}`;
   }
 }
 

@@ -54,6 +54,9 @@ impl Desktop {
             ("XDG_CACHE_HOME".into(), p("cache")),
             ("XDG_RUNTIME_DIR".into(), p("runtime")),
             ("NO_AT_BRIDGE".into(), "1".into()),
+            // The app speaks the computer's language; the tests read English.
+            ("LC_ALL".into(), "C.UTF-8".into()),
+            ("LANG".into(), "C.UTF-8".into()),
             // (Not WEBKIT_DISABLE_COMPOSITING_MODE: with it, WebDriver screenshots hang.)
             ("REKEY_DATA_DIR".into(), p("rekey")),
             ("REKEY_ARGON2_MEMORY_KIB".into(), "8192".into()),
