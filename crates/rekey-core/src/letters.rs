@@ -115,15 +115,7 @@ impl Sender {
 
     fn with_product<'a>(&'a self, args: &[(&'a str, Arg<'a>)]) -> Vec<(&'a str, Arg<'a>)> {
         let mut all: Vec<(&str, Arg)> = vec![("product", Arg::Text(&self.product))];
-        all.extend(args.iter().map(|(name, value)| {
-            (
-                *name,
-                match value {
-                    Arg::Text(s) => Arg::Text(s),
-                    Arg::Number(n) => Arg::Number(*n),
-                },
-            )
-        }));
+        all.extend(args.iter().copied());
         all
     }
 

@@ -52,6 +52,7 @@ pub struct WordsError {
 }
 
 /// A value for a message's variable.
+#[derive(Clone, Copy)]
 pub enum Arg<'a> {
     /// Words: a name, an address, a time already written out.
     Text(&'a str),

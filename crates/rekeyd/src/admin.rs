@@ -339,6 +339,15 @@ pub fn config(config: Config, cmd: ConfigCmd) -> Outcome {
     println!("mail_from         {}", config.mail_from);
     println!("product_name      {}", config.product_name);
     println!(
+        "locale            {} (mail to accounts that chose no language){}",
+        config.locale,
+        config
+            .messages_dir
+            .as_ref()
+            .map(|d| format!("; messages from {}", d.display()))
+            .unwrap_or_default()
+    );
+    println!(
         "dkim              {}",
         match (&config.dkim_selector, config.mail_from.rsplit_once('@')) {
             (Some(selector), Some((_, domain))) => format!(
