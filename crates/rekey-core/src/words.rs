@@ -31,6 +31,8 @@ struct Book {
 /// Every language's messages, shipped and overridden.
 pub struct Words {
     books: Vec<Book>,
+    /// English's messages and the variables each is given: what an override may name.
+    english: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Words {
@@ -76,7 +78,10 @@ impl Words {
                 bundle: bundle(tag, resource),
             });
         }
-        let mut words = Words { books };
+        let mut words = Words {
+            books,
+            english: variables_by_message(SHIPPED[0].1),
+        };
         if let Some(dir) = dir {
             words.override_from(dir)?;
         }
@@ -96,7 +101,6 @@ impl Words {
             .filter(|p| p.extension().is_some_and(|x| x == "ftl"))
             .collect();
         files.sort();
-        let english = variables_by_message(SHIPPED[0].1);
         for path in files {
             let name = path.display().to_string();
             let tag = path
@@ -120,7 +124,7 @@ impl Words {
             })?;
             for (id, used) in variables_by_message(&source) {
                 let line = line_of_message(&source, &id);
-                let Some(given) = english.get(&id) else {
+                let Some(given) = self.english.get(&id) else {
                     return Err(WordsError {
                         file: name,
                         line,
@@ -178,22 +182,7 @@ impl Words {
     /// first wanted tag (by `q`) that has a book of its own, else its language's; else
     /// English. `fr-CA,de;q=0.5` → `fr`.
     pub fn negotiate(&self, accept_language: Option<&str>) -> String {
-        let mut wanted: Vec<(f32, usize, String)> = Vec::new();
-        for (i, item) in accept_language.unwrap_or_default().split(',').take(20).enumerate() {
-            let mut parts = item.split(';');
-            let tag = parts.next().unwrap_or_default().trim();
-            let q = parts
-                .find_map(|p| p.trim().strip_prefix("q="))
-                .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())
-                .unwrap_or(0.0);
-            if let Ok(tag) = locale(tag) {
-                if q > 0.0 {
-                    wanted.push((q, i, tag));
-                }
-            }
-        }
-        wanted.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        for (_, _, tag) in wanted {
+        for tag in wanted_languages(accept_language.unwrap_or_default()) {
             let language = tag.split('-').next().unwrap_or_default();
             for candidate in [tag.as_str(), language] {
                 if let Some(book) = self.books.iter().find(|b| b.tag.eq_ignore_ascii_case(candidate)) {
@@ -207,13 +196,10 @@ impl Words {
     /// Every message whose id starts with `prefix`, in `locale`, with `args`: the words a
     /// page's script needs, by id.
     pub fn all_with_prefix(&self, locale: &str, prefix: &str, args: &[(&str, Arg)]) -> BTreeMap<String, String> {
-        variables_by_message(SHIPPED[0].1)
-            .into_keys()
+        self.english
+            .keys()
             .filter(|id| id.starts_with(prefix))
-            .map(|id| {
-                let text = self.text(locale, &id, args);
-                (id, text)
-            })
+            .map(|id| (id.clone(), self.text(locale, id, args)))
             .collect()
     }
 
@@ -329,24 +315,27 @@ pub fn locale(tag: &str) -> Result<String, crate::error::Error> {
 /// The language an `Accept-Language` header asks for first (highest `q`, then order), if
 /// any of its tags is one: `de-AT,de;q=0.9,en;q=0.5` → `de-AT`.
 pub fn from_accept_language(header: &str) -> Option<String> {
-    let mut best: Option<(f32, String)> = None;
-    for item in header.split(',').take(20) {
+    wanted_languages(header).into_iter().next()
+}
+
+/// The languages an `Accept-Language` header wants, most wanted first (by `q`, then by
+/// order); `*`, `q=0` and anything that is not a language tag left out. At most 20 items are
+/// read, so a long header costs little.
+fn wanted_languages(header: &str) -> Vec<String> {
+    let mut wanted: Vec<(f32, usize, String)> = Vec::new();
+    for (i, item) in header.split(',').take(20).enumerate() {
         let mut parts = item.split(';');
         let tag = parts.next().unwrap_or_default().trim();
         let q = parts
             .find_map(|p| p.trim().strip_prefix("q="))
             .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())
             .unwrap_or(0.0);
-        if q <= 0.0 || tag == "*" {
-            continue;
-        }
-        if let Ok(tag) = locale(tag) {
-            if best.as_ref().is_none_or(|(b, _)| q > *b) {
-                best = Some((q, tag));
-            }
+        if let (true, Ok(tag)) = (q > 0.0, locale(tag)) {
+            wanted.push((q, i, tag));
         }
     }
-    best.map(|(_, tag)| tag)
+    wanted.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    wanted.into_iter().map(|(_, _, tag)| tag).collect()
 }
 
 /// The language of this computer's user, from `LC_ALL`, `LC_MESSAGES` or `LANG` (the first

@@ -364,13 +364,19 @@ fn an_account_keeps_its_language_whoever_asks_for_its_reset() {
     assert!(said.contains("now written in de"), "{said}");
 }
 
-/// Runs an admin command on `data` (a password on stdin, for `users add`); returns its output.
-fn admin(data: &Path, args: &[&str]) -> String {
+/// `rekeyd --data-dir DATA ARGS…` with none of the caller's `REKEY_*` settings.
+fn rekeyd(data: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rekeyd"));
     c.arg("--data-dir").arg(data).args(args);
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("REKEY_")) {
         c.env_remove(k);
     }
+    c
+}
+
+/// Runs an admin command on `data` (a password on stdin, for `users add`); returns its output.
+fn admin(data: &Path, args: &[&str]) -> String {
+    let mut c = rekeyd(data, args);
     c.env("REKEY_ARGON2_MEMORY_KIB", "8192")
         .env("REKEY_ARGON2_ITERATIONS", "1");
     let out = c
@@ -420,11 +426,7 @@ fn spam_score(dir: &Path, raw: &str) -> f64 {
 
 /// `rekeyd config check` with `env` set, from a clean environment.
 fn config_check(data: &Path, env: &[(&str, &str)]) -> (bool, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_rekeyd"));
-    c.arg("--data-dir").arg(data).args(["config", "check"]);
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("REKEY_")) {
-        c.env_remove(k);
-    }
+    let mut c = rekeyd(data, &["config", "check"]);
     c.env("REKEY_MAIL_FROM", FROM);
     for (k, v) in env {
         c.env(k, v);

@@ -318,7 +318,12 @@ impl Rekey {
 
     /// Who mail to `user` is from, writing in the account's language (else the install's).
     fn sender_for(&self, user: &crate::store::User) -> crate::letters::Sender {
-        match &user.locale {
+        self.sender_in(user.locale.as_deref())
+    }
+
+    /// Who mail is from, writing in `locale` (`None`: the install's).
+    fn sender_in(&self, locale: Option<&str>) -> crate::letters::Sender {
+        match locale {
             Some(locale) => self.sender.in_locale(locale),
             None => self.sender.clone(),
         }

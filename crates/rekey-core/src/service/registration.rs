@@ -133,9 +133,7 @@ impl Rekey {
             ..pending
         };
         let letter = letters::verify(
-            &self
-                .sender
-                .in_locale(pending.locale.as_deref().unwrap_or(&self.config.locale)),
+            &self.sender_in(pending.locale.as_deref()),
             &LinkLetter {
                 to: email.as_str(),
                 token: &minted.token,
