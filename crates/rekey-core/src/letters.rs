@@ -469,6 +469,18 @@ mod tests {
         assert!(raw.contains("30 minutes"));
     }
 
+    /// A link letter for a@example.com, expiring 2026-11-26 14:05 UTC.
+    fn sample_link() -> LinkLetter<'static> {
+        LinkLetter {
+            to: "a@example.com",
+            token: "t",
+            code: "ABCDEFGH",
+            expires_at: 1_795_701_900,
+            ttl: 1800,
+            public_url: None,
+        }
+    }
+
     #[test]
     fn every_mail_speaks_the_operators_name_and_says_it_is_automatic() {
         let config = crate::config::Config::from_layers(
@@ -483,14 +495,7 @@ mod tests {
         )
         .unwrap();
         let sender = Sender::new(&config).unwrap();
-        let link = LinkLetter {
-            to: "a@example.com",
-            token: "t",
-            code: "ABCDEFGH",
-            expires_at: 1_800_000_000,
-            ttl: 1800,
-            public_url: None,
-        };
+        let link = sample_link();
         let mails = [
             reset(&sender, &link).unwrap(),
             verify(&sender, &link).unwrap(),
@@ -513,14 +518,7 @@ mod tests {
     #[test]
     fn content_language_names_the_language_the_words_are_in() {
         let english = Sender::plain("Rekey <no-reply@example.com>").unwrap();
-        let link = LinkLetter {
-            to: "a@example.com",
-            token: "t",
-            code: "ABCDEFGH",
-            expires_at: 1_795_701_900,
-            ttl: 1800,
-            public_url: None,
-        };
+        let link = sample_link();
         for (locale, language) in [
             ("en", "en"),
             ("de-AT", "de"),
@@ -548,14 +546,7 @@ mod tests {
             crate::config::Config::from_layers(None, None, &[], &[("messages_dir", dir.path().display().to_string())])
                 .unwrap();
         let sender = Sender::new(&config).unwrap();
-        let link = LinkLetter {
-            to: "a@example.com",
-            token: "t",
-            code: "ABCDEFGH",
-            expires_at: 1_795_701_900,
-            ttl: 1800,
-            public_url: None,
-        };
+        let link = sample_link();
         let raw = String::from_utf8(reset(&sender, &link).unwrap().raw).unwrap();
         assert!(raw.contains("Subject: Your reset Bcc: evil@example.com\r\n"), "{raw}");
         assert!(!raw.contains("\r\nBcc:"), "{raw}");
