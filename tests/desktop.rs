@@ -222,6 +222,33 @@ fn with_no_mail_server_the_local_mailbox_carries_the_link() {
 }
 
 #[test]
+fn the_window_carries_the_operators_product_name() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut desktop = Desktop::start();
+    desktop.set("REKEY_PRODUCT_NAME", "Example Corp Login");
+    let w = desktop.open_app(&[]);
+    w.wait_page("page-signin");
+    w.wait_until("the page takes the product's name", || {
+        w.js("return document.title", serde_json::json!([])) == serde_json::json!("Example Corp Login")
+    });
+    assert_eq!(w.text(".app-name"), "Example Corp Login");
+    assert!(
+        w.text("#app-footer").starts_with("Example Corp Login "),
+        "{}",
+        w.text("#app-footer")
+    );
+    let said_rekey = w.js(
+        "return [...document.querySelectorAll('.product-name')].some((e) => e.textContent !== 'Example Corp Login')",
+        serde_json::json!([]),
+    );
+    assert_eq!(
+        said_rekey,
+        serde_json::json!(false),
+        "every place the page names the product"
+    );
+}
+
+#[test]
 fn keyboard_alone_signs_in_in_the_dark_theme() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut desktop = Desktop::start();
