@@ -39,6 +39,8 @@ pub struct AppInfo {
     mail: MailInfo,
     signed_in: Option<Account>,
     min_length: usize,
+    /// The window's chosen language (`app_language`); `None`: the system's.
+    app_language: Option<String>,
 }
 
 #[derive(Serialize, Debug, PartialEq, Eq)]
@@ -53,7 +55,7 @@ fn proof(token: Option<String>, email: Option<String>, code: Option<String>) -> 
         (None, Some(email), Some(code)) => Ok(Proof::Code { email, code }),
         _ => Err(UiError {
             code: "proof_missing".into(),
-            message: "Open the link from the mail, or enter your email and the code.".into(),
+            message: crate::language::say("app-error-proof-missing", &[]),
         }),
     }
 }
@@ -94,13 +96,12 @@ fn mail_info(shell: &Shell) -> Answer<MailInfo> {
         });
     }
     let mailer = shell.core()?.outbox().mailer();
-    Ok(MailInfo {
-        mode: match mailer {
-            Mailer::Mailbox(_) => "mailbox",
-            Mailer::Smtp { .. } => "smtp",
-        },
-        place: mailer.describe(),
-    })
+    // Where, without words around it: the window says it in its own language.
+    let (mode, place) = match mailer {
+        Mailer::Mailbox(dir) => ("mailbox", dir.display().to_string()),
+        Mailer::Smtp { server, .. } => ("smtp", server.to_string()),
+    };
+    Ok(MailInfo { mode, place })
 }
 
 /// Set once the page has asked for `app_info`, i.e. its script runs and it is about to draw.
@@ -134,6 +135,8 @@ pub async fn app_info(shell: State<'_, Shell>) -> Answer<AppInfo> {
         mail: mail_info(&shell)?,
         signed_in,
         min_length: backend.min_length().await.unwrap_or(15),
+        // Read afresh: the settings page may have chosen one since the start.
+        app_language: crate::settings::load().ok().and_then(|c| c.app_language),
     })
 }
 
@@ -178,7 +181,7 @@ pub async fn sign_in(shell: State<'_, Shell>, email: String, password: String) -
 fn switched() -> UiError {
     UiError {
         code: "server_switched".into(),
-        message: "The server was changed in Settings meanwhile; sign in again.".into(),
+        message: crate::language::say("app-error-switched", &[]),
     }
 }
 
@@ -207,6 +210,25 @@ pub async fn change_password(shell: State<'_, Shell>, current: String, new_passw
         return Err(switched());
     }
     Ok(())
+}
+
+/// The language of the signed-in account's mail: a tag, or `None` for the install's.
+#[tauri::command]
+pub async fn mail_language(shell: State<'_, Shell>) -> Answer<Option<String>> {
+    let session = shell
+        .session()
+        .ok_or_else(|| UiError::from(rekey_core::Error::SessionInvalid))?;
+    shell.backend()?.mail_language(&session).await
+}
+
+/// Sets the language of the signed-in account's mail (`None`: the install's); answers it.
+#[tauri::command]
+pub async fn set_mail_language(shell: State<'_, Shell>, locale: Option<String>) -> Answer<Option<String>> {
+    let session = shell
+        .session()
+        .ok_or_else(|| UiError::from(rekey_core::Error::SessionInvalid))?;
+    let locale = locale.filter(|l| !l.trim().is_empty());
+    shell.backend()?.set_mail_language(&session, locale.as_deref()).await
 }
 
 #[tauri::command]
@@ -287,14 +309,14 @@ fn mailbox_dir(shell: &Shell) -> Answer<std::path::PathBuf> {
     if let Place::Server { .. } = shell.backend()?.place() {
         return Err(UiError {
             code: "mailbox_off".into(),
-            message: "Mail comes from your organisation's server; check your mail program.".into(),
+            message: crate::language::say("app-error-mailbox-server", &[]),
         });
     }
     match shell.core()?.outbox().mailer() {
         Mailer::Mailbox(dir) => Ok(dir.clone()),
         Mailer::Smtp { .. } => Err(UiError {
             code: "mailbox_off".into(),
-            message: "Mail goes to a mail server, not the local mailbox; check your mail program.".into(),
+            message: crate::language::say("app-error-mailbox-smtp", &[]),
         }),
     }
 }
@@ -311,16 +333,16 @@ pub fn mailbox_list(shell: State<'_, Shell>) -> Answer<Vec<mailbox::Summary>> {
     let dir = mailbox_dir(&shell)?;
     mailbox::list(&dir).map_err(|e| {
         tracing::warn!(error = %e, "the local mailbox cannot be read");
-        mailbox_error(format!(
-            "The local mailbox {} cannot be read; check that the folder exists and is yours.",
-            dir.display()
+        mailbox_error(crate::language::say(
+            "app-error-mailbox-unreadable",
+            &[("folder", &dir.display().to_string())],
         ))
     })
 }
 
 #[tauri::command]
 pub fn mailbox_open(shell: State<'_, Shell>, id: String) -> Answer<mailbox::Letter> {
-    mailbox::open(&mailbox_dir(&shell)?, &id).map_err(mailbox_error)
+    mailbox::open(&mailbox_dir(&shell)?, &id).map_err(|why| mailbox_error(crate::language::say(why, &[])))
 }
 
 /// A `rekey://` link clicked inside the app (the local mailbox): handled like one from

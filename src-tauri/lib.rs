@@ -4,6 +4,7 @@
 
 mod backend;
 mod commands;
+mod language;
 mod link;
 mod mailbox;
 mod settings;
@@ -39,6 +40,10 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         settings::server_test,
         settings::server_connect,
         settings::server_disconnect,
+        settings::window_words,
+        settings::set_app_language,
+        commands::mail_language,
+        commands::set_mail_language,
     ])
 }
 

@@ -15,10 +15,12 @@ pub struct LinkError {
     pub message: String,
 }
 
-fn refuse(message: &str) -> LinkError {
+/// A refusal: `why` (a message id) and what to do instead, in the window's language.
+fn refuse(why: &str) -> LinkError {
+    let why = crate::language::say(why, &[]);
     LinkError {
         code: "link_invalid",
-        message: format!("{message} Use the link from the most recent reset mail, or type the code instead."),
+        message: crate::language::say("app-error-link", &[("why", &why)]),
     }
 }
 
@@ -41,35 +43,35 @@ pub enum Action {
 pub fn reset_token(raw: &str) -> Result<String, LinkError> {
     match parse(raw)? {
         (Action::Reset, token) => Ok(token),
-        (Action::Verify, _) => Err(refuse("That Rekey link does not lead to a password reset.")),
+        (Action::Verify, _) => Err(refuse("app-error-link-not-reset")),
     }
 }
 
 /// The action and token of a Rekey link.
 pub fn parse(raw: &str) -> Result<(Action, String), LinkError> {
     if raw.len() > MAX_URL {
-        return Err(refuse("That link is far too long to be a Rekey link."));
+        return Err(refuse("app-error-link-too-long"));
     }
     let raw = raw.trim();
     // The URL parser silently drops tabs and line breaks anywhere in its input, so a link with
     // text spliced into it would still read; a real link has none, so refuse them first.
     if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(refuse("That link has spaces or line breaks inside it."));
+        return Err(refuse("app-error-link-spaces"));
     }
-    let url = url::Url::parse(raw).map_err(|_| refuse("That link could not be read."))?;
+    let url = url::Url::parse(raw).map_err(|_| refuse("app-error-link-unreadable"))?;
     if url.scheme() != "rekey" {
-        return Err(refuse("That is not a Rekey link."));
+        return Err(refuse("app-error-link-not-ours"));
     }
     let action = match url.host_str() {
         Some("reset") => Action::Reset,
         Some("verify") => Action::Verify,
-        _ => return Err(refuse("That Rekey link does not lead to a password reset.")),
+        _ => return Err(refuse("app-error-link-not-reset")),
     };
     if !matches!(url.path(), "" | "/") {
-        return Err(refuse("That Rekey link does not lead to a password reset."));
+        return Err(refuse("app-error-link-not-reset"));
     }
     if url.username() != "" || url.password().is_some() || url.port().is_some() || url.fragment().is_some() {
-        return Err(refuse("That Rekey link has parts a reset link never has."));
+        return Err(refuse("app-error-link-extra"));
     }
     // The parser resolves dot segments (`rekey://reset/..?token=…` reads as `rekey://reset/`),
     // so the text before the query is checked as it was written too.
@@ -82,21 +84,21 @@ pub fn parse(raw: &str) -> Result<(Action, String), LinkError> {
         .iter()
         .any(|ok| before_query.eq_ignore_ascii_case(ok))
     {
-        return Err(refuse("That Rekey link does not lead to a password reset."));
+        return Err(refuse("app-error-link-not-reset"));
     }
     let mut token = None;
     for (key, value) in url.query_pairs() {
         match key.as_ref() {
             "token" if token.is_none() => token = Some(value.into_owned()),
-            "token" => return Err(refuse("That link carries two tokens.")),
-            _ => return Err(refuse("That Rekey link has parts a reset link never has.")),
+            "token" => return Err(refuse("app-error-link-two-tokens")),
+            _ => return Err(refuse("app-error-link-extra")),
         }
     }
     // `query_pairs` skips empty pieces (`?token=…&`, `?&token=…`); a reset link has none.
     if url.query().is_some_and(|q| q.split('&').count() != 1) {
-        return Err(refuse("That Rekey link has parts a reset link never has."));
+        return Err(refuse("app-error-link-extra"));
     }
-    let token = token.ok_or_else(|| refuse("That link has no reset token in it."))?;
+    let token = token.ok_or_else(|| refuse("app-error-link-no-token"))?;
     let shaped = token.split('.').count() == 3
         && token.split('.').all(|part| {
             !part.is_empty()
@@ -105,9 +107,7 @@ pub fn parse(raw: &str) -> Result<(Action, String), LinkError> {
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
         });
     if !shaped {
-        return Err(refuse(
-            "The token in that link is damaged; it may have been cut off by the mail program.",
-        ));
+        return Err(refuse("app-error-link-damaged"));
     }
     Ok((action, token))
 }

@@ -48,9 +48,10 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<Summary>> {
 }
 
 /// Opens the message `id` (a file name from [`list`]; anything else is refused).
-pub fn open(dir: &Path, id: &str) -> Result<Letter, String> {
+/// A refusal is the id of the message that words it.
+pub fn open(dir: &Path, id: &str) -> Result<Letter, &'static str> {
     if !valid_id(id) {
-        return Err("There is no such message in the local mailbox.".into());
+        return Err("app-error-message-missing");
     }
     read(dir, id)
 }
@@ -65,12 +66,12 @@ fn valid_id(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-fn read(dir: &Path, id: &str) -> Result<Letter, String> {
+fn read(dir: &Path, id: &str) -> Result<Letter, &'static str> {
     let path: PathBuf = dir.join(id);
-    let raw = std::fs::read(&path).map_err(|_| "That message is no longer in the local mailbox.".to_string())?;
+    let raw = std::fs::read(&path).map_err(|_| "app-error-message-gone")?;
     let message = mail_parser::MessageParser::default()
         .parse(&raw)
-        .ok_or_else(|| "That message could not be read.".to_string())?;
+        .ok_or("app-error-message-unreadable")?;
     let to = message
         .to()
         .and_then(|a| a.first())

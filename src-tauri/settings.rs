@@ -98,9 +98,9 @@ pub struct Settings {
 fn saving_failed(path: &Path, e: impl std::fmt::Display) -> UiError {
     UiError {
         code: "settings_unwritable".into(),
-        message: format!(
-            "The settings could not be saved in {} ({e}); check that the folder is yours.",
-            path.display()
+        message: crate::language::say(
+            "app-error-settings-unwritable",
+            &[("file", &path.display().to_string()), ("problem", &e.to_string())],
         ),
     }
 }
@@ -109,10 +109,15 @@ fn saving_failed(path: &Path, e: impl std::fmt::Display) -> UiError {
 /// writes `server_url = ""`: "this computer", which stays so even when an administrator's
 /// file names a server (the user's file is above it).
 fn save_server(url: Option<&str>, ca_file: Option<&str>) -> Answer<()> {
+    save(&[("server_url", Some(url.unwrap_or(""))), ("server_ca_file", ca_file)])
+}
+
+/// Sets `keys` in the user's file (`None` removes one), keeping the rest.
+fn save(keys: &[(&str, Option<&str>)]) -> Answer<()> {
     let Some(path) = user_file() else {
         return Err(UiError {
             code: "settings_unwritable".into(),
-            message: "There is no folder for settings on this computer (no home directory).".into(),
+            message: crate::language::say("app-error-no-settings-folder", &[]),
         });
     };
     let mut table: toml::Table = match std::fs::read_to_string(&path) {
@@ -120,10 +125,10 @@ fn save_server(url: Option<&str>, ca_file: Option<&str>) -> Answer<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => toml::Table::new(),
         Err(e) => return Err(saving_failed(&path, e)),
     };
-    for (key, value) in [("server_url", Some(url.unwrap_or(""))), ("server_ca_file", ca_file)] {
+    for (key, value) in keys {
         match value {
-            Some(v) => table.insert(key.into(), toml::Value::String(v.into())),
-            None => table.remove(key),
+            Some(v) => table.insert(key.to_string(), toml::Value::String(v.to_string())),
+            None => table.remove(*key),
         };
     }
     if let Some(dir) = path.parent() {
@@ -136,7 +141,7 @@ fn save_server(url: Option<&str>, ca_file: Option<&str>) -> Answer<()> {
 fn remote(url: &str, ca_file: Option<&str>) -> Answer<Remote> {
     let url = rekey_core::config::server_url(url).map_err(|reason| UiError {
         code: "server_url_invalid".into(),
-        message: format!("That server address cannot be used: {reason}."),
+        message: crate::language::say("app-error-server-url", &[("problem", &reason.to_string())]),
     })?;
     let timeout = load().map(|c| c.server_timeout_secs).unwrap_or(15);
     Remote::new(
@@ -190,4 +195,31 @@ pub fn server_disconnect(shell: State<'_, Shell>) -> Answer<Place> {
     save_server(None, None)?;
     shell.set_backend(shell.local()?);
     Ok(Place::Local)
+}
+
+/// The window's words, in its language.
+#[tauri::command]
+pub fn window_words() -> crate::language::WindowWords {
+    crate::language::window_words()
+}
+
+/// The window's language from now on: `language` (a tag there are words for), or `None` to
+/// follow the system's. Saved in the user's file (`app_language`; "" is the system's, above
+/// an administrator's choice); answers the window's words in it.
+#[tauri::command]
+pub fn set_app_language(shell: State<'_, Shell>, language: Option<String>) -> Answer<crate::language::WindowWords> {
+    let language = language.filter(|l| !l.trim().is_empty());
+    if let Some(tag) = &language {
+        if !crate::language::known(tag) {
+            return Err(UiError {
+                code: "locale_invalid".into(),
+                message: crate::language::say("app-error-language-unknown", &[("language", tag)]),
+            });
+        }
+    }
+    save(&[("app_language", Some(language.as_deref().unwrap_or("")))])?;
+    let core = shell.core()?;
+    let sender = core.sender();
+    crate::language::set(sender.in_locale(&crate::language::pick(sender.words(), language.as_deref())));
+    Ok(crate::language::window_words())
 }

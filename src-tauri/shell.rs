@@ -42,7 +42,7 @@ impl Shell {
     pub fn open(config: Result<Config, String>) -> Shell {
         let config = config.map_err(|message| UiError {
             code: "setup_error".into(),
-            message: format!("Rekey's configuration cannot be used: {message}"),
+            message: crate::language::say("app-error-config", &[("problem", &message)]),
         });
         let core = config.clone().and_then(|c| {
             // The pooled SMTP transport starts its tasks on the runtime it is built in.
@@ -50,8 +50,13 @@ impl Shell {
             let _inside = runtime.enter();
             Rekey::open(c, "the Rekey app").map(Arc::new).map_err(UiError::from)
         });
-        if let Err(e) = &core {
-            tracing::error!(code = %e.code, "the core did not open");
+        match &core {
+            Ok(core) => {
+                let sender = core.sender();
+                let chosen = core.config().app_language.as_deref();
+                crate::language::set(sender.in_locale(&crate::language::pick(sender.words(), chosen)));
+            }
+            Err(e) => tracing::error!(code = %e.code, "the core did not open"),
         }
         let backend = config.and_then(|c| match &c.server_url {
             Some(url) => Remote::new(
@@ -83,7 +88,7 @@ impl Shell {
             Ok(b) => b.clone(),
             Err(_) => Err(UiError {
                 code: "internal".into(),
-                message: "Something went wrong in the app; restart it.".into(),
+                message: crate::language::say("app-error-restart", &[]),
             }),
         }
     }

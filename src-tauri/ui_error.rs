@@ -16,7 +16,7 @@ impl From<rekey_core::Error> for UiError {
     fn from(e: rekey_core::Error) -> Self {
         UiError {
             code: e.code().to_string(),
-            message: e.message(),
+            message: crate::language::refusal(&e),
         }
     }
 }

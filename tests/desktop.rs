@@ -248,6 +248,118 @@ fn the_window_carries_the_operators_product_name() {
     );
 }
 
+/// Picks `value` in the `<select>` `css`, as a person choosing from the list does.
+fn choose(w: &Window, css: &str, value: &str) {
+    w.js(
+        "const s = document.querySelector(arguments[0]); s.value = arguments[1]; \
+         s.dispatchEvent(new Event('change', { bubbles: true }));",
+        serde_json::json!([css, value]),
+    );
+}
+
+#[test]
+fn under_a_german_locale_the_window_speaks_german_and_the_settings_change_it() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let smtp = SmtpCapture::start();
+    let mut desktop = Desktop::start();
+    with_smtp(&mut desktop, &smtp);
+    // A German desktop session: LANG, with no LC_ALL above it.
+    desktop.set("LC_ALL", "");
+    desktop.set("LANG", "de_DE.UTF-8");
+    let w = desktop.open_app(&[]);
+    w.wait_page("page-signin");
+    w.wait_until("the sign-in page in German", || w.text("#signin-title") == "Anmelden");
+    assert_eq!(
+        w.js("return document.documentElement.lang", serde_json::json!([])),
+        "de"
+    );
+    assert_eq!(w.text("label[for=signin-email]"), "E-Mail");
+    assert_eq!(w.text("#to-forgot"), "Passwort vergessen?");
+    assert!(
+        w.text("#app-footer").contains("Dieser Computer"),
+        "{}",
+        w.text("#app-footer")
+    );
+    w.screenshot("sign-in-german");
+
+    // The window's own checks, and the core's refusals, in German too.
+    w.type_into("#signin-email", "niemand@example.com");
+    w.click("#signin-submit");
+    w.wait_text("#signin-password-msg", "Geben Sie Ihr Passwort ein.");
+    w.type_into("#signin-password", PASSWORD);
+    w.click("#signin-submit");
+    w.wait_text("#signin-error", "passen zu keinem Konto");
+
+    // An account made here writes its mail in German; the signed-in page can change that.
+    w.click("#to-register");
+    w.wait_page("page-register");
+    w.type_into("#register-email", "dora@example.com");
+    w.type_into("#register-password", PASSWORD);
+    w.wait_text("#register-strength", "Sehr stark");
+    w.click("#register-submit");
+    w.wait_page("page-signin");
+    w.wait_text("#status", "Konto angelegt");
+    sign_in(&w, "dora@example.com", PASSWORD);
+    w.wait_page("page-home");
+    w.wait_until("the mail's language is the account's", || {
+        w.js(
+            "return document.getElementById('mail-language').value",
+            serde_json::json!([]),
+        ) == "de"
+    });
+    choose(&w, "#mail-language", "es");
+    w.click("#mail-language-submit");
+    w.wait_text("#status", "Español");
+    w.click("#signout");
+    w.wait_page("page-signin");
+    ask_for_reset(&w, "dora@example.com");
+    let mail = smtp.wait_for_messages(1, Duration::from_secs(20));
+    assert_eq!(mail[0].header("Content-Language"), Some("es"));
+    assert!(
+        mail[0].header("Subject").unwrap_or_default().starts_with("Restablezca"),
+        "{:?}",
+        mail[0].header("Subject")
+    );
+    w.click("#check-to-signin");
+
+    // Settings: French at once, kept for the next start; then back to the system's.
+    w.click("#to-settings");
+    w.wait_page("page-settings");
+    let first_choice = || {
+        w.js(
+            "return document.querySelector('#settings-language option').textContent",
+            serde_json::json!([]),
+        )
+    };
+    w.wait_until("the language choices", || first_choice() == "Wie das System (Deutsch)");
+    choose(&w, "#settings-language", "fr");
+    w.wait_until("the settings page in French", || {
+        w.text("#settings-title") == "Paramètres"
+    });
+    assert_eq!(
+        w.js("return document.documentElement.lang", serde_json::json!([])),
+        "fr"
+    );
+    assert!(
+        w.text("#app-footer").contains("Cet ordinateur"),
+        "{}",
+        w.text("#app-footer")
+    );
+    w.screenshot("settings-french");
+    let saved = std::fs::read_to_string(desktop.config_file()).unwrap();
+    assert!(saved.contains("app_language = \"fr\""), "{saved}");
+    drop(w);
+    let w = desktop.open_app(&[]);
+    w.wait_page("page-signin");
+    w.wait_until("French after a restart", || w.text("#signin-title") == "Se connecter");
+    w.click("#to-settings");
+    w.wait_page("page-settings");
+    choose(&w, "#settings-language", "");
+    w.wait_until("German again, as the system", || {
+        w.text("#settings-title") == "Einstellungen"
+    });
+}
+
 #[test]
 fn keyboard_alone_signs_in_in_the_dark_theme() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());

@@ -83,6 +83,14 @@ impl Backend for Local {
         Ok(self.core.session_user(session).await?.email)
     }
 
+    async fn mail_language(&self, session: &str) -> Answer<Option<String>> {
+        Ok(self.core.session_user(session).await?.locale)
+    }
+
+    async fn set_mail_language(&self, session: &str, locale: Option<&str>) -> Answer<Option<String>> {
+        Ok(self.core.set_own_locale(session, locale, &self.client).await?.locale)
+    }
+
     async fn sign_out(&self, session: &str) -> Answer<()> {
         Ok(self.core.sign_out(session).await?)
     }
@@ -116,6 +124,10 @@ impl Backend for Local {
     }
 
     async fn strength(&self, password: &str, email: Option<&str>) -> Answer<Strength> {
-        Ok(self.core.policy().strength(password, email))
+        Ok(self
+            .core
+            .policy()
+            .strength(password, email)
+            .worded(crate::language::refusal))
     }
 }

@@ -13,6 +13,7 @@ use rekey_core::password::Strength;
 use rekey_core::service::Proof;
 use serde::Serialize;
 
+use crate::language::say;
 use crate::ui_error::UiError;
 
 type Answer<T> = Result<T, UiError>;
@@ -62,6 +63,10 @@ pub trait Backend: Send + Sync {
     async fn sign_in(&self, email: &str, password: &str) -> Answer<(String, String)>;
     /// The address behind a session, if it still holds.
     async fn whoami(&self, session: &str) -> Answer<String>;
+    /// The language of the signed-in account's mail (`None`: the install's).
+    async fn mail_language(&self, session: &str) -> Answer<Option<String>>;
+    /// Sets the language of the signed-in account's mail; answers it.
+    async fn set_mail_language(&self, session: &str, locale: Option<&str>) -> Answer<Option<String>>;
     /// Ends a session.
     async fn sign_out(&self, session: &str) -> Answer<()>;
     /// Changes the signed-in account's password; returns the fresh session.
@@ -89,20 +94,14 @@ pub fn issuer_of(token: &str) -> Option<String> {
 /// The refusal for a link made by another Rekey than the one the app uses. The app never
 /// contacts what a link names: that would hand a look-alike server the new password.
 pub fn other_issuer(link_issuer: &str, here: &Place) -> UiError {
-    let made_by = if link_issuer.starts_with("rekey:") {
-        "another Rekey without a public address, such as the Rekey app's own store on a computer".to_string()
+    let maker = if link_issuer.starts_with("rekey:") {
+        say("app-error-maker-local", &[])
     } else {
-        format!("another Rekey server ({link_issuer})")
+        say("app-error-maker-server", &[("issuer", link_issuer)])
     };
     let message = match here {
-        Place::Server { url } => format!(
-            "This link was made by {made_by}, not by the server this app is connected to ({url}). \
-             Open the link from a mail your organisation's server sent, or ask your administrator."
-        ),
-        Place::Local => format!(
-            "This link was made by {made_by}, but this app uses its own store on this computer. \
-             To use your organisation's server, set its address in Settings (ask your administrator for it)."
-        ),
+        Place::Server { url } => say("app-error-other-issuer-server", &[("maker", &maker), ("url", url)]),
+        Place::Local => say("app-error-other-issuer-local", &[("maker", &maker)]),
     };
     UiError {
         code: "link_other_server".into(),

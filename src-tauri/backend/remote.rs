@@ -15,6 +15,7 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use super::{issuer_of, other_issuer, Answer, Backend, Place, Registered, Target};
+use crate::language::say;
 use crate::ui_error::UiError;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -63,19 +64,16 @@ impl Remote {
             let pem = std::fs::read(path).map_err(|e| {
                 fault(
                     "server_ca_unreadable",
-                    format!(
-                        "The CA file {} cannot be read ({e}); check server_ca_file.",
-                        path.display()
+                    say(
+                        "app-error-ca-unreadable",
+                        &[("file", &path.display().to_string()), ("problem", &e.to_string())],
                     ),
                 )
             })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| {
                 fault(
                     "server_ca_unreadable",
-                    format!(
-                        "The CA file {} holds no PEM certificate; check server_ca_file.",
-                        path.display()
-                    ),
+                    say("app-error-ca-empty", &[("file", &path.display().to_string())]),
                 )
             })?;
             for cert in certs {
@@ -85,7 +83,7 @@ impl Remote {
         let http = builder.build().map_err(|e| {
             fault(
                 "server_setup",
-                format!("The connection to the server cannot be set up: {e}"),
+                say("app-error-server-setup", &[("problem", &e.to_string())]),
             )
         })?;
         // Paths join below the server's address, which must end in "/" for that.
@@ -111,7 +109,7 @@ impl Remote {
                 let value = self.call(Method::GET, "/info", None, None).await?;
                 let info: ServerInfo = serde_json::from_value(value).map_err(|_| self.not_rekey())?;
                 if info.api < API_LEVEL {
-                    return Err(self.too_old("this app"));
+                    return Err(self.too_old(&say("app-error-this-app", &[])));
                 }
                 Ok(info)
             })
@@ -121,20 +119,14 @@ impl Remote {
     fn not_rekey(&self) -> UiError {
         fault(
             "server_not_rekey",
-            format!(
-                "{} answered, but not as a Rekey server does; check the address, or ask your administrator.",
-                self.url_text()
-            ),
+            say("app-error-server-not-rekey", &[("url", &self.url_text())]),
         )
     }
 
     fn too_old(&self, what: &str) -> UiError {
         fault(
             "server_too_old",
-            format!(
-                "The Rekey server at {} is too old for {what}; ask your administrator to update it.",
-                self.url_text()
-            ),
+            say("app-error-server-too-old", &[("url", &self.url_text()), ("what", what)]),
         )
     }
 
@@ -155,7 +147,11 @@ impl Remote {
             .base
             .join(path.trim_start_matches('/'))
             .map_err(|_| self.not_rekey())?;
-        let mut request = self.http.request(method, url);
+        // The server words its refusals in the window's language.
+        let mut request = self
+            .http
+            .request(method, url)
+            .header(reqwest::header::ACCEPT_LANGUAGE, crate::language::tag());
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -177,10 +173,9 @@ impl Remote {
             (_, Some((code, message))) => Err(fault(&code, message)),
             (status, None) if status.is_server_error() => Err(fault(
                 "server_error",
-                format!(
-                    "The Rekey server at {} had a problem (HTTP {}); try again in a moment.",
-                    self.url_text(),
-                    status.as_u16()
+                say(
+                    "app-error-server-error",
+                    &[("url", &self.url_text()), ("status", &status.as_u16().to_string())],
                 ),
             )),
             _ => Err(self.not_rekey()),
@@ -200,35 +195,24 @@ impl Remote {
         let url = self.url_text();
         if chain.contains("certificate") || chain.contains("UnknownIssuer") || chain.contains("CertExpired") {
             let why = if chain.contains("Expired") || chain.contains("expired") {
-                "has expired".to_string()
+                say("app-error-certificate-expired", &[])
             } else if chain.contains("NotValidForName") {
-                format!(
-                    "is for another name than {}",
-                    self.base.host_str().unwrap_or("its address")
-                )
+                let host = self.base.host_str().unwrap_or_default();
+                say("app-error-certificate-name", &[("host", host)])
             } else {
-                "is not one this computer trusts".to_string()
+                say("app-error-certificate-unknown", &[])
             };
             return fault(
                 "server_untrusted",
-                format!(
-                    "The Rekey server at {url} cannot be trusted: its certificate {why}. Nothing was sent. \
-                     Ask your administrator for the CA file and set server_ca_file in Settings."
-                ),
+                say("app-error-server-untrusted", &[("url", &url), ("why", &why)]),
             );
         }
         if e.is_timeout() {
-            return fault(
-                "server_slow",
-                format!("The Rekey server at {url} did not answer in time; try again in a moment."),
-            );
+            return fault("server_slow", say("app-error-server-slow", &[("url", &url)]));
         }
         fault(
             "server_unreachable",
-            format!(
-                "The Rekey server at {url} cannot be reached. Check your network connection; if it keeps \
-                 happening, ask your administrator."
-            ),
+            say("app-error-server-unreachable", &[("url", &url)]),
         )
     }
 
@@ -306,6 +290,19 @@ impl Backend for Remote {
     async fn whoami(&self, session: &str) -> Answer<String> {
         let me = self.call(Method::GET, "/sessions/current", None, Some(session)).await?;
         Ok(me["email"].as_str().unwrap_or_default().to_string())
+    }
+
+    async fn mail_language(&self, session: &str) -> Answer<Option<String>> {
+        let me = self.call(Method::GET, "/sessions/current", None, Some(session)).await?;
+        Ok(me["locale"].as_str().map(str::to_string))
+    }
+
+    async fn set_mail_language(&self, session: &str, locale: Option<&str>) -> Answer<Option<String>> {
+        let body = json!({ "locale": locale });
+        let me = self
+            .call(Method::PUT, "/sessions/current/locale", Some(body), Some(session))
+            .await?;
+        Ok(me["locale"].as_str().map(str::to_string))
     }
 
     async fn sign_out(&self, session: &str) -> Answer<()> {

@@ -80,6 +80,11 @@ impl Desktop {
         std::fs::read_to_string(self.driver_log()).unwrap_or_default()
     }
 
+    /// The user's settings file, which the settings page writes.
+    pub fn config_file(&self) -> PathBuf {
+        self.home.path().join("config/rekey/config.toml")
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.home.path().join("rekey")
     }

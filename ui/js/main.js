@@ -2,15 +2,16 @@
 // under a strict CSP (no inline script or style), so all wiring lives here and looks are
 // set by classes. Each page has its module under pages/; transport.js talks to the shell.
 
-import { goHome, goStart, signOut, submitChange, submitFinish, submitRegister, submitSignin } from './pages/account.js';
+import { goHome, goStart, signOut, submitChange, submitFinish, submitMailLanguage, submitRegister, submitSignin } from './pages/account.js';
 import { resend, submitCode, submitForgot } from './pages/forgot.js';
 import { guardLinks, openMailbox, openMessage, refreshMailbox } from './pages/mailbox.js';
 import { openReset, submitReset } from './pages/reset.js';
-import { applyInfo, connectServer, openSettings, testServer, useLocal } from './pages/settings.js';
+import { applyInfo, chooseLanguage, connectServer, openSettings, testServer, useLocal } from './pages/settings.js';
 import { openVerify, submitVerify } from './pages/verify.js';
 import { meters, scheduleStrength, setRevealed, setupStrength } from './passwords.js';
 import { call, normalise } from './transport.js';
 import { $, bindForm, setAlert, show, showForgot, showSignin, state } from './ui.js';
+import { useWords } from './words.js';
 
 function wire() {
   document.querySelectorAll('.pw-toggle').forEach((b) => b.addEventListener('click',
@@ -33,6 +34,8 @@ function wire() {
            { code_invalid: 'finish-code', password_mismatch: 'finish-password' });
   bindForm('verify-form', 'verify-submit', submitVerify, { password_mismatch: 'verify-password' });
   bindForm('settings-form', 'settings-connect', connectServer, { server_url_: 'settings-url' });
+  bindForm('mail-language-form', 'mail-language-submit', submitMailLanguage, { locale_: 'mail-language' });
+  $('settings-language').addEventListener('change', chooseLanguage);
 
   const on = (id, fn) => $(id).addEventListener('click', fn);
   on('to-register', () => {
@@ -84,6 +87,8 @@ async function listenEvents() {
 }
 
 async function start() {
+  // The words first: every page is written in them. Without them the page stays English.
+  try { useWords(await call('window_words')); } catch (err) { console.error('no words', err); }
   wire();
   try { await listenEvents(); } catch (err) { console.error('listen failed', err); }
   let info = null, problem = null;

@@ -2,14 +2,12 @@
 
 import { call } from './transport.js';
 import { $, el, setText, state } from './ui.js';
-
-export const WORDS = ['Very weak', 'Weak', 'Fair', 'Strong', 'Very strong'];
+import { t, wordToggle } from './words.js';
 
 export function setRevealed(button, revealed) {
   $(button.dataset.for).type = revealed ? 'text' : 'password';
   button.setAttribute('aria-pressed', String(revealed));
-  button.setAttribute('aria-label', revealed ? 'Hide password' : 'Show password');
-  button.textContent = revealed ? 'Hide' : 'Show';
+  wordToggle(button);
 }
 
 export const meters = {}; // input id -> strength widget
@@ -56,10 +54,10 @@ export function renderStrength(w, result) {
   w.box.hidden = !result;
   const score = result ? Math.max(0, Math.min(4, Number(result.score) || 0)) : null;
   w.meter.dataset.score = score == null ? '' : String(score);
-  setText(w.word, result ? 'Strength: ' + WORDS[score] : '');
+  setText(w.word, result ? t('app-strength', { word: t(`app-strength-${score}`) }) : '');
   setText(w.problem, result && result.problem);
   const tips = result && Array.isArray(result.suggestions) ? result.suggestions : [];
-  w.tips.replaceChildren(...tips.map((t) => el('li', null, t)));
+  w.tips.replaceChildren(...tips.map((tip) => el('li', null, tip)));
 }
 
 // Empties a page's password fields, masks them again and resets their meters.

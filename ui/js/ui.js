@@ -2,6 +2,7 @@
 // checks made before calling, the router and the one submit path of a form.
 
 import { normalise } from './transport.js';
+import { t } from './words.js';
 
 export const $ = (id) => document.getElementById(id);
 export const POLL_MS = 2000;
@@ -18,6 +19,8 @@ export const state = {
   verifyToken: null,      // the token of a verification link being shown
   registerEmail: '',      // the address a server is finishing an account for
   settingsReturn: 'page-signin',
+  settingsPlace: null,    // where accounts live, as the settings page last heard
+  appLanguage: '',        // the window's chosen language; '' follows the system
   mailboxReturn: 'page-signin',
   mailboxOpenId: null,
   mailboxIds: new Map(),  // data-id string -> the id exactly as the shell gave it
@@ -66,24 +69,24 @@ export function routeError(err, formErrorId, fields = {}) {
 /* ---------- Checks before calling (the shell has the last word) ---------- */
 
 export function emailProblem(v) {
-  if (!v) return 'Enter your email address.';
-  return /^[^\s@]+@[^\s@]+$/.test(v) ? null : 'Enter an email address like name@example.com.';
+  if (!v) return t('app-enter-email');
+  return /^[^\s@]+@[^\s@]+$/.test(v) ? null : t('app-email-like');
 }
 export function newPasswordProblem(v) {
-  if (!v) return 'Enter a new password.';
-  return [...v].length < state.minLength ? `Use at least ${state.minLength} characters.` : null;
+  if (!v) return t('app-enter-new-password');
+  return [...v].length < state.minLength ? t('app-at-least', { min: state.minLength }) : null;
 }
 export function confirmProblem(password, confirm) {
-  if (!confirm) return 'Type the new password again.';
-  return password === confirm ? null : 'The two passwords are not the same.';
+  if (!confirm) return t('app-type-again');
+  return password === confirm ? null : t('app-not-same');
 }
 
 // Codes look like ABCD-EFGH: any case, dash optional, spaces ignored.
 export const normaliseCode = (raw) => raw.replace(/[\s-]/g, '').toUpperCase();
 export const formatCode = (code) => code.slice(0, 4) + '-' + code.slice(4);
 export function codeProblem(code) {
-  if (!code) return 'Enter the code from the mail.';
-  return /^[A-Z0-9]{8}$/.test(code) ? null : 'The code has 8 letters and digits, like ABCD-EFGH.';
+  if (!code) return t('app-enter-code');
+  return /^[A-Z0-9]{8}$/.test(code) ? null : t('app-code-like');
 }
 
 // Marks every failed check, focuses the first one; true when all passed.

@@ -157,6 +157,9 @@ pub struct Config {
     pub server_url: Option<Url>,
     /// A PEM file of extra CAs to trust for `server_url` (an on-prem CA).
     pub server_ca_file: Option<PathBuf>,
+    /// The desktop app: the language of its window (`de`, `fr`, …); `None`: the system's
+    /// (LC_ALL, LC_MESSAGES, LANG).
+    pub app_language: Option<String>,
     /// Longest the app waits for the server on one call, in seconds.
     pub server_timeout_secs: u64,
     /// Where `rekeyd serve` listens.
@@ -241,6 +244,7 @@ pub const KEYS: &[&str] = &[
     "issuer",
     "server_url",
     "server_ca_file",
+    "app_language",
     "server_timeout",
     "listen",
     "metrics_listen",
@@ -529,6 +533,12 @@ impl Parser<'_> {
             })?,
             locale: self.get("locale", "en".to_string(), |s| {
                 crate::words::locale(s).map_err(|e| e.to_string())
+            })?,
+            app_language: self.get("app_language", None, |s| {
+                if s.is_empty() {
+                    return Ok(None);
+                }
+                crate::words::locale(s).map(Some).map_err(|e| e.to_string())
             })?,
             messages_dir: self.get("messages_dir", None, |s| {
                 if s.is_empty() {

@@ -4,6 +4,7 @@
 use crate::email::EmailError;
 use crate::password::PolicyError;
 use crate::token::TokenError;
+use crate::words::{Arg, Words};
 
 /// Everything a Rekey operation can refuse or fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,14 +109,65 @@ impl Error {
         }
     }
 
-    /// Plain words for a person.
+    /// Plain words for a person, in English, under the name Rekey.
     pub fn message(&self) -> String {
-        let s = self.to_string();
-        let mut c = s.chars();
-        match c.next() {
-            Some(f) => f.to_uppercase().chain(c).collect(),
-            None => s,
+        static ENGLISH: std::sync::LazyLock<Words> = std::sync::LazyLock::new(Words::shipped);
+        self.message_in(&ENGLISH, "en", "Rekey")
+    }
+
+    /// Plain words for a person in `locale` (its `error-…` message), naming the product
+    /// `product`.
+    pub fn message_in(&self, words: &Words, locale: &str, product: &str) -> String {
+        let span = |secs: &i64| words.span(locale, *secs);
+        let (id, text): (&str, Option<(&str, String)>) = match self {
+            Error::Email(EmailError::Empty) => ("error-email-missing", None),
+            Error::Email(EmailError::Malformed) => ("error-email-malformed", None),
+            Error::Email(EmailError::TooLong) => ("error-email-too-long", None),
+            Error::Email(EmailError::Invisible) => ("error-email-invisible", None),
+            Error::LocaleInvalid(tag) => ("error-locale-invalid", Some(("locale", tag.clone()))),
+            Error::RateLimited { retry_after } => ("error-rate-limited", Some(("span", span(retry_after)))),
+            Error::Busy { retry_after } => ("error-busy", Some(("span", span(retry_after)))),
+            Error::Password(PolicyError::TooShort { min, len }) => {
+                let (min, len) = (*min as i64, *len as i64);
+                let args = [("min", Arg::Number(min)), ("length", Arg::Number(len))];
+                return words.text(locale, "error-password-too-short", &args);
+            }
+            Error::Password(PolicyError::TooLong) => {
+                let args = [("max", Arg::Number(crate::password::MAX_BYTES as i64))];
+                return words.text(locale, "error-password-too-long", &args);
+            }
+            Error::Password(PolicyError::Common) => ("error-password-common", None),
+            Error::Password(PolicyError::Context) => ("error-password-context", None),
+            Error::Password(PolicyError::Pattern(p)) => ("error-password-pattern", Some(("pattern", p.key().into()))),
+            Error::Token(t) => (t.message_id(), None),
+            Error::TokenReplaced => ("error-token-replaced", None),
+            Error::TokenUsed => ("error-token-used", None),
+            Error::TokenStale => ("error-token-stale", None),
+            Error::CodeInvalid => ("error-code-invalid", None),
+            Error::CodeBurned => ("error-code-burned", None),
+            Error::BadCredentials => ("error-bad-credentials", None),
+            Error::PasswordMismatch => ("error-password-mismatch", None),
+            Error::AccountVerified => ("error-account-verified", None),
+            Error::EmailTaken => ("error-email-taken", None),
+            Error::SessionInvalid => ("error-session-invalid", None),
+            // The store's own words about a directory or a database, for the operator.
+            Error::Locked(detail) | Error::Setup(detail) => return capitalised(detail),
+            Error::StoreUnavailable => ("error-store-unavailable", None),
+            Error::Internal => ("error-internal", None),
+        };
+        let mut args = vec![("product", Arg::Text(product))];
+        if let Some((name, value)) = &text {
+            args.push((name, Arg::Text(value)));
         }
+        words.text(locale, id, &args)
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
     }
 }
 
@@ -163,5 +215,89 @@ impl From<crate::store::Retired> for Error {
             crate::store::Retired::Replaced => Error::TokenReplaced,
             crate::store::Retired::Burned => Error::CodeBurned,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::password::Pattern;
+
+    /// One of each refusal a person can see, with its variables.
+    fn every_refusal() -> Vec<Error> {
+        let mut all = vec![
+            Error::Email(EmailError::Empty),
+            Error::Email(EmailError::Malformed),
+            Error::Email(EmailError::TooLong),
+            Error::Email(EmailError::Invisible),
+            Error::LocaleInvalid("xx-yy-zz".into()),
+            Error::RateLimited { retry_after: 90 },
+            Error::Busy { retry_after: 3600 },
+            Error::Password(PolicyError::TooShort { min: 15, len: 9 }),
+            Error::Password(PolicyError::TooLong),
+            Error::Password(PolicyError::Common),
+            Error::Password(PolicyError::Context),
+            Error::TokenReplaced,
+            Error::TokenUsed,
+            Error::TokenStale,
+            Error::CodeInvalid,
+            Error::CodeBurned,
+            Error::BadCredentials,
+            Error::PasswordMismatch,
+            Error::AccountVerified,
+            Error::EmailTaken,
+            Error::SessionInvalid,
+            Error::StoreUnavailable,
+            Error::Internal,
+        ];
+        all.extend([Pattern::Repeated, Pattern::Piece, Pattern::Run].map(|p| Error::Password(PolicyError::Pattern(p))));
+        all.extend(
+            [
+                TokenError::Malformed,
+                TokenError::BadSignature,
+                TokenError::AlgNone,
+                TokenError::WrongAlgorithm,
+                TokenError::UnknownKey,
+                TokenError::WrongIssuer,
+                TokenError::WrongAudience,
+                TokenError::Expired,
+                TokenError::NotYetValid,
+            ]
+            .map(Error::Token),
+        );
+        all
+    }
+
+    #[test]
+    fn every_refusal_is_worded_in_every_language_with_its_values() {
+        let words = Words::shipped();
+        for lang in ["en", "de", "fr", "es"] {
+            let mut seen = std::collections::BTreeSet::new();
+            for e in every_refusal() {
+                let text = e.message_in(&words, lang, "Example Corp");
+                assert!(
+                    !text.starts_with("error-") && !text.contains('{') && text.len() > 10,
+                    "{lang}: {e:?} → {text:?}"
+                );
+                assert!(seen.insert(text.clone()), "{lang}: two refusals read the same: {text}");
+                if matches!(e, Error::Busy { .. } | Error::StoreUnavailable | Error::Internal) {
+                    assert!(text.contains("Example Corp"), "{lang}: {text}");
+                }
+            }
+        }
+        let short = Error::Password(PolicyError::TooShort { min: 15, len: 9 });
+        assert_eq!(
+            short.message_in(&words, "de", "Rekey"),
+            "Verwenden Sie mindestens 15 Zeichen (dieses hat 9)."
+        );
+        assert_eq!(
+            Error::RateLimited { retry_after: 90 }.message_in(&words, "fr", "Rekey"),
+            "Trop de tentatives ; réessayez dans 1 minute."
+        );
+        // English, for logs and the command line, says what Display says.
+        assert_eq!(
+            Error::BadCredentials.message(),
+            "That email and password do not match an account."
+        );
     }
 }

@@ -103,6 +103,22 @@ impl Sender {
         &self.words
     }
 
+    /// The language this sender writes in.
+    pub fn locale(&self) -> &str {
+        &self.locale
+    }
+
+    /// The same sender writing in the language an `Accept-Language` header asks for, among
+    /// those there are words for; else in this one's.
+    pub fn answering(&self, accept_language: Option<&str>) -> Sender {
+        self.in_locale(&self.words.negotiate(accept_language, &self.locale))
+    }
+
+    /// A refusal in this sender's language, under the product's name.
+    pub fn refusal(&self, e: &crate::Error) -> String {
+        e.message_in(&self.words, &self.locale, &self.product)
+    }
+
     /// Message `id` in this sender's language, with the product's name and `args`.
     fn say(&self, id: &str, args: &[(&str, Arg)]) -> String {
         self.words.text(&self.locale, id, &self.with_product(args))

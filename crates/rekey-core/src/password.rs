@@ -32,8 +32,8 @@ pub enum PolicyError {
     #[error("don't build the password from your email address or the app's name")]
     Context,
     /// A repeated or sequential pattern, like `aaaaaaaa…` or `12345678…`.
-    #[error("that password is a simple pattern ({0}); it would be guessed quickly")]
-    Pattern(String),
+    #[error("that password is a simple pattern ({}); it would be guessed quickly", pattern_words(*.0))]
+    Pattern(Pattern),
 }
 
 impl PolicyError {
@@ -58,10 +58,13 @@ pub struct Strength {
     pub guesses_log10: f64,
     /// Whether the policy accepts it.
     pub acceptable: bool,
-    /// The policy's reason when it does not.
+    /// The policy's reason when it does not, in words (English until [`Strength::worded`]).
     pub problem: Option<String>,
     /// Hints for a better password.
     pub suggestions: Vec<String>,
+    /// The policy's refusal, for [`Strength::worded`].
+    #[serde(skip)]
+    pub refusal: Option<PolicyError>,
 }
 
 /// The password rules in force.
@@ -147,9 +150,21 @@ impl Policy {
             score: if verdict.is_err() { score.min(1) } else { score },
             guesses_log10: log10,
             acceptable: verdict.is_ok(),
-            problem: verdict.err().map(|e| e.to_string()),
+            problem: verdict
+                .as_ref()
+                .err()
+                .map(|e| crate::Error::Password(e.clone()).message()),
+            refusal: verdict.err(),
             suggestions,
         }
+    }
+}
+
+impl Strength {
+    /// The same verdict with the policy's reason worded by `word` (a front's language).
+    pub fn worded(mut self, word: impl Fn(&crate::Error) -> String) -> Strength {
+        self.problem = self.refusal.clone().map(|e| word(&crate::Error::Password(e)));
+        self
     }
 }
 
@@ -179,17 +194,48 @@ fn is_context_only(skel: &str, email: Option<&str>) -> bool {
     removed_something && rest.chars().count() < 6
 }
 
+/// A pattern that makes up a whole password, by kind: each language words it its own way
+/// (`error-password-pattern` selects on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pattern {
+    /// `aaaaaaaa…`, `abababab…`: one or two characters.
+    Repeated,
+    /// `abcabcabc…`: a short unit over and over.
+    Piece,
+    /// `12345678…`, `abcdefgh…`.
+    Run,
+}
+
+impl Pattern {
+    /// The kind as the messages' selector names it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Pattern::Repeated => "repeated",
+            Pattern::Piece => "piece",
+            Pattern::Run => "run",
+        }
+    }
+}
+
+fn pattern_words(p: Pattern) -> &'static str {
+    match p {
+        Pattern::Repeated => "the same characters repeated",
+        Pattern::Piece => "a short piece repeated",
+        Pattern::Run => "a run of consecutive characters",
+    }
+}
+
 /// Names a repeated or sequential pattern that makes up the whole password.
-fn pattern_of(pw: &str) -> Option<String> {
+fn pattern_of(pw: &str) -> Option<Pattern> {
     let chars: Vec<char> = pw.chars().collect();
     let distinct: HashSet<char> = chars.iter().copied().collect();
     if distinct.len() <= 2 {
-        return Some("the same characters repeated".into());
+        return Some(Pattern::Repeated);
     }
     // A short unit repeated: "abcabcabcabcabc", "ab12ab12ab12ab12".
     for unit in 2..=chars.len() / 3 {
         if chars.len().is_multiple_of(unit) && chars.chunks(unit).all(|c| c == &chars[..unit]) {
-            return Some("a short piece repeated".into());
+            return Some(Pattern::Piece);
         }
     }
     // Runs like "123456789012345" or "abcdefghijklmno" (wrapping 9→0 counts).
@@ -198,7 +244,7 @@ fn pattern_of(pw: &str) -> Option<String> {
         (b - a).abs() == 1 || (a == '9' as i64 && b == '0' as i64) || (a == '0' as i64 && b == '9' as i64)
     };
     if chars.windows(2).all(|w| step_ok(w[0], w[1])) {
-        return Some("a run of consecutive characters".into());
+        return Some(Pattern::Run);
     }
     None
 }

@@ -97,6 +97,21 @@ impl TokenError {
             TokenError::NotYetValid => "token_not_yet_valid",
         }
     }
+
+    /// The message that words it (`locales/errors/*.ftl`).
+    pub fn message_id(&self) -> &'static str {
+        match self {
+            TokenError::Malformed => "error-token-malformed",
+            TokenError::BadSignature => "error-token-bad-signature",
+            TokenError::AlgNone => "error-token-unsigned",
+            TokenError::WrongAlgorithm => "error-token-wrong-algorithm",
+            TokenError::UnknownKey => "error-token-unknown-key",
+            TokenError::WrongIssuer => "error-token-wrong-issuer",
+            TokenError::WrongAudience => "error-token-wrong-audience",
+            TokenError::Expired => "error-token-expired",
+            TokenError::NotYetValid => "error-token-not-yet-valid",
+        }
+    }
 }
 
 /// The claims of a reset token.

@@ -1,4 +1,4 @@
-//! The words of Rekey's mail, from Fluent files: English, German, French and Spanish ship
+//! The words of Rekey's mail, pages, refusals and window, from Fluent files: English, German, French and Spanish ship
 //! inside the binary (`locales/*.ftl`), and an operator's `messages_dir` overrides any message
 //! or adds a regional variant (`de-AT.ftl`). A language falls back message by message:
 //! de-AT → de → en.
@@ -14,13 +14,26 @@ use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use fluent_syntax::ast;
 use unic_langid::LanguageIdentifier;
 
+/// One shipped language's messages: the mail's and pages' (`locales/TAG.ftl`), the refusals'
+/// (`locales/errors/TAG.ftl`) and the desktop app's window (`locales/app/TAG.ftl`), as one
+/// source, so that one check covers them all and one override file can change any of them.
+macro_rules! shipped {
+    ($tag:literal) => {
+        (
+            $tag,
+            concat!(
+                include_str!(concat!("../locales/", $tag, ".ftl")),
+                "\n",
+                include_str!(concat!("../locales/errors/", $tag, ".ftl")),
+                "\n",
+                include_str!(concat!("../locales/app/", $tag, ".ftl")),
+            ),
+        )
+    };
+}
+
 /// The languages that ship, English first: the last fallback of every chain.
-pub const SHIPPED: &[(&str, &str)] = &[
-    ("en", include_str!("../locales/en.ftl")),
-    ("de", include_str!("../locales/de.ftl")),
-    ("fr", include_str!("../locales/fr.ftl")),
-    ("es", include_str!("../locales/es.ftl")),
-];
+pub const SHIPPED: &[(&str, &str)] = &[shipped!("en"), shipped!("de"), shipped!("fr"), shipped!("es")];
 
 /// One language's messages.
 struct Book {
@@ -178,10 +191,34 @@ impl Words {
         chain
     }
 
+    /// Every message whose id starts with `prefix`, in `locale`, with `fixed` filled in and
+    /// each of its other variables left as `{name}`: words a window fills in itself.
+    pub fn all_with_prefix_marked(
+        &self,
+        locale: &str,
+        prefix: &str,
+        fixed: &[(&str, Arg)],
+    ) -> BTreeMap<String, String> {
+        self.english
+            .iter()
+            .filter(|(id, _)| id.starts_with(prefix))
+            .map(|(id, variables)| {
+                let marks: Vec<(&str, String)> = variables
+                    .iter()
+                    .filter(|v| !fixed.iter().any(|(name, _)| name == v))
+                    .map(|v| (v.as_str(), format!("{{{v}}}")))
+                    .collect();
+                let mut args: Vec<(&str, Arg)> = fixed.to_vec();
+                args.extend(marks.iter().map(|(name, mark)| (*name, Arg::Text(mark))));
+                (id.clone(), self.text(locale, id, &args))
+            })
+            .collect()
+    }
+
     /// The language there are words for that best matches an `Accept-Language` header: the
     /// first wanted tag (by `q`) that has a book of its own, else its language's; else
-    /// English. `fr-CA,de;q=0.5` → `fr`.
-    pub fn negotiate(&self, accept_language: Option<&str>) -> String {
+    /// `fallback` (the install's language). `fr-CA,de;q=0.5` → `fr`.
+    pub fn negotiate(&self, accept_language: Option<&str>, fallback: &str) -> String {
         for tag in wanted_languages(accept_language.unwrap_or_default()) {
             let language = tag.split('-').next().unwrap_or_default();
             for candidate in [tag.as_str(), language] {
@@ -190,7 +227,7 @@ impl Words {
                 }
             }
         }
-        SHIPPED[0].0.to_string()
+        fallback.to_string()
     }
 
     /// Every message whose id starts with `prefix`, in `locale`, with `args`: the words a
@@ -522,12 +559,17 @@ mod tests {
     #[test]
     fn pages_are_offered_in_the_best_language_there_is() {
         let words = Words::shipped();
-        assert_eq!(words.negotiate(Some("fr-CA,fr;q=0.9,en;q=0.5")), "fr");
-        assert_eq!(words.negotiate(Some("pt-BR, es;q=0.4")), "es");
-        assert_eq!(words.negotiate(Some("en;q=0.2, de;q=0.8")), "de");
-        assert_eq!(words.negotiate(Some("ja")), "en");
-        assert_eq!(words.negotiate(None), "en");
-        assert_eq!(words.negotiate(Some("\u{0}; q=abc,,;")), "en");
+        assert_eq!(words.negotiate(Some("fr-CA,fr;q=0.9,en;q=0.5"), "en"), "fr");
+        assert_eq!(words.negotiate(Some("pt-BR, es;q=0.4"), "en"), "es");
+        assert_eq!(words.negotiate(Some("en;q=0.2, de;q=0.8"), "en"), "de");
+        assert_eq!(words.negotiate(Some("ja"), "en"), "en");
+        assert_eq!(
+            words.negotiate(Some("ja"), "de"),
+            "de",
+            "nothing wanted: the install's language"
+        );
+        assert_eq!(words.negotiate(None, "fr"), "fr");
+        assert_eq!(words.negotiate(Some("\u{0}; q=abc,,;"), "en"), "en");
     }
 
     #[test]

@@ -365,6 +365,76 @@ fn an_account_keeps_its_language_whoever_asks_for_its_reset() {
 }
 
 /// `rekeyd --data-dir DATA ARGS…` with none of the caller's `REKEY_*` settings.
+#[test]
+fn refusals_come_in_the_language_the_request_asks_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, None, Setup::default());
+    let http = server.http();
+    let sign_in = |language: Option<&str>| {
+        let mut request = http.post(server.url("/sessions"));
+        if let Some(language) = language {
+            request = request.header("Accept-Language", language);
+        }
+        let r = request
+            .json(&json!({"email": "nobody@example.com", "password": PASSWORD}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        let content_language = r.headers()["content-language"].to_str().unwrap().to_string();
+        let vary = r.headers()["vary"].to_str().unwrap().to_string();
+        assert!(vary.contains("Accept-Language"), "{vary}");
+        let body: serde_json::Value = r.json().unwrap();
+        assert_eq!(
+            body["code"], "bad_credentials",
+            "the code does not change with the words"
+        );
+        (content_language, body["message"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        sign_in(Some("de-DE,de;q=0.9")),
+        (
+            "de".into(),
+            "Diese E-Mail-Adresse und dieses Passwort passen zu keinem Konto.".into()
+        )
+    );
+    assert_eq!(
+        sign_in(Some("fr-CA")),
+        (
+            "fr".into(),
+            "Cette adresse e-mail et ce mot de passe ne correspondent à aucun compte.".into()
+        )
+    );
+    let english = (
+        "en".to_string(),
+        "That email and password do not match an account.".to_string(),
+    );
+    assert_eq!(sign_in(None), english, "no Accept-Language: the install's language");
+    assert_eq!(
+        sign_in(Some("ja")),
+        english,
+        "no words for Japanese: the install's language"
+    );
+
+    // A refusal with values, in Spanish.
+    let r = http
+        .post(server.url("/users"))
+        .header("Accept-Language", "es")
+        .json(&json!({"email": "ana@example.com", "password": "corta"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let refusal: serde_json::Value = r.json().unwrap();
+    assert_eq!(refusal["code"], "password_too_short");
+    assert!(
+        refusal["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Use al menos 15 caracteres (esta tiene 5)"),
+        "{refusal}"
+    );
+}
+
 fn rekeyd(data: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rekeyd"));
     c.arg("--data-dir").arg(data).args(args);

@@ -2,13 +2,14 @@
 
 import { clearPasswords } from '../passwords.js';
 import { call } from '../transport.js';
-import { $, codeProblem, emailProblem, newPasswordProblem, normaliseCode, setAlert, setStatus, show, showSignin, state, validate } from '../ui.js';
+import { language, languageName, t } from '../words.js';
+import { $, codeProblem, el, emailProblem, newPasswordProblem, normaliseCode, setAlert, setStatus, show, showSignin, state, validate } from '../ui.js';
 
 export async function submitSignin() {
   const email = $('signin-email').value.trim();
   const password = $('signin-password').value;
   if (!validate([['signin-email', emailProblem(email)],
-                 ['signin-password', password ? null : 'Enter your password.']])) return;
+                 ['signin-password', password ? null : t('app-enter-password')]])) return;
   const r = await call('sign_in', { email, password });
   clearPasswords('page-signin');
   goHome((r && r.email) || email);
@@ -28,7 +29,7 @@ export async function submitRegister() {
     show('page-check-register');
     return;
   }
-  showSignin({ email: (r && r.email) || email, status: 'Account created. Sign in with your new password.' });
+  showSignin({ email: (r && r.email) || email, status: t('app-account-created') });
 }
 
 // The code from the mail that finishes an account a server made.
@@ -36,10 +37,10 @@ export async function submitFinish() {
   const code = normaliseCode($('finish-code').value);
   const password = $('finish-password').value;
   if (!validate([['finish-code', codeProblem(code)],
-                 ['finish-password', password ? null : 'Type the password you chose for this account.']])) return;
+                 ['finish-password', password ? null : t('app-type-chosen-password')]])) return;
   const account = await call('verify_account', { email: state.registerEmail, code, password });
   $('finish-password').value = '';
-  showSignin({ email: account.email, status: 'Your account is ready. Sign in with the password you chose.' });
+  showSignin({ email: account.email, status: t('app-account-ready') });
 }
 
 export function goHome(email, opts = {}) {
@@ -48,6 +49,31 @@ export function goHome(email, opts = {}) {
   $('change-username').value = email; // lets password managers file the new password
   clearPasswords('page-home');
   show('page-home', opts);
+  showMailLanguage().catch(() => { /* the choice stays on the default; saving says why */ });
+}
+
+// The language of the signed-in account's mail: the choices, the account's one selected.
+export async function showMailLanguage() {
+  const select = $('mail-language');
+  const current = await call('mail_language');
+  const options = [['', t('app-mail-language-default')],
+                   ...language.choices.map((c) => [c.tag, c.name])];
+  select.replaceChildren(...options.map(([tag, name]) => {
+    const o = el('option', null, name);
+    o.value = tag;
+    return o;
+  }));
+  // The account's tag (de-AT) or, failing that, its language (de).
+  const wanted = String(current || '').toLowerCase();
+  const match = language.choices.find((c) => c.tag.toLowerCase() === wanted)
+    || language.choices.find((c) => c.tag.toLowerCase() === wanted.split('-')[0]);
+  select.value = match ? match.tag : '';
+}
+
+export async function submitMailLanguage() {
+  const locale = $('mail-language').value || null;
+  const saved = await call('set_mail_language', { locale });
+  setStatus(t('app-mail-language-saved', { language: saved ? languageName(saved) : t('app-mail-language-default') }));
 }
 
 // "Back": to the signed-in page if there is a session, else to sign in.
@@ -66,7 +92,7 @@ export function leaveHome(opts) {
 export async function submitChange() {
   const current = $('change-current').value;
   const newPassword = $('change-new').value;
-  if (!validate([['change-current', current ? null : 'Enter your current password.'],
+  if (!validate([['change-current', current ? null : t('app-enter-current-password')],
                  ['change-new', newPasswordProblem(newPassword)]])) return;
   try {
     await call('change_password', { current, newPassword });
@@ -76,11 +102,11 @@ export async function submitChange() {
     throw err;
   }
   clearPasswords('page-home');
-  setStatus('Your password was changed.');
+  setStatus(t('app-password-changed'));
 }
 
 export async function signOut() {
   $('signout').disabled = true;
-  try { await call('sign_out'); leaveHome({ status: 'You are signed out.' }); } catch (err) { setAlert(err.message); }
+  try { await call('sign_out'); leaveHome({ status: t('app-signed-out') }); } catch (err) { setAlert(err.message); }
   $('signout').disabled = false;
 }

@@ -2,6 +2,7 @@
 
 import { finishReset } from './reset.js';
 import { call } from '../transport.js';
+import { t } from '../words.js';
 import { $, codeProblem, confirmProblem, el, emailProblem, formatCode, newPasswordProblem, normaliseCode, poll, setAlert, setStatus, setText, show, state, validate, whenShown } from '../ui.js';
 
 whenShown('page-check', () => poll(refreshMailStatus));
@@ -30,7 +31,7 @@ export function tickCountdown() {
   const left = Math.ceil((countdown.until - Date.now()) / 1000);
   if (left <= 0) clearInterval(countdown.timer);
   $('check-resend').disabled = left > 0 || countdown.sending;
-  setText($('check-resend'), left > 0 ? `Send again in ${left} s` : 'Send again');
+  setText($('check-resend'), left > 0 ? t('app-send-again-in', { seconds: left }) : t('app-send-again'));
 }
 
 export async function resend() {
@@ -43,7 +44,7 @@ export async function resend() {
   let secs = 0;
   try {
     secs = (await call('request_reset', { email: state.forgotEmail }) || {}).resendAfterSecs;
-    setStatus(`If ${state.forgotEmail} has an account, another message is on its way.`);
+    setStatus(t('app-sent-again', { email: state.forgotEmail }));
   } catch (err) {
     setAlert(err.message);
   }
@@ -54,12 +55,12 @@ export async function resend() {
 export async function refreshMailStatus() {
   const s = await call('mail_status');
   if (state.page !== 'page-check' || !s) return;
-  const lines = [[null, s.mode === 'mailbox' ? 'Mail goes to the local mailbox on this computer.'
-                     : s.mode === 'server' ? `Mail comes from your organisation's server (${s.where}). If none arrives, look in your spam folder, then ask your administrator.`
-                     : `Mail is sent through ${s.where}.`]];
+  const lines = [[null, s.mode === 'mailbox' ? t('app-mail-to-mailbox')
+                     : s.mode === 'server' ? t('app-mail-from-server', { where: s.where })
+                     : t('app-mail-through', { where: s.where })]];
   // A stuck queue is how a person learns the mail will not arrive soon.
-  if (s.lastError && s.depth > 0) lines.push(['warn', `Mail is waiting to be sent: ${s.lastError}`]);
-  if (s.dead > 0) lines.push(['bad', `Some mail could not be delivered (${s.dead} message${s.dead === 1 ? '' : 's'}).`]);
+  if (s.lastError && s.depth > 0) lines.push(['warn', t('app-mail-waiting', { problem: s.lastError })]);
+  if (s.dead > 0) lines.push(['bad', t('app-mail-undelivered', { count: s.dead })]);
   const box = $('check-mail-status');
   const key = JSON.stringify(lines);
   if (box.dataset.key === key) return; // unchanged: do not announce it again

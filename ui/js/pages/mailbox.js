@@ -1,6 +1,7 @@
 // The local mailbox: where mail goes when no mail server is set up.
 
 import { call } from '../transport.js';
+import { t } from '../words.js';
 import { $, el, poll, setAlert, show, state, whenShown } from '../ui.js';
 
 whenShown('page-mailbox', () => { state.mailboxKey = ''; return poll(refreshMailbox); });
@@ -10,7 +11,7 @@ export function formatDate(d) {
   if (d == null || d === '') return '';
   const n = Number(d);
   const date = Number.isFinite(n) ? new Date(n < 1e12 ? n * 1000 : n) : new Date(d);
-  return Number.isNaN(date.getTime()) ? String(d) : date.toLocaleString();
+  return Number.isNaN(date.getTime()) ? String(d) : date.toLocaleString(document.documentElement.lang || undefined);
 }
 
 export function openMailbox() {
@@ -30,10 +31,10 @@ export function renderMailboxList(list) {
   const ul = $('mailbox-list');
   const active = document.activeElement;
   const focusedId = active && active.classList.contains('mailbox-item') ? active.dataset.id : null;
-  if (!list.length) { ul.replaceChildren(el('li', 'mailbox-empty', 'No messages yet.')); return; }
+  if (!list.length) { ul.replaceChildren(el('li', 'mailbox-empty', t('app-mailbox-empty'))); return; }
   ul.replaceChildren(...list.map((m) => {
-    const button = el('button', 'mailbox-item', el('span', 'mailbox-subject', m.subject || '(no subject)'),
-                      el('span', 'mailbox-meta', `To ${m.to} · ${formatDate(m.date)}`));
+    const button = el('button', 'mailbox-item', el('span', 'mailbox-subject', m.subject || t('app-mailbox-no-subject')),
+                      el('span', 'mailbox-meta', t('app-mailbox-to-date', { to: m.to, date: formatDate(m.date) })));
     button.type = 'button';
     button.dataset.id = String(m.id);
     state.mailboxIds.set(String(m.id), m.id);
@@ -63,11 +64,11 @@ export async function openMessage(id) {
 }
 
 export function renderMessage(m) {
-  const subject = el('h2', null, m.subject || '(no subject)');
+  const subject = el('h2', null, m.subject || t('app-mailbox-no-subject'));
   subject.id = 'mailbox-message-subject';
   subject.tabIndex = -1;
-  const meta = el('dl', null, el('dt', null, 'To'), el('dd', null, m.to || ''),
-                  el('dt', null, 'Date'), el('dd', null, formatDate(m.date)));
+  const meta = el('dl', null, el('dt', null, t('app-mailbox-to')), el('dd', null, m.to || ''),
+                  el('dt', null, t('app-mailbox-date')), el('dd', null, formatDate(m.date)));
   const links = (m.links || []).map((link) => {
     const url = String(link.url || '');
     const a = el('a', 'mailbox-link');
@@ -75,7 +76,7 @@ export function renderMessage(m) {
       // Only Rekey links act, and only through the shell (see guardLinks).
       a.href = url;
       a.dataset.url = url;
-      a.textContent = link.label || 'Open in Rekey';
+      a.textContent = link.label || t('app-mailbox-open-in');
     } else {
       // Other links are shown, not followed: this window is not a browser.
       a.textContent = link.label && link.label !== url ? `${link.label}: ${url}` : url;

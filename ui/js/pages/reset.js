@@ -2,6 +2,7 @@
 
 import { clearPasswords } from '../passwords.js';
 import { call } from '../transport.js';
+import { t, tParts } from '../words.js';
 import { $, clearErrors, confirmProblem, el, newPasswordProblem, show, state, validate } from '../ui.js';
 
 export function setResetMode(mode) { // 'checking' | 'ready' | 'bad'
@@ -26,7 +27,7 @@ export async function openReset(token) {
   clearPasswords('page-reset');
   clearErrors($('page-reset'));
   setResetMode('checking');
-  $('reset-target').textContent = 'Checking the link…';
+  $('reset-target').textContent = t('app-checking-link');
   show('page-reset');
   let r;
   try {
@@ -38,9 +39,8 @@ export async function openReset(token) {
   if (seq !== state.resetSeq) return; // a newer link arrived meanwhile
   state.resetEmail = r.email;
   $('reset-username').value = r.email;
-  const until = new Date(Number(r.expiresAt) * 1000).toLocaleString();
-  $('reset-target').replaceChildren('Choose a new password for ', el('strong', null, r.email),
-                                    `. This link works until ${until}.`);
+  const until = new Date(Number(r.expiresAt) * 1000).toLocaleString(document.documentElement.lang || undefined);
+  $('reset-target').replaceChildren(...tParts('app-reset-for', { email: el('strong', null, r.email), until }));
   setResetMode('ready');
 }
 

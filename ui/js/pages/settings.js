@@ -2,21 +2,18 @@
 // shows of where it is (the footer, the product's name).
 
 import { call } from '../transport.js';
+import { language, t, useWords } from '../words.js';
 import { $, el, fieldError, setAlert, show, showSignin, state, validate } from '../ui.js';
-
-export function placeWords(place) {
-  return place && place.mode === 'server' ? `Connected to ${place.url}` : 'This computer';
-}
 
 export async function openSettings() {
   state.settingsReturn = state.page || 'page-signin';
   $('settings-result').textContent = '';
   $('settings-error').textContent = '';
   show('page-settings');
+  showLanguages();
   const s = await call('settings');
-  $('settings-place').textContent = s.place.mode === 'server'
-    ? `Accounts live on your organisation's server, ${s.place.url}.`
-    : 'Accounts live on this computer, in Rekey\'s own store.';
+  state.settingsPlace = s.place;
+  showPlace();
   $('settings-url').value = s.serverUrl || '';
   $('settings-ca').value = s.serverCaFile || '';
   $('settings-local').hidden = s.place.mode !== 'server';
@@ -30,11 +27,11 @@ export async function testServer() {
   $('settings-result').textContent = '';
   $('settings-error').textContent = '';
   const args = serverArgs();
-  if (!args.url) { fieldError('settings-url', 'Enter the server\'s address, like https://rekey.example.com.'); return; }
-  $('settings-result').textContent = 'Trying the server…';
+  if (!args.url) { fieldError('settings-url', t('app-settings-enter-url')); return; }
+  $('settings-result').textContent = t('app-settings-trying');
   try {
     const info = await call('server_test', args);
-    $('settings-result').textContent = `The server answers: Rekey ${info.version}.`;
+    $('settings-result').textContent = t('app-settings-answers', { version: info.version });
   } catch (err) {
     $('settings-result').textContent = '';
     $('settings-error').textContent = err.message;
@@ -43,11 +40,11 @@ export async function testServer() {
 
 export async function connectServer() {
   const args = serverArgs();
-  if (!validate([['settings-url', args.url ? null : 'Enter the server\'s address, like https://rekey.example.com.']])) return;
+  if (!validate([['settings-url', args.url ? null : t('app-settings-enter-url')]])) return;
   const place = await call('server_connect', args);
   await refreshInfo();
   state.signedInEmail = null;
-  showSignin({ status: `${placeWords(place)}. Sign in with your account on that server.` });
+  showSignin({ status: t('app-settings-connected', { url: place.url }) });
 }
 
 export async function useLocal() {
@@ -57,11 +54,51 @@ export async function useLocal() {
   } catch (err) { $('settings-error').textContent = err.message; return; }
   await refreshInfo();
   state.signedInEmail = null;
-  showSignin({ status: 'Accounts live on this computer again.' });
+  showSignin({ status: t('app-settings-local-again') });
 }
 
 export async function refreshInfo() {
   try { applyInfo(await call('app_info')); } catch (err) { setAlert(err.message); }
+}
+
+// Where the accounts live, in the settings page's words.
+function showPlace() {
+  const place = state.settingsPlace;
+  if (!place) return;
+  $('settings-place').textContent = place.mode === 'server'
+    ? t('app-settings-on-server', { url: place.url })
+    : t('app-settings-on-computer');
+}
+
+// The window's language: the system's, or one of those there are words for.
+function showLanguages() {
+  const select = $('settings-language');
+  const system = language.choices.find((c) => c.tag === language.system);
+  const options = [['', t('app-language-system', { language: system ? system.name : language.system })],
+                   ...language.choices.map((c) => [c.tag, c.name])];
+  select.replaceChildren(...options.map(([tag, name]) => {
+    const o = el('option', null, name);
+    o.value = tag;
+    return o;
+  }));
+  select.value = state.appLanguage || '';
+}
+
+// Switches the window's language at once, and keeps it for the next start.
+export async function chooseLanguage() {
+  $('settings-error').textContent = '';
+  const chosen = $('settings-language').value || null;
+  let answer;
+  try { answer = await call('set_app_language', { language: chosen }); } catch (err) {
+    $('settings-error').textContent = err.message;
+    return;
+  }
+  state.appLanguage = chosen || '';
+  useWords(answer);
+  showLanguages();
+  showPlace();
+  $('settings-language').focus();
+  await refreshInfo();
 }
 
 export function applyInfo(info) {
@@ -73,10 +110,11 @@ export function applyInfo(info) {
   const mailbox = info.mail && info.mail.mode === 'mailbox';
   $('check-open-mailbox').hidden = !mailbox;
   $('code-open-mailbox').hidden = !mailbox;
+  state.appLanguage = info.appLanguage || '';
   if (info.place && info.place.mode === 'server') {
-    $('app-footer').textContent = `${product} ${info.version || ''} · Connected to ${info.place.url}`;
+    $('app-footer').textContent = t('app-footer-server', { version: info.version || '', url: info.place.url });
   } else {
-    const where = mailbox ? 'local mailbox' : (info.mail && info.mail.where) || 'mail server';
-    $('app-footer').textContent = `${product} ${info.version || ''} · This computer · Mail: ${where}`;
+    const where = mailbox ? t('app-footer-mailbox') : (info.mail && info.mail.where) || t('app-footer-mail-server');
+    $('app-footer').textContent = t('app-footer-local', { version: info.version || '', where });
   }
 }

@@ -1,6 +1,7 @@
 // Finishing a new account from a mailed rekey://verify link.
 
 import { call } from '../transport.js';
+import { t, tParts } from '../words.js';
 import { $, el, show, showSignin, state, validate } from '../ui.js';
 
 // Shows whose account a verification link finishes; nothing happens until the button.
@@ -11,7 +12,7 @@ export async function openVerify(token) {
   $('verify-form').hidden = true;
   $('verify-password').value = '';
   $('verify-target').classList.remove('is-error');
-  $('verify-target').textContent = 'Checking the link…';
+  $('verify-target').textContent = t('app-checking-link');
   show('page-verify');
   let r;
   try {
@@ -23,19 +24,18 @@ export async function openVerify(token) {
     return;
   }
   if (seq !== state.resetSeq) return;
-  const until = new Date(Number(r.expiresAt) * 1000).toLocaleString();
-  $('verify-target').replaceChildren('Finish the account for ', el('strong', null, r.email),
-                                     `. This link works until ${until}.`);
+  const until = new Date(Number(r.expiresAt) * 1000).toLocaleString(document.documentElement.lang || undefined);
+  $('verify-target').replaceChildren(...tParts('app-verify-for', { email: el('strong', null, r.email), until }));
   $('verify-form').hidden = false;
   $('verify-password').focus();
 }
 
 export async function submitVerify() {
   const password = $('verify-password').value;
-  if (!validate([['verify-password', password ? null : 'Type the password you chose for this account.']])) return;
+  if (!validate([['verify-password', password ? null : t('app-type-chosen-password')]])) return;
   const seq = state.resetSeq;
   const account = await call('verify_account', { token: state.verifyToken, password });
   if (seq !== state.resetSeq) return;
   $('verify-password').value = '';
-  showSignin({ email: account.email, status: 'Your account is ready. Sign in with the password you chose.' });
+  showSignin({ email: account.email, status: t('app-account-ready') });
 }

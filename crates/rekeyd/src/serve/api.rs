@@ -492,7 +492,7 @@ pub async fn strength(
         .rekey
         .rate_strength(&body.password, body.email.as_deref(), &client(&app, peer, &headers))
         .await?;
-    Ok(Reply(verdict).into_response())
+    Ok(Reply(verdict.worded(super::body::refusal_words)).into_response())
 }
 
 /// `GET /info`: what a client (the desktop app in connected mode) needs to know of this

@@ -2,11 +2,16 @@
 //! text never reaches the client, because it can quote the input (a password, say).
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+use super::App;
 
 /// The largest body any endpoint takes; the biggest real one (a 1024-byte password and a
 /// token) is a few KiB.
@@ -19,6 +24,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub retry_after: Option<i64>,
+    /// The language of `message`, when it is worded in the request's (`Content-Language`).
+    pub language: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -34,8 +41,44 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            language: None,
         }
     }
+}
+
+tokio::task_local! {
+    /// Who answers the request being handled, in the language it asked for: refusals are
+    /// worded by it. Set around each request by [`speak`].
+    static ANSWERING: rekey_core::letters::Sender;
+}
+
+/// Answers the request in the language its `Accept-Language` asks for (else the install's):
+/// the core's refusals are worded in it (protocol refusals, about bodies and headers, are
+/// for developers and stay English).
+pub async fn speak(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let asked = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    let sender = app.rekey.sender().answering(asked);
+    let mut response = ANSWERING.scope(sender, next.run(req)).await;
+    response
+        .headers_mut()
+        .append(header::VARY, HeaderValue::from_static("Accept-Language"));
+    response
+}
+
+/// `e` in the words of the request being answered.
+pub fn refusal_words(e: &rekey_core::Error) -> String {
+    worded(e).0
+}
+
+/// `e` in the words of the request being answered, and their language (English outside a
+/// request).
+fn worded(e: &rekey_core::Error) -> (String, String) {
+    ANSWERING
+        .try_with(|sender| {
+            let language = sender.words().language_of(sender.locale()).to_string();
+            (sender.refusal(e), language)
+        })
+        .unwrap_or_else(|_| (e.message(), "en".to_string()))
 }
 
 impl From<rekey_core::Error> for ApiError {
@@ -53,11 +96,13 @@ impl From<rekey_core::Error> for ApiError {
             E::RateLimited { retry_after } | E::Busy { retry_after } => Some(*retry_after),
             _ => None,
         };
+        let (message, language) = worded(&e);
         ApiError {
             status,
             code: e.code(),
-            message: e.message(),
+            message,
             retry_after,
+            language: Some(language),
         }
     }
 }
@@ -72,6 +117,9 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(value) = self.language.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            headers.insert(header::CONTENT_LANGUAGE, value);
+        }
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }

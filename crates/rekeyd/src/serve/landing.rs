@@ -45,7 +45,7 @@ fn localized(app: &App, headers: &HeaderMap, template: &str) -> Response {
     let sender = app.rekey.sender();
     let words = sender.words();
     let asked = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
-    let lang = words.negotiate(asked);
+    let lang = words.negotiate(asked, sender.locale());
     // The script fills {address} and {until}; the product's name is filled here.
     let args = [
         ("product", Arg::Text(sender.product())),

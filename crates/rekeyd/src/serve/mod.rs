@@ -66,6 +66,7 @@ fn router(app: Arc<App>, request_timeout: Duration) -> Router {
             api::deadline(request_timeout, req, next)
         }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), body::speak))
         .layer(axum::middleware::from_fn_with_state(app.clone(), api::headers))
         .with_state(app)
 }

@@ -76,13 +76,16 @@ pub const CODES: &[&str] = &[
 ];
 
 /// A refusal: every answer of 400 and above. `code` is stable (match on it); `message` is
-/// plain words for a person and may change.
+/// plain words for a person and may change, in the language the request's `Accept-Language`
+/// asks for (English, German, French, Spanish, or one the operator adds; else the install's
+/// `locale`), which `Content-Language` names. Refusals about the request itself (its body,
+/// headers, method or address) are for developers and always English.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct Refusal {
     /// The stable snake_case code.
     code: String,
-    /// What went wrong, in words for a person.
+    /// What went wrong, in words for a person, in the language `Content-Language` names.
     message: String,
 }
 
@@ -427,6 +430,7 @@ mod tests {
             acceptable: false,
             problem: Some("short".into()),
             suggestions: vec![],
+            refusal: None,
         };
         serde_json::from_value::<StrengthVerdict>(serde_json::to_value(strength).unwrap()).unwrap();
     }
