@@ -171,10 +171,29 @@ pub async fn verify_account(
 pub async fn sign_in(shell: State<'_, Shell>, email: String, password: String) -> Answer<Account> {
     let (backend, generation) = shell.backend_now()?;
     let (email, session) = backend.sign_in(&email, &password).await?;
-    if !shell.keep_session(generation, session) {
+    if !shell.keep_session(generation, session.clone()) {
         return Err(switched());
     }
+    keep_time_zone(backend.as_ref(), &session).await;
     Ok(Account { email })
+}
+
+/// Times in the account's mail follow the computer it signs in on: its time zone is told to
+/// the account when it differs. Best effort: a server too old for it, or a zone this
+/// computer cannot name, leaves the account as it was.
+async fn keep_time_zone(backend: &dyn crate::backend::Backend, session: &str) {
+    let Some(zone) = rekey_core::words::os_time_zone() else {
+        return;
+    };
+    match backend.mail_settings(session).await {
+        Ok(settings) if settings.time_zone.as_deref() != Some(zone.as_str()) => {
+            if let Err(e) = backend.set_time_zone(session, Some(&zone)).await {
+                tracing::warn!(code = %e.code, "the account's time zone was not set");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(code = %e.code, "the account's time zone was not read"),
+    }
 }
 
 /// The settings switched servers while a sign-in was on its way.
@@ -218,7 +237,7 @@ pub async fn mail_language(shell: State<'_, Shell>) -> Answer<Option<String>> {
     let session = shell
         .session()
         .ok_or_else(|| UiError::from(rekey_core::Error::SessionInvalid))?;
-    shell.backend()?.mail_language(&session).await
+    Ok(shell.backend()?.mail_settings(&session).await?.locale)
 }
 
 /// Sets the language of the signed-in account's mail (`None`: the install's); answers it.

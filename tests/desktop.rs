@@ -266,6 +266,8 @@ fn under_a_german_locale_the_window_speaks_german_and_the_settings_change_it() {
     // A German desktop session: LANG, with no LC_ALL above it.
     desktop.set("LC_ALL", "");
     desktop.set("LANG", "de_DE.UTF-8");
+    // In Kolkata (no summer time): signing in tells the account, and its mail's times follow.
+    desktop.set("TZ", "Asia/Kolkata");
     let w = desktop.open_app(&[]);
     w.wait_page("page-signin");
     w.wait_until("the sign-in page in German", || w.text("#signin-title") == "Anmelden");
@@ -319,6 +321,11 @@ fn under_a_german_locale_the_window_speaks_german_and_the_settings_change_it() {
         mail[0].header("Subject").unwrap_or_default().starts_with("Restablezca"),
         "{:?}",
         mail[0].header("Subject")
+    );
+    let text = mail[0].text.as_deref().unwrap_or_default();
+    assert!(
+        text.contains(" IST del "),
+        "the link's expiry in Kolkata's time: {text}"
     );
     w.click("#check-to-signin");
 

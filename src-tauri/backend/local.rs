@@ -7,7 +7,7 @@ use rekey_core::password::Strength;
 use rekey_core::service::Proof;
 use rekey_core::Rekey;
 
-use super::{issuer_of, other_issuer, Answer, Backend, Place, Registered, Target};
+use super::{issuer_of, other_issuer, Answer, Backend, MailSettings, Place, Registered, Target};
 
 /// The core, and this install as the client its limits count.
 pub struct Local {
@@ -83,8 +83,17 @@ impl Backend for Local {
         Ok(self.core.session_user(session).await?.email)
     }
 
-    async fn mail_language(&self, session: &str) -> Answer<Option<String>> {
-        Ok(self.core.session_user(session).await?.locale)
+    async fn mail_settings(&self, session: &str) -> Answer<MailSettings> {
+        let me = self.core.session_user(session).await?;
+        Ok(MailSettings {
+            locale: me.locale,
+            time_zone: me.time_zone,
+        })
+    }
+
+    async fn set_time_zone(&self, session: &str, zone: Option<&str>) -> Answer<()> {
+        self.core.set_own_time_zone(session, zone, &self.client).await?;
+        Ok(())
     }
 
     async fn set_mail_language(&self, session: &str, locale: Option<&str>) -> Answer<Option<String>> {

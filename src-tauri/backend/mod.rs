@@ -35,6 +35,15 @@ pub struct Registered {
     pub verify_by_mail: bool,
 }
 
+/// How an account's mail is written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailSettings {
+    /// Its language (`None`: the install's).
+    pub locale: Option<String>,
+    /// Its time zone (`None`: UTC).
+    pub time_zone: Option<String>,
+}
+
 /// Where the accounts are, for the footer and the settings page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "mode", rename_all = "camelCase")]
@@ -63,10 +72,12 @@ pub trait Backend: Send + Sync {
     async fn sign_in(&self, email: &str, password: &str) -> Answer<(String, String)>;
     /// The address behind a session, if it still holds.
     async fn whoami(&self, session: &str) -> Answer<String>;
-    /// The language of the signed-in account's mail (`None`: the install's).
-    async fn mail_language(&self, session: &str) -> Answer<Option<String>>;
+    /// How the signed-in account's mail is written: its language and time zone.
+    async fn mail_settings(&self, session: &str) -> Answer<MailSettings>;
     /// Sets the language of the signed-in account's mail; answers it.
     async fn set_mail_language(&self, session: &str, locale: Option<&str>) -> Answer<Option<String>>;
+    /// Sets the time zone of the times in the signed-in account's mail.
+    async fn set_time_zone(&self, session: &str, zone: Option<&str>) -> Answer<()>;
     /// Ends a session.
     async fn sign_out(&self, session: &str) -> Answer<()>;
     /// Changes the signed-in account's password; returns the fresh session.

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 use url::Url;
 
-use super::{issuer_of, other_issuer, Answer, Backend, Place, Registered, Target};
+use super::{issuer_of, other_issuer, Answer, Backend, MailSettings, Place, Registered, Target};
 use crate::language::say;
 use crate::ui_error::UiError;
 
@@ -292,9 +292,19 @@ impl Backend for Remote {
         Ok(me["email"].as_str().unwrap_or_default().to_string())
     }
 
-    async fn mail_language(&self, session: &str) -> Answer<Option<String>> {
+    async fn mail_settings(&self, session: &str) -> Answer<MailSettings> {
         let me = self.call(Method::GET, "/sessions/current", None, Some(session)).await?;
-        Ok(me["locale"].as_str().map(str::to_string))
+        Ok(MailSettings {
+            locale: me["locale"].as_str().map(str::to_string),
+            time_zone: me["time_zone"].as_str().map(str::to_string),
+        })
+    }
+
+    async fn set_time_zone(&self, session: &str, zone: Option<&str>) -> Answer<()> {
+        let body = json!({ "time_zone": zone });
+        self.call(Method::PUT, "/sessions/current/time_zone", Some(body), Some(session))
+            .await
+            .map(drop)
     }
 
     async fn set_mail_language(&self, session: &str, locale: Option<&str>) -> Answer<Option<String>> {

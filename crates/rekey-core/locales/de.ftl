@@ -17,7 +17,7 @@ month = { $month ->
    *[12] Dezember
 }
 # 14:05 UTC am 26. November 2026
-time-utc = { $hour }:{ $minute } UTC am { $day }. { $month } { $year }
+time = { $hour }:{ $minute } { $zone } am { $day }. { $month } { $year }
 span-minutes = { $n ->
     [one] { $n } Minute
    *[other] { $n } Minuten

@@ -18,8 +18,9 @@ month = { $month ->
     [11] November
    *[12] December
 }
-# 14:05 UTC on 26 November 2026
-time-utc = { $hour }:{ $minute } UTC on { $day } { $month } { $year }
+# 14:05 UTC on 26 November 2026; $zone is UTC, or the account's zone as the tz database
+# abbreviates it (CET, EST, +0530)
+time = { $hour }:{ $minute } { $zone } on { $day } { $month } { $year }
 span-minutes = { $n ->
     [one] { $n } minute
    *[other] { $n } minutes

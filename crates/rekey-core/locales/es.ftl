@@ -17,7 +17,7 @@ month = { $month ->
    *[12] diciembre
 }
 # 14:05 UTC del 26 de noviembre de 2026
-time-utc = { $hour }:{ $minute } UTC del { $day } de { $month } de { $year }
+time = { $hour }:{ $minute } { $zone } del { $day } de { $month } de { $year }
 span-minutes = { $n ->
     [one] { $n } minuto
    *[other] { $n } minutos

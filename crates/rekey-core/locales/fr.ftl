@@ -17,7 +17,7 @@ month = { $month ->
    *[12] décembre
 }
 # 14 h 05 UTC le 26 novembre 2026
-time-utc = { $hour } h { $minute } UTC le { $day } { $month } { $year }
+time = { $hour } h { $minute } { $zone } le { $day } { $month } { $year }
 span-minutes = { $n ->
     [one] { $n } minute
    *[other] { $n } minutes

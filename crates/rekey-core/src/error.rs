@@ -15,6 +15,9 @@ pub enum Error {
     /// A language that is not a tag like `de` or `de-AT`.
     #[error("'{0}' is not a language like en, de, fr, es or de-AT")]
     LocaleInvalid(String),
+    /// A time zone the tz database does not know.
+    #[error("'{0}' is not a time zone like Europe/Berlin or America/New_York")]
+    TimeZoneInvalid(String),
     /// Too many attempts; try again after `retry_after` seconds.
     #[error("too many attempts; try again in {}", crate::letters::span(*retry_after))]
     RateLimited {
@@ -88,6 +91,7 @@ impl Error {
             Error::Email(EmailError::Empty) => "email_missing",
             Error::Email(_) => "email_invalid",
             Error::LocaleInvalid(_) => "locale_invalid",
+            Error::TimeZoneInvalid(_) => "time_zone_invalid",
             Error::RateLimited { .. } => "rate_limited",
             Error::Busy { .. } => "busy",
             Error::Password(p) => p.code(),
@@ -125,6 +129,7 @@ impl Error {
             Error::Email(EmailError::TooLong) => ("error-email-too-long", None),
             Error::Email(EmailError::Invisible) => ("error-email-invisible", None),
             Error::LocaleInvalid(tag) => ("error-locale-invalid", Some(("locale", tag.clone()))),
+            Error::TimeZoneInvalid(name) => ("error-time-zone-invalid", Some(("zone", name.clone()))),
             Error::RateLimited { retry_after } => ("error-rate-limited", Some(("span", span(retry_after)))),
             Error::Busy { retry_after } => ("error-busy", Some(("span", span(retry_after)))),
             Error::Password(PolicyError::TooShort { min, len }) => {
@@ -231,6 +236,7 @@ mod tests {
             Error::Email(EmailError::TooLong),
             Error::Email(EmailError::Invisible),
             Error::LocaleInvalid("xx-yy-zz".into()),
+            Error::TimeZoneInvalid("Mars/Olympus".into()),
             Error::RateLimited { retry_after: 90 },
             Error::Busy { retry_after: 3600 },
             Error::Password(PolicyError::TooShort { min: 15, len: 9 }),

@@ -34,6 +34,8 @@ pub struct Sender {
     product: String,
     support: Option<String>,
     locale: String,
+    /// The reader's time zone (IANA name); `None`: times are written in UTC.
+    zone: Option<String>,
     words: Arc<Words>,
     dkim: Option<Arc<DkimConfig>>,
 }
@@ -46,6 +48,7 @@ impl fmt::Debug for Sender {
             .field("product", &self.product)
             .field("support", &self.support)
             .field("locale", &self.locale)
+            .field("zone", &self.zone)
             .field("words", &self.words)
             .field("dkim", &self.dkim.is_some())
             .finish()
@@ -80,9 +83,18 @@ impl Sender {
             product: "Rekey".to_string(),
             support: None,
             locale: "en".to_string(),
+            zone: None,
             words: Arc::new(Words::shipped()),
             dkim: None,
         })
+    }
+
+    /// The same sender writing times in `zone` (`None`: UTC).
+    pub fn in_zone(&self, zone: Option<&str>) -> Sender {
+        Sender {
+            zone: zone.map(str::to_string),
+            ..self.clone()
+        }
     }
 
     /// The same sender writing in `locale` (de-AT → de → en).
@@ -137,7 +149,7 @@ impl Sender {
 
     /// A time, the way this sender's language writes it.
     fn when(&self, unix: i64) -> String {
-        self.words.when(&self.locale, unix)
+        self.words.when(&self.locale, unix, self.zone.as_deref())
     }
 }
 

@@ -296,24 +296,32 @@ impl Words {
         html
     }
 
-    /// `14:05 UTC on 26 November 2026`, the locale's way.
-    pub fn when(&self, locale: &str, unix: i64) -> String {
-        let Ok(t) = time::OffsetDateTime::from_unix_timestamp(unix) else {
+    /// `14:05 UTC on 26 November 2026`, the locale's way, in `zone` (an IANA name like
+    /// `Europe/Berlin`, checked by [`time_zone`]; `None` or unknown: UTC), which is named by
+    /// its abbreviation: `15:05 CET on 26 November 2026`.
+    pub fn when(&self, locale: &str, unix: i64, zone: Option<&str>) -> String {
+        let Ok(instant) = jiff::Timestamp::from_second(unix) else {
             return format!("{unix} (Unix time)");
         };
-        let month = self.text(locale, "month", &[("month", Arg::Number(u8::from(t.month()) as i64))]);
+        let tz = zone
+            .and_then(|z| jiff::tz::TimeZone::get(z).ok())
+            .unwrap_or(jiff::tz::TimeZone::UTC);
+        let t = instant.to_zoned_datetime(tz);
+        let month = self.text(locale, "month", &[("month", Arg::Number(t.month() as i64))]);
         let (hour, minute, day, year) = (
             format!("{:02}", t.hour()),
             format!("{:02}", t.minute()),
             t.day().to_string(),
             t.year().to_string(),
         );
+        let abbreviation = t.strftime("%Z").to_string();
         self.text(
             locale,
-            "time-utc",
+            "time",
             &[
                 ("hour", Arg::Text(&hour)),
                 ("minute", Arg::Text(&minute)),
+                ("zone", Arg::Text(&abbreviation)),
                 ("day", Arg::Text(&day)),
                 ("month", Arg::Text(&month)),
                 ("year", Arg::Text(&year)),
@@ -336,6 +344,26 @@ impl Words {
             ),
         }
     }
+}
+
+/// `name` as an account's time zone, in the tz database's spelling (`europe/berlin` →
+/// `Europe/Berlin`): a zone the database knows, by its IANA name.
+pub fn time_zone(name: &str) -> Result<String, crate::error::Error> {
+    let name = name.trim();
+    let invalid = || crate::error::Error::TimeZoneInvalid(name.chars().take(64).collect());
+    if name.is_empty() || name.len() > 64 {
+        return Err(invalid());
+    }
+    let tz = jiff::tz::TimeZone::get(name).map_err(|_| invalid())?;
+    tz.iana_name().map(str::to_string).ok_or_else(invalid)
+}
+
+/// The time zone this computer is set to (`TZ`, else `/etc/localtime`), by its IANA name.
+pub fn os_time_zone() -> Option<String> {
+    let tz = jiff::tz::TimeZone::try_system().ok()?;
+    tz.iana_name()
+        .filter(|n| *n != "UTC" && *n != "Etc/Unknown")
+        .map(str::to_string)
 }
 
 /// `tag` as a language for an account's mail, in its canonical form (`de-at` → `de-AT`):
@@ -576,10 +604,40 @@ mod tests {
     fn times_and_spans_in_each_language() {
         let words = Words::shipped();
         let t = 1_795_701_900; // 2026-11-26 14:05 UTC
-        assert_eq!(words.when("en", t), "14:05 UTC on 26 November 2026");
-        assert_eq!(words.when("de", t), "14:05 UTC am 26. November 2026");
-        assert_eq!(words.when("fr", t), "14 h 05 UTC le 26 novembre 2026");
-        assert_eq!(words.when("es", t), "14:05 UTC del 26 de noviembre de 2026");
+        assert_eq!(words.when("en", t, None), "14:05 UTC on 26 November 2026");
+        assert_eq!(words.when("de", t, None), "14:05 UTC am 26. November 2026");
+        assert_eq!(words.when("fr", t, None), "14 h 05 UTC le 26 novembre 2026");
+        assert_eq!(words.when("es", t, None), "14:05 UTC del 26 de noviembre de 2026");
+        // In the account's zone, by its abbreviation; summer time where it applies.
+        assert_eq!(
+            words.when("de", t, Some("Europe/Berlin")),
+            "15:05 CET am 26. November 2026"
+        );
+        assert_eq!(
+            words.when("en", t, Some("America/New_York")),
+            "09:05 EST on 26 November 2026"
+        );
+        assert_eq!(
+            words.when("en", 1_783_000_000, Some("America/New_York")),
+            "09:46 EDT on 2 July 2026"
+        );
+        assert_eq!(
+            words.when("fr", t, Some("Asia/Kolkata")),
+            "19 h 35 IST le 26 novembre 2026"
+        );
+        // Past midnight there: the date turns too.
+        assert_eq!(
+            words.when("es", t, Some("Pacific/Auckland")),
+            "03:05 NZDT del 27 de noviembre de 2026"
+        );
+        assert_eq!(
+            words.when("en", t, Some("Mars/Olympus")),
+            "14:05 UTC on 26 November 2026"
+        );
+        assert_eq!(time_zone("europe/berlin").unwrap(), "Europe/Berlin");
+        assert_eq!(time_zone(" Asia/Kolkata ").unwrap(), "Asia/Kolkata");
+        assert!(time_zone("Mars/Olympus").is_err());
+        assert!(time_zone("").is_err());
         assert_eq!(words.span("en", 1800), "30 minutes");
         assert_eq!(words.span("en", 60), "1 minute");
         assert_eq!(words.span("de", 5400), "1 Stunde 30 Minuten");

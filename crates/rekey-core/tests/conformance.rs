@@ -77,6 +77,7 @@ fn account(id: &str, email: &str) -> User {
         disabled: false,
         created_at: 1_700_000_000,
         locale: None,
+        time_zone: None,
     }
 }
 
@@ -419,6 +420,7 @@ async fn an_account_keeps_its_language_from_registration_through_changes() {
         assert_eq!(kept.locale.as_deref(), Some("de-AT"), "{}", b.name);
         let user = User {
             locale: kept.locale.clone(),
+            time_zone: None,
             ..account("p1", "lena@example.com")
         };
         s.finish_pending(&kept, &user, &event("account_created")).await.unwrap();
@@ -441,6 +443,22 @@ async fn an_account_keeps_its_language_from_registration_through_changes() {
             .unwrap());
         let kinds: Vec<String> = s.recent_events(2).await.unwrap().into_iter().map(|e| e.kind).collect();
         assert_eq!(kinds, ["locale_changed", "locale_changed"], "{}", b.name);
+
+        // Its time zone, the same way (the list of accounts shows it too).
+        assert!(s
+            .set_time_zone("p1", Some("Europe/Vienna"), &event("time_zone_changed"))
+            .await
+            .unwrap());
+        let found = s.user_by_email("lena@example.com").await.unwrap().unwrap();
+        assert_eq!(found.time_zone.as_deref(), Some("Europe/Vienna"), "{}", b.name);
+        let listed = s.users().await.unwrap().into_iter().find(|u| u.id == "p1").unwrap();
+        assert_eq!(listed.time_zone.as_deref(), Some("Europe/Vienna"), "{}", b.name);
+        assert!(!s
+            .set_time_zone("nobody", Some("Europe/Vienna"), &event("time_zone_changed"))
+            .await
+            .unwrap());
+        assert!(s.set_time_zone("p1", None, &event("time_zone_changed")).await.unwrap());
+        assert_eq!(s.user("p1").await.unwrap().unwrap().time_zone, None, "{}", b.name);
     }
 }
 

@@ -51,6 +51,9 @@ pub enum Users {
     },
     /// Set the language of an account's mail (`default`: the install's `locale`).
     Locale { email: String, locale: String },
+    /// Set the time zone times in an account's mail are written in, like Europe/Berlin
+    /// (`default`: UTC).
+    TimeZone { email: String, zone: String },
     /// List accounts.
     List {
         #[arg(long)]
@@ -100,6 +103,18 @@ pub async fn users(config: Config, cmd: Users) -> Outcome {
             match u.locale {
                 Some(l) => println!("Mail to {} is now written in {l}.", u.email),
                 None => println!("Mail to {} is now written in the install's language.", u.email),
+            }
+        }
+        Users::TimeZone { email, zone } => {
+            let rekey = open(config, "users time-zone").await?;
+            let zone = Some(zone.as_str()).filter(|z| *z != "default");
+            let u = rekey
+                .set_time_zone(&email, zone, ADMIN)
+                .await
+                .map_err(|e| e.message())?;
+            match u.time_zone {
+                Some(z) => println!("Times in mail to {} are now written in {z}.", u.email),
+                None => println!("Times in mail to {} are now written in UTC.", u.email),
             }
         }
         Users::Disable { email } | Users::Enable { email } if email.is_empty() => {

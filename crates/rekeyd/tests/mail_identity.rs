@@ -342,6 +342,26 @@ fn an_account_keeps_its_language_whoever_asks_for_its_reset() {
         .json()
         .unwrap();
     assert_eq!(me["locale"], "fr-FR");
+    assert_eq!(me["time_zone"], serde_json::Value::Null, "no zone yet: UTC");
+
+    // And its time zone: the times in its mail are written there (Kolkata keeps no summer time).
+    let zone = |zone: &str, language: &str| {
+        http.put(server.url("/sessions/current/time_zone"))
+            .bearer_auth(token)
+            .header("Accept-Language", language)
+            .json(&json!({"time_zone": zone}))
+            .send()
+            .unwrap()
+    };
+    let set = zone("asia/kolkata", "en");
+    assert_eq!(set.status(), 200);
+    let set: serde_json::Value = set.json().unwrap();
+    assert_eq!(set["time_zone"], "Asia/Kolkata", "the tz database's spelling");
+    let bad = zone("Mars/Olympus", "de");
+    assert_eq!(bad.status(), 400);
+    let bad: serde_json::Value = bad.json().unwrap();
+    assert_eq!(bad["code"], "time_zone_invalid", "{bad}");
+    assert!(bad["message"].as_str().unwrap().contains("keine Zeitzone"), "{bad}");
     assert_eq!(
         post("/users/password/forgot", "de", json!({"email": "jonas@example.com"})).status(),
         202
@@ -353,6 +373,9 @@ fn an_account_keeps_its_language_whoever_asks_for_its_reset() {
         Duration::from_secs(30),
     );
     assert_eq!(mail[0].header("Content-Language"), Some("fr"));
+    let text = mail[0].text.as_deref().unwrap();
+    assert!(text.contains(" IST le "), "the expiry in Kolkata's time: {text}");
+    assert!(!text.contains("UTC"), "{text}");
 
     // An operator moves the Spanish account to the install's language, and on to German.
     server.terminate();
@@ -362,9 +385,12 @@ fn an_account_keeps_its_language_whoever_asks_for_its_reset() {
     assert!(listed.contains("\"locale\": null"), "{listed}");
     let said = admin(&data, &["users", "locale", "sol@example.com", "de"]);
     assert!(said.contains("now written in de"), "{said}");
+    let said = admin(&data, &["users", "time-zone", "sol@example.com", "America/Sao_Paulo"]);
+    assert!(said.contains("now written in America/Sao_Paulo"), "{said}");
+    let listed = admin(&data, &["users", "list", "--json"]);
+    assert!(listed.contains("\"time_zone\": \"America/Sao_Paulo\""), "{listed}");
 }
 
-/// `rekeyd --data-dir DATA ARGS…` with none of the caller's `REKEY_*` settings.
 #[test]
 fn refusals_come_in_the_language_the_request_asks_for() {
     let dir = tempfile::tempdir().unwrap();
@@ -435,6 +461,7 @@ fn refusals_come_in_the_language_the_request_asks_for() {
     );
 }
 
+/// `rekeyd --data-dir DATA ARGS…` with none of the caller's `REKEY_*` settings.
 fn rekeyd(data: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rekeyd"));
     c.arg("--data-dir").arg(data).args(args);

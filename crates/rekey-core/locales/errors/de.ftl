@@ -6,6 +6,7 @@ error-email-malformed = Das sieht nicht wie eine E-Mail-Adresse aus (sie sollte 
 error-email-too-long = Diese E-Mail-Adresse ist zu lang.
 error-email-invisible = Diese E-Mail-Adresse enthält unsichtbare Zeichen (sie können beim Kopieren entstehen); geben Sie sie noch einmal ein.
 error-locale-invalid = „{ $locale }“ ist keine Sprache wie en, de, fr, es oder de-AT.
+error-time-zone-invalid = „{ $zone }“ ist keine Zeitzone wie Europe/Berlin oder America/New_York.
 error-rate-limited = Zu viele Versuche; versuchen Sie es in { $span } erneut.
 error-busy = { $product } ist mit anderen Anfragen beschäftigt; versuchen Sie es in { $span } erneut.
 error-password-too-short = Verwenden Sie mindestens { $min } Zeichen (dieses hat { $length }).

@@ -6,6 +6,7 @@ error-email-malformed = That does not look like an email address (it should look
 error-email-too-long = That email address is too long.
 error-email-invisible = That email address has invisible characters in it (they can come from copying); type it again.
 error-locale-invalid = “{ $locale }” is not a language like en, de, fr, es or de-AT.
+error-time-zone-invalid = “{ $zone }” is not a time zone like Europe/Berlin or America/New_York.
 error-rate-limited = Too many attempts; try again in { $span }.
 error-busy = { $product } is busy with other requests; try again in { $span }.
 error-password-too-short = Use at least { $min } characters (this one has { $length }).

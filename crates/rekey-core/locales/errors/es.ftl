@@ -6,6 +6,7 @@ error-email-malformed = Eso no parece una dirección de correo electrónico (deb
 error-email-too-long = Esa dirección de correo electrónico es demasiado larga.
 error-email-invisible = Esa dirección de correo electrónico contiene caracteres invisibles (pueden venir de copiarla); escríbala de nuevo.
 error-locale-invalid = «{ $locale }» no es un idioma como en, de, fr, es o de-AT.
+error-time-zone-invalid = «{ $zone }» no es una zona horaria como Europe/Madrid o America/New_York.
 error-rate-limited = Demasiados intentos; inténtelo de nuevo dentro de { $span }.
 error-busy = { $product } está ocupado con otras solicitudes; inténtelo de nuevo dentro de { $span }.
 error-password-too-short = Use al menos { $min } caracteres (esta tiene { $length }).

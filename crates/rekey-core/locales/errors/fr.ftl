@@ -6,6 +6,7 @@ error-email-malformed = Cela ne ressemble pas à une adresse e-mail (elle devrai
 error-email-too-long = Cette adresse e-mail est trop longue.
 error-email-invisible = Cette adresse e-mail contient des caractères invisibles (ils peuvent venir d’un copier-coller) ; saisissez-la à nouveau.
 error-locale-invalid = « { $locale } » n’est pas une langue comme en, de, fr, es ou de-AT.
+error-time-zone-invalid = « { $zone } » n’est pas un fuseau horaire comme Europe/Paris ou America/New_York.
 error-rate-limited = Trop de tentatives ; réessayez dans { $span }.
 error-busy = { $product } est occupé par d’autres demandes ; réessayez dans { $span }.
 error-password-too-short = Utilisez au moins { $min } caractères (celui-ci en a { $length }).

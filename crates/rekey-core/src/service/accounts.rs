@@ -40,6 +40,8 @@ pub struct UserInfo {
     pub created_at: i64,
     /// The language of the account's mail; `None`: the install's.
     pub locale: Option<String>,
+    /// The time zone of the account's mail (IANA name); `None`: UTC.
+    pub time_zone: Option<String>,
 }
 
 impl From<&User> for UserInfo {
@@ -50,6 +52,7 @@ impl From<&User> for UserInfo {
             disabled: u.disabled,
             created_at: u.created_at,
             locale: u.locale.clone(),
+            time_zone: u.time_zone.clone(),
         }
     }
 }
@@ -122,6 +125,7 @@ impl Rekey {
             disabled: false,
             created_at: now,
             locale,
+            time_zone: None,
         };
         let event = AuditEvent::new(now, "account_created", Some(&user.id), Some(client), email.masked());
         self.accounts().create_user(&user, &event).await?;
@@ -370,6 +374,40 @@ impl Rekey {
             locale.as_deref().unwrap_or("the install's"),
         );
         if !self.accounts().set_locale(user_id, locale.as_deref(), &event).await? {
+            return Err(Error::SessionInvalid);
+        }
+        self.steps().flush().await?;
+        let user = self.accounts().user(user_id).await?.ok_or(Error::SessionInvalid)?;
+        Ok(UserInfo::from(&user))
+    }
+
+    /// Sets the time zone of the signed-in account's mail (`None`: UTC); the app sets its
+    /// computer's.
+    pub async fn set_own_time_zone(&self, session: &str, zone: Option<&str>, client: &str) -> Result<UserInfo, Error> {
+        let info = self.session_user(session).await?;
+        self.change_time_zone(&info.id, zone, client).await
+    }
+
+    /// Sets the time zone of an account's mail, for an administrator (`rekeyd users time-zone`).
+    pub async fn set_time_zone(&self, email: &str, zone: Option<&str>, client: &str) -> Result<UserInfo, Error> {
+        let email = Email::parse(email)?;
+        let user = self
+            .find_user(&email)
+            .await?
+            .ok_or_else(|| Error::Setup(format!("there is no account for {email}")))?;
+        self.change_time_zone(&user.id, zone, client).await
+    }
+
+    async fn change_time_zone(&self, user_id: &str, zone: Option<&str>, client: &str) -> Result<UserInfo, Error> {
+        let zone = zone.map(crate::words::time_zone).transpose()?;
+        let event = AuditEvent::new(
+            self.now(),
+            "time_zone_changed",
+            Some(user_id),
+            Some(client),
+            zone.as_deref().unwrap_or("UTC"),
+        );
+        if !self.accounts().set_time_zone(user_id, zone.as_deref(), &event).await? {
             return Err(Error::SessionInvalid);
         }
         self.steps().flush().await?;

@@ -265,6 +265,7 @@ impl Rekey {
             disabled: false,
             created_at: now,
             locale: None,
+            time_zone: None,
         });
         let population = decoys::Population::count(&users, mail_key.derive(b"rekey decoy draw"));
         let hasher = Hasher::new(
@@ -316,9 +317,11 @@ impl Rekey {
         &self.config
     }
 
-    /// Who mail to `user` is from, writing in the account's language (else the install's).
+    /// Who mail to `user` is from, writing in the account's language (else the install's) and
+    /// its time zone (else UTC).
     fn sender_for(&self, user: &crate::store::User) -> crate::letters::Sender {
         self.sender_in(user.locale.as_deref())
+            .in_zone(user.time_zone.as_deref())
     }
 
     /// Who mail is from, writing in `locale` (`None`: the install's).

@@ -235,6 +235,7 @@ impl Rekey {
             disabled: false,
             created_at: now,
             locale: pending.locale.clone(),
+            time_zone: None,
         };
         let event = AuditEvent::new(now, "account_created", Some(&user.id), Some(client), "address verified");
         self.registrations().finish_pending(&pending, &user, &event).await?;

@@ -286,6 +286,7 @@ impl Rekey {
                     disabled: false,
                     created_at: now,
                     locale: None,
+                    time_zone: None,
                 };
                 &stand_in
             }

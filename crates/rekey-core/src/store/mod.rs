@@ -66,6 +66,10 @@ pub struct User {
     /// install's `locale`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
+    /// The time zone times in the account's mail are written in (an IANA name like
+    /// `Europe/Berlin`); `None`: UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 /// A signed-in session. Stored under the SHA-256 of its token, so a copy of the

@@ -72,6 +72,10 @@ pub trait AccountSteps: Send + Sync {
     /// `false` when there is no such account.
     async fn set_locale(&self, user_id: &str, locale: Option<&str>, event: &AuditEvent) -> Result<bool, Error>;
 
+    /// Sets the time zone of the account's mail (`None`: UTC), with its event. `false` when
+    /// there is no such account.
+    async fn set_time_zone(&self, user_id: &str, zone: Option<&str>, event: &AuditEvent) -> Result<bool, Error>;
+
     /// Disables or re-enables the account, with its event. `new_stamp` (given when
     /// disabling) replaces the stamp, and the live reset goes with it. `None` when there is
     /// no such account.

@@ -61,9 +61,20 @@ impl Fields for LocaleBody {
     const FIELDS: &'static str = "\"locale\" (text, or null for the server's)";
 }
 
+#[derive(Deserialize, ToSchema)]
+pub struct TimeZoneBody {
+    /// The time zone times in the account's mail are written in (an IANA name like
+    /// `Europe/Berlin`); `null`: UTC.
+    #[schema(example = "Europe/Berlin")]
+    time_zone: Option<String>,
+}
+impl Fields for TimeZoneBody {
+    const FIELDS: &'static str = "\"time_zone\" (text, or null for UTC)";
+}
+
 /// An account as the API shows it (the `Account` schema).
 fn account(user: &rekey_core::service::UserInfo) -> Value {
-    json!({"id": user.id, "email": user.email, "locale": user.locale})
+    json!({"id": user.id, "email": user.email, "locale": user.locale, "time_zone": user.time_zone})
 }
 
 /// The language a request asks for in `Accept-Language`, if any tag there is one.
@@ -374,6 +385,36 @@ pub async fn set_locale(
         .set_own_locale(
             session(&headers)?,
             body.locale.as_deref(),
+            &client(&app, peer, &headers),
+        )
+        .await?;
+    Ok(Reply(account(&user)).into_response())
+}
+
+/// `PUT /sessions/current/time_zone`: the signed-in account chooses the time zone of its mail.
+#[utoipa::path(
+    put,
+    path = "/sessions/current/time_zone",
+    tag = "sessions",
+    security(("session" = [])),
+    request_body = TimeZoneBody,
+    responses(
+        (status = 200, description = "Set: the account as it is now", body = super::openapi::Account),
+        (status = 400, description = "`time_zone_invalid`: not a time zone of the tz database, like `Europe/Berlin`", body = super::openapi::Refusal),
+        (status = 401, description = "`session_missing`, `session_invalid`: no session, or one that has ended", body = super::openapi::Refusal)
+    )
+)]
+pub async fn set_time_zone(
+    State(app): Shared,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Json(body): Json<TimeZoneBody>,
+) -> Result<Response, ApiError> {
+    let user = app
+        .rekey
+        .set_own_time_zone(
+            session(&headers)?,
+            body.time_zone.as_deref(),
             &client(&app, peer, &headers),
         )
         .await?;

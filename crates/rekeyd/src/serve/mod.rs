@@ -46,6 +46,7 @@ fn router(app: Arc<App>, request_timeout: Duration) -> Router {
         .route("/sessions/current", get(api::whoami).delete(api::sign_out))
         .route("/sessions/current/password", post(api::change_password))
         .route("/sessions/current/locale", put(api::set_locale))
+        .route("/sessions/current/time_zone", put(api::set_time_zone))
         .route("/info", get(api::info))
         .route("/users/password/forgot", post(api::forgot))
         .route("/users/password/reset", post(api::reset))

@@ -43,6 +43,7 @@ pub const CODES: &[&str] = &[
     "email_missing",
     "email_invalid",
     "locale_invalid",
+    "time_zone_invalid",
     "rate_limited",
     "busy",
     "password_too_short",
@@ -110,6 +111,9 @@ pub struct Account {
     /// The language of its mail (a BCP 47 tag like `de-AT`); `null`: the server's.
     #[schema(example = "de-AT")]
     locale: Option<String>,
+    /// The time zone times in its mail are written in (an IANA name); `null`: UTC.
+    #[schema(example = "Europe/Berlin")]
+    time_zone: Option<String>,
 }
 
 /// A session: send `token` as `Authorization: Bearer <token>`.
@@ -223,6 +227,7 @@ impl Modify for Credentials {
         api::sign_out,
         api::change_password,
         api::set_locale,
+        api::set_time_zone,
         api::info,
         api::forgot,
         api::reset,

@@ -14,12 +14,21 @@ use crate::outbox::MailKind;
 use crate::store::steps::{NewPassword, PasswordSet};
 use crate::store::{AccountSteps, Retired, Session, User};
 
-const USER_COLUMNS: &str = "id, email, password_hash, stamp, disabled, created_at, locale";
+const USER_COLUMNS: &str = "id, email, password_hash, stamp, disabled, created_at, locale, time_zone";
 
-type UserRow = (String, String, String, String, bool, i64, Option<String>);
+type UserRow = (
+    String,
+    String,
+    String,
+    String,
+    bool,
+    i64,
+    Option<String>,
+    Option<String>,
+);
 
 fn user(row: UserRow) -> User {
-    let (id, email, password_hash, stamp, disabled, created_at, locale) = row;
+    let (id, email, password_hash, stamp, disabled, created_at, locale, time_zone) = row;
     User {
         id,
         email,
@@ -28,6 +37,7 @@ fn user(row: UserRow) -> User {
         disabled,
         created_at,
         locale,
+        time_zone,
     }
 }
 
@@ -94,7 +104,7 @@ impl PgStore {
     /// the caller's transaction then rolls back).
     pub(super) async fn insert_user_tx(&self, tx: &mut Transaction<'_, Postgres>, user: &User) -> Result<(), Error> {
         let created = sqlx::query(&format!(
-            "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (email) DO NOTHING"
+            "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (email) DO NOTHING"
         ))
         .bind(&user.id)
         .bind(&user.email)
@@ -103,6 +113,7 @@ impl PgStore {
         .bind(user.disabled)
         .bind(user.created_at)
         .bind(&user.locale)
+        .bind(&user.time_zone)
         .execute(&mut **tx)
         .await
         .map_err(|e| self.failed(e))?;
@@ -207,12 +218,22 @@ impl AccountSteps for PgStore {
             .map_err(|e| self.failed(e))?;
         }
         // The hash before, read under the row's lock in the same statement that changes it.
-        type Changed = (String, String, String, String, String, bool, i64, Option<String>);
+        type Changed = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            bool,
+            i64,
+            Option<String>,
+            Option<String>,
+        );
         let row: Option<Changed> = sqlx::query_as(
             "UPDATE users AS u SET password_hash = $3, stamp = $4 \
              FROM (SELECT id, password_hash FROM users WHERE id = $1 FOR UPDATE) AS before \
              WHERE u.id = before.id AND u.stamp = $2 \
-             RETURNING before.password_hash, u.id, u.email, u.password_hash, u.stamp, u.disabled, u.created_at, u.locale",
+             RETURNING before.password_hash, u.id, u.email, u.password_hash, u.stamp, u.disabled, u.created_at, u.locale, u.time_zone",
         )
         .bind(change.user_id)
         .bind(change.expected_stamp)
@@ -221,7 +242,7 @@ impl AccountSteps for PgStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(|e| self.failed(e))?;
-        let Some((old_hash, id, email, hash, stamp, disabled, created_at, locale)) = row else {
+        let Some((old_hash, id, email, hash, stamp, disabled, created_at, locale, time_zone)) = row else {
             return Err(Error::TokenStale);
         };
         sqlx::query("DELETE FROM resets WHERE user_id = $1")
@@ -234,7 +255,7 @@ impl AccountSteps for PgStore {
         self.append_event_tx(&mut tx, change.event).await?;
         tx.commit().await.map_err(|e| self.failed(e))?;
         Ok(PasswordSet {
-            user: user((id, email, hash, stamp, disabled, created_at, locale)),
+            user: user((id, email, hash, stamp, disabled, created_at, locale, time_zone)),
             old_hash,
         })
     }
@@ -244,6 +265,22 @@ impl AccountSteps for PgStore {
         let changed = sqlx::query("UPDATE users SET locale = $2 WHERE id = $1")
             .bind(user_id)
             .bind(locale)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.failed(e))?;
+        if changed.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.append_event_tx(&mut tx, event).await?;
+        tx.commit().await.map_err(|e| self.failed(e))?;
+        Ok(true)
+    }
+
+    async fn set_time_zone(&self, user_id: &str, zone: Option<&str>, event: &AuditEvent) -> Result<bool, Error> {
+        let mut tx = self.begin().await?;
+        let changed = sqlx::query("UPDATE users SET time_zone = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(zone)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.failed(e))?;

@@ -143,6 +143,19 @@ impl AccountSteps for Store {
         }))
     }
 
+    async fn set_time_zone(&self, user_id: &str, zone: Option<&str>, event: &AuditEvent) -> Result<bool, Error> {
+        tx((&self.users, &self.audit).transaction(|(users, audit)| {
+            let Some(bytes) = users.get(user_id.as_bytes())? else {
+                return Ok(false);
+            };
+            let mut user: User = decode(&bytes).map_err(|e| corrupt("user record", e))?;
+            user.time_zone = zone.map(str::to_string);
+            users.insert(user_id.as_bytes(), encode(&user))?;
+            event.append_tx(audit)?;
+            Ok(true)
+        }))
+    }
+
     async fn set_disabled(
         &self,
         user_id: &str,
