@@ -577,6 +577,18 @@ async fn registration_can_be_switched_off() {
         (status, body["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("registration_closed"))
     );
+    // Said in the language asked for, like the core's refusals.
+    let (_, body) = answer(
+        s.http
+            .post(s.server.url("/users"))
+            .header("Accept-Language", "es-ES")
+            .json(&json!({"email": "gus@example.com", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(
+        body["message"],
+        "Este servidor no permite crear cuentas nuevas; consulte a su administrador."
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

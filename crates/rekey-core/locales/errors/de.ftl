@@ -39,3 +39,4 @@ error-email-taken = Es gibt bereits ein Konto mit dieser E-Mail-Adresse; melden 
 error-session-invalid = Sie wurden abgemeldet; melden Sie sich erneut an.
 error-store-unavailable = { $product } erreicht seine Datenbank gerade nicht, und es wurde nichts geändert; versuchen Sie es in einer Minute erneut.
 error-internal = Bei { $product } ist etwas schiefgegangen, und es wurde nichts geändert; versuchen Sie es erneut, und wenn es wieder passiert, sehen Sie im Protokoll nach.
+error-registration-closed = Auf diesem Server können keine neuen Konten angelegt werden; wenden Sie sich an seinen Administrator.

@@ -39,3 +39,4 @@ error-email-taken = An account with that email already exists; sign in, or reset
 error-session-invalid = You have been signed out; sign in again.
 error-store-unavailable = { $product } cannot reach its database right now and nothing was changed; try again in a minute.
 error-internal = Something went wrong on { $product }'s side and nothing was changed; try again, and if it keeps happening see the log.
+error-registration-closed = This server does not let new accounts be created; ask its administrator.

@@ -39,3 +39,4 @@ error-email-taken = Ya existe una cuenta con ese correo electrónico; inicie ses
 error-session-invalid = Se ha cerrado su sesión; vuelva a iniciarla.
 error-store-unavailable = { $product } no puede acceder a su base de datos en este momento y no se ha cambiado nada; inténtelo de nuevo dentro de un minuto.
 error-internal = Algo salió mal en { $product } y no se ha cambiado nada; inténtelo de nuevo y, si sigue ocurriendo, consulte el registro.
+error-registration-closed = Este servidor no permite crear cuentas nuevas; consulte a su administrador.

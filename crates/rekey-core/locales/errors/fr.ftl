@@ -39,3 +39,4 @@ error-email-taken = Un compte avec cette adresse e-mail existe déjà ; connecte
 error-session-invalid = Vous avez été déconnecté ; reconnectez-vous.
 error-store-unavailable = { $product } ne peut pas joindre sa base de données pour le moment et rien n’a été modifié ; réessayez dans une minute.
 error-internal = Une erreur s’est produite du côté de { $product } et rien n’a été modifié ; réessayez, et si cela se reproduit, consultez le journal.
+error-registration-closed = Ce serveur ne permet pas de créer de nouveaux comptes ; adressez-vous à son administrateur.

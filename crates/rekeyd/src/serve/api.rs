@@ -189,10 +189,10 @@ pub async fn register(
     Json(body): Json<Registration>,
 ) -> Result<Response, ApiError> {
     if !app.registration {
-        return Err(ApiError::new(
+        return Err(super::body::said(
             StatusCode::FORBIDDEN,
             "registration_closed",
-            "This server does not let new accounts be created; ask its administrator.",
+            "error-registration-closed",
         ));
     }
     let locale = body.locale.or_else(|| accept_language(&headers));

@@ -59,10 +59,35 @@ pub async fn speak(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
     let asked = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
     let sender = app.rekey.sender().answering(asked);
     let mut response = ANSWERING.scope(sender, next.run(req)).await;
+    let headers = response.headers_mut();
+    let varies = headers.get_all(header::VARY).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.to_ascii_lowercase().contains("accept-language"))
+    });
+    if !varies {
+        headers.append(header::VARY, HeaderValue::from_static("Accept-Language"));
+    }
     response
-        .headers_mut()
-        .append(header::VARY, HeaderValue::from_static("Accept-Language"));
-    response
+}
+
+/// A refusal of rekeyd's own (not the core's), worded by message `id` of the errors' files in
+/// the request's language.
+pub fn said(status: StatusCode, code: &'static str, id: &str) -> ApiError {
+    let (message, language) = ANSWERING
+        .try_with(|sender| {
+            let words = sender.words();
+            let args = [("product", rekey_core::words::Arg::Text(sender.product()))];
+            let language = words.language_of(sender.locale()).to_string();
+            (words.text(sender.locale(), id, &args), language)
+        })
+        .unwrap_or_else(|_| {
+            let words = rekey_core::words::Words::shipped();
+            (words.text("en", id, &[]), "en".to_string())
+        });
+    ApiError {
+        language: Some(language),
+        ..ApiError::new(status, code, message)
+    }
 }
 
 /// `e` in the words of the request being answered.
