@@ -174,7 +174,8 @@ pub async fn sign_in(shell: State<'_, Shell>, email: String, password: String) -
     if !shell.keep_session(generation, session.clone()) {
         return Err(switched());
     }
-    keep_time_zone(backend.as_ref(), &session).await;
+    // On the side: a slow server must not hold up the sign-in for it.
+    tauri::async_runtime::spawn(async move { keep_time_zone(backend.as_ref(), &session).await });
     Ok(Account { email })
 }
 

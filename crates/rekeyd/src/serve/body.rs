@@ -1,9 +1,9 @@
 //! Request bodies and error answers. Every refusal is JSON `{code, message}`; serde's own
 //! text never reaches the client, because it can quote the input (a password, say).
 
-use axum::body::Bytes;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -70,20 +70,27 @@ pub async fn speak(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
     response
 }
 
+/// What `say` makes of the request's answerer, and the language it speaks; outside a request,
+/// `otherwise`, in English.
+fn in_request_words(
+    say: impl FnOnce(&rekey_core::letters::Sender) -> String,
+    otherwise: impl FnOnce() -> String,
+) -> (String, String) {
+    ANSWERING
+        .try_with(|sender| (say(sender), sender.words().language_of(sender.locale()).to_string()))
+        .unwrap_or_else(|_| (otherwise(), "en".to_string()))
+}
+
 /// A refusal of rekeyd's own (not the core's), worded by message `id` of the errors' files in
 /// the request's language.
 pub fn said(status: StatusCode, code: &'static str, id: &str) -> ApiError {
-    let (message, language) = ANSWERING
-        .try_with(|sender| {
-            let words = sender.words();
+    let (message, language) = in_request_words(
+        |sender| {
             let args = [("product", rekey_core::words::Arg::Text(sender.product()))];
-            let language = words.language_of(sender.locale()).to_string();
-            (words.text(sender.locale(), id, &args), language)
-        })
-        .unwrap_or_else(|_| {
-            let words = rekey_core::words::Words::shipped();
-            (words.text("en", id, &[]), "en".to_string())
-        });
+            sender.words().text(sender.locale(), id, &args)
+        },
+        || rekey_core::words::Words::shipped().text("en", id, &[]),
+    );
     ApiError {
         language: Some(language),
         ..ApiError::new(status, code, message)
@@ -95,15 +102,9 @@ pub fn refusal_words(e: &rekey_core::Error) -> String {
     worded(e).0
 }
 
-/// `e` in the words of the request being answered, and their language (English outside a
-/// request).
+/// `e` in the words of the request being answered, and their language.
 fn worded(e: &rekey_core::Error) -> (String, String) {
-    ANSWERING
-        .try_with(|sender| {
-            let language = sender.words().language_of(sender.locale()).to_string();
-            (sender.refusal(e), language)
-        })
-        .unwrap_or_else(|_| (e.message(), "en".to_string()))
+    in_request_words(|sender| sender.refusal(e), || e.message())
 }
 
 impl From<rekey_core::Error> for ApiError {
