@@ -46,19 +46,24 @@ impl ApiError {
     }
 }
 
+/// The request being answered, as far as its refusals' words go.
+struct Asking {
+    app: Arc<App>,
+    accept_language: Option<HeaderValue>,
+}
+
 tokio::task_local! {
-    /// Who answers the request being handled, in the language it asked for: refusals are
-    /// worded by it. Set around each request by [`speak`].
-    static ANSWERING: rekey_core::letters::Sender;
+    /// Set around each request by [`speak`]; read only when a refusal is worded, so a request
+    /// answered without one pays for no language.
+    static ASKING: Asking;
 }
 
 /// Answers the request in the language its `Accept-Language` asks for (else the install's):
 /// the core's refusals are worded in it (protocol refusals, about bodies and headers, are
 /// for developers and stay English).
 pub async fn speak(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    let asked = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
-    let sender = app.rekey.sender().answering(asked);
-    let mut response = ANSWERING.scope(sender, next.run(req)).await;
+    let accept_language = req.headers().get(header::ACCEPT_LANGUAGE).cloned();
+    let mut response = ASKING.scope(Asking { app, accept_language }, next.run(req)).await;
     let headers = response.headers_mut();
     let varies = headers.get_all(header::VARY).iter().any(|v| {
         v.to_str()
@@ -70,14 +75,18 @@ pub async fn speak(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
     response
 }
 
-/// What `say` makes of the request's answerer, and the language it speaks; outside a request,
-/// `otherwise`, in English.
+/// What `say` makes of the request's answerer (in the language it asked for), and that
+/// language; outside a request, `otherwise`, in English.
 fn in_request_words(
     say: impl FnOnce(&rekey_core::letters::Sender) -> String,
     otherwise: impl FnOnce() -> String,
 ) -> (String, String) {
-    ANSWERING
-        .try_with(|sender| (say(sender), sender.words().language_of(sender.locale()).to_string()))
+    ASKING
+        .try_with(|asking| {
+            let asked = asking.accept_language.as_ref().and_then(|v| v.to_str().ok());
+            let sender = asking.app.rekey.sender().answering(asked);
+            (say(&sender), sender.words().language_of(sender.locale()).to_string())
+        })
         .unwrap_or_else(|_| (otherwise(), "en".to_string()))
 }
 
