@@ -190,7 +190,7 @@ pub fn deliver_link<R: Runtime>(app: &AppHandle<R>, url: &str, cold_start: bool)
     let _ = match parsed {
         Ok((link::Action::Reset, token)) => app.emit("reset-link", json!({ "token": token })),
         Ok((link::Action::Verify, token)) => app.emit("verify-link", json!({ "token": token })),
-        Err(e) => app.emit("link-rejected", e),
+        Err(e) => app.emit("link-rejected", UiError::from(e)),
     };
     focus(app);
 }

@@ -22,10 +22,12 @@ impl From<rekey_core::Error> for UiError {
 }
 
 impl From<LinkError> for UiError {
+    /// Why, and what to do instead, in the window's language.
     fn from(e: LinkError) -> Self {
+        let why = crate::language::say(e.why, &[]);
         UiError {
             code: e.code.to_string(),
-            message: e.message,
+            message: crate::language::say("app-error-link", &[("why", &why)]),
         }
     }
 }

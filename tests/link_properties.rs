@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::Config as Cases;
-use rekey_desktop::{is_rekey_url, reset_token};
+use rekey_desktop::{is_rekey_url, reset_token, UiError};
 
 /// A token of the shape a JWT has: three non-empty base64url parts.
 fn token() -> impl Strategy<Value = String> {
@@ -60,7 +60,7 @@ proptest! {
             Ok(t) => prop_assert!(is_jwt_shaped(&t) && raw.contains(&t), "{:?} -> {:?}", raw, t),
             Err(e) => {
                 prop_assert_eq!(e.code, "link_invalid");
-                prop_assert!(e.message.ends_with("type the code instead."));
+                prop_assert!(UiError::from(e).message.ends_with("type the code instead."));
             }
         }
     }
