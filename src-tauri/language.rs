@@ -84,7 +84,7 @@ pub fn window_words() -> WindowWords {
     with(|words, locale, product| {
         let lang = words.language_of(locale).to_string();
         WindowWords {
-            words: words.all_with_prefix_marked(&lang, "app-", &[("product", Arg::Text(product))]),
+            words: words.all_with_prefix(&lang, "app-", &[("product", Arg::Text(product))]),
             system: pick(words, None),
             languages: words
                 .languages()

@@ -192,13 +192,9 @@ impl Words {
     }
 
     /// Every message whose id starts with `prefix`, in `locale`, with `fixed` filled in and
-    /// each of its other variables left as `{name}`: words a window fills in itself.
-    pub fn all_with_prefix_marked(
-        &self,
-        locale: &str,
-        prefix: &str,
-        fixed: &[(&str, Arg)],
-    ) -> BTreeMap<String, String> {
+    /// each of its other variables left as `{name}`: the words a page's script (or the app's
+    /// window) needs, by id, to fill in itself.
+    pub fn all_with_prefix(&self, locale: &str, prefix: &str, fixed: &[(&str, Arg)]) -> BTreeMap<String, String> {
         self.english
             .iter()
             .filter(|(id, _)| id.starts_with(prefix))
@@ -228,16 +224,6 @@ impl Words {
             }
         }
         fallback.to_string()
-    }
-
-    /// Every message whose id starts with `prefix`, in `locale`, with `args`: the words a
-    /// page's script needs, by id.
-    pub fn all_with_prefix(&self, locale: &str, prefix: &str, args: &[(&str, Arg)]) -> BTreeMap<String, String> {
-        self.english
-            .keys()
-            .filter(|id| id.starts_with(prefix))
-            .map(|id| (id.clone(), self.text(locale, id, args)))
-            .collect()
     }
 
     /// The language a mail for `locale` is written in (its `Content-Language`).

@@ -47,12 +47,7 @@ fn localized(app: &App, headers: &HeaderMap, template: &str) -> Response {
     let asked = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
     let lang = words.negotiate(asked, sender.locale());
     // The script fills {address} and {until}; the product's name is filled here.
-    let args = [
-        ("product", Arg::Text(sender.product())),
-        ("address", Arg::Text("{address}")),
-        ("until", Arg::Text("{until}")),
-    ];
-    let messages = words.all_with_prefix(&lang, "page-", &args);
+    let messages = words.all_with_prefix(&lang, "page-", &[("product", Arg::Text(sender.product()))]);
     // Inside <script>, `<` must not start a tag: `</script>` in an operator's words would end it.
     let json = serde_json::to_string(&messages)
         .unwrap_or_default()
