@@ -13,8 +13,8 @@ use rekey_core::sealed::MailKey;
 use rekey_core::store::postgres::PgStore;
 use rekey_core::store::steps::{NewPassword, NewPending, NewReset};
 use rekey_core::store::{
-    seq_key, AccountSteps, CodeState, Intake, IntakeKind, LiveReset, OutboxSteps, Pending, Retired, Session, Steps,
-    Store, StoreSteps, User,
+    seq_key, AccountSteps, CodeState, Intake, IntakeKind, LiveReset, MailSetting, OutboxSteps, Pending, Retired,
+    Session, Steps, Store, StoreSteps, User,
 };
 use rekey_core::{Clock, Error, ManualClock};
 use rekey_testkit::PgCluster;
@@ -432,13 +432,19 @@ async fn an_account_keeps_its_language_from_registration_through_changes() {
         );
 
         // Changed by its owner, then back to the install's; an unknown account is said to be.
-        assert!(s.set_locale("p1", Some("fr"), &event("locale_changed")).await.unwrap());
+        assert!(s
+            .set_mail_setting("p1", MailSetting::Locale(Some("fr")), &event("locale_changed"))
+            .await
+            .unwrap());
         let found = s.user_by_email("lena@example.com").await.unwrap().unwrap();
         assert_eq!(found.locale.as_deref(), Some("fr"), "{}", b.name);
-        assert!(s.set_locale("p1", None, &event("locale_changed")).await.unwrap());
+        assert!(s
+            .set_mail_setting("p1", MailSetting::Locale(None), &event("locale_changed"))
+            .await
+            .unwrap());
         assert_eq!(s.user("p1").await.unwrap().unwrap().locale, None, "{}", b.name);
         assert!(!s
-            .set_locale("nobody", Some("es"), &event("locale_changed"))
+            .set_mail_setting("nobody", MailSetting::Locale(Some("es")), &event("locale_changed"))
             .await
             .unwrap());
         let kinds: Vec<String> = s.recent_events(2).await.unwrap().into_iter().map(|e| e.kind).collect();
@@ -446,7 +452,11 @@ async fn an_account_keeps_its_language_from_registration_through_changes() {
 
         // Its time zone, the same way (the list of accounts shows it too).
         assert!(s
-            .set_time_zone("p1", Some("Europe/Vienna"), &event("time_zone_changed"))
+            .set_mail_setting(
+                "p1",
+                MailSetting::TimeZone(Some("Europe/Vienna")),
+                &event("time_zone_changed")
+            )
             .await
             .unwrap());
         let found = s.user_by_email("lena@example.com").await.unwrap().unwrap();
@@ -454,10 +464,17 @@ async fn an_account_keeps_its_language_from_registration_through_changes() {
         let listed = s.users().await.unwrap().into_iter().find(|u| u.id == "p1").unwrap();
         assert_eq!(listed.time_zone.as_deref(), Some("Europe/Vienna"), "{}", b.name);
         assert!(!s
-            .set_time_zone("nobody", Some("Europe/Vienna"), &event("time_zone_changed"))
+            .set_mail_setting(
+                "nobody",
+                MailSetting::TimeZone(Some("Europe/Vienna")),
+                &event("time_zone_changed")
+            )
             .await
             .unwrap());
-        assert!(s.set_time_zone("p1", None, &event("time_zone_changed")).await.unwrap());
+        assert!(s
+            .set_mail_setting("p1", MailSetting::TimeZone(None), &event("time_zone_changed"))
+            .await
+            .unwrap());
         assert_eq!(s.user("p1").await.unwrap().unwrap().time_zone, None, "{}", b.name);
     }
 }

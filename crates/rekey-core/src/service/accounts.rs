@@ -14,7 +14,7 @@ use crate::error::{internal, Error};
 use crate::letters;
 use crate::limits::RateLimit;
 use crate::store::steps::NewPassword;
-use crate::store::{decode, LiveReset, Session, User};
+use crate::store::{decode, LiveReset, MailSetting, Session, User};
 use crate::token::random_id;
 
 /// A session token handed to a signed-in client. Shown once; stored only as a hash.
@@ -350,64 +350,59 @@ impl Rekey {
 
     /// Sets the language of the signed-in account's mail (`None`: the install's).
     pub async fn set_own_locale(&self, session: &str, locale: Option<&str>, client: &str) -> Result<UserInfo, Error> {
+        let locale = locale.map(crate::words::locale).transpose()?;
         let info = self.session_user(session).await?;
-        self.change_locale(&info.id, locale, client).await
+        self.change_mail_setting(&info.id, MailSetting::Locale(locale.as_deref()), client)
+            .await
     }
 
     /// Sets the language of an account's mail, for an administrator (`rekeyd users locale`).
     pub async fn set_locale(&self, email: &str, locale: Option<&str>, client: &str) -> Result<UserInfo, Error> {
-        let email = Email::parse(email)?;
-        let user = self
-            .find_user(&email)
-            .await?
-            .ok_or_else(|| Error::Setup(format!("there is no account for {email}")))?;
-        self.change_locale(&user.id, locale, client).await
-    }
-
-    async fn change_locale(&self, user_id: &str, locale: Option<&str>, client: &str) -> Result<UserInfo, Error> {
         let locale = locale.map(crate::words::locale).transpose()?;
-        let event = AuditEvent::new(
-            self.now(),
-            "locale_changed",
-            Some(user_id),
-            Some(client),
-            locale.as_deref().unwrap_or("the install's"),
-        );
-        if !self.accounts().set_locale(user_id, locale.as_deref(), &event).await? {
-            return Err(Error::SessionInvalid);
-        }
-        self.steps().flush().await?;
-        let user = self.accounts().user(user_id).await?.ok_or(Error::SessionInvalid)?;
-        Ok(UserInfo::from(&user))
+        let user = self.existing_account(email).await?;
+        self.change_mail_setting(&user.id, MailSetting::Locale(locale.as_deref()), client)
+            .await
     }
 
     /// Sets the time zone of the signed-in account's mail (`None`: UTC); the app sets its
     /// computer's.
     pub async fn set_own_time_zone(&self, session: &str, zone: Option<&str>, client: &str) -> Result<UserInfo, Error> {
+        let zone = zone.map(crate::words::time_zone).transpose()?;
         let info = self.session_user(session).await?;
-        self.change_time_zone(&info.id, zone, client).await
+        self.change_mail_setting(&info.id, MailSetting::TimeZone(zone.as_deref()), client)
+            .await
     }
 
     /// Sets the time zone of an account's mail, for an administrator (`rekeyd users time-zone`).
     pub async fn set_time_zone(&self, email: &str, zone: Option<&str>, client: &str) -> Result<UserInfo, Error> {
-        let email = Email::parse(email)?;
-        let user = self
-            .find_user(&email)
-            .await?
-            .ok_or_else(|| Error::Setup(format!("there is no account for {email}")))?;
-        self.change_time_zone(&user.id, zone, client).await
+        let zone = zone.map(crate::words::time_zone).transpose()?;
+        let user = self.existing_account(email).await?;
+        self.change_mail_setting(&user.id, MailSetting::TimeZone(zone.as_deref()), client)
+            .await
     }
 
-    async fn change_time_zone(&self, user_id: &str, zone: Option<&str>, client: &str) -> Result<UserInfo, Error> {
-        let zone = zone.map(crate::words::time_zone).transpose()?;
-        let event = AuditEvent::new(
-            self.now(),
-            "time_zone_changed",
-            Some(user_id),
-            Some(client),
-            zone.as_deref().unwrap_or("UTC"),
-        );
-        if !self.accounts().set_time_zone(user_id, zone.as_deref(), &event).await? {
+    /// The account of `email`, for an administrator's command (which may name its address).
+    async fn existing_account(&self, email: &str) -> Result<User, Error> {
+        let email = Email::parse(email)?;
+        self.find_user(&email)
+            .await?
+            .ok_or_else(|| Error::Setup(format!("there is no account for {email}")))
+    }
+
+    /// Changes one setting of how the account's mail is written (already checked), with its
+    /// audit event.
+    async fn change_mail_setting(
+        &self,
+        user_id: &str,
+        setting: MailSetting<'_>,
+        client: &str,
+    ) -> Result<UserInfo, Error> {
+        let (kind, detail) = match setting {
+            MailSetting::Locale(locale) => ("locale_changed", locale.unwrap_or("the install's")),
+            MailSetting::TimeZone(zone) => ("time_zone_changed", zone.unwrap_or("UTC")),
+        };
+        let event = AuditEvent::new(self.now(), kind, Some(user_id), Some(client), detail);
+        if !self.accounts().set_mail_setting(user_id, setting, &event).await? {
             return Err(Error::SessionInvalid);
         }
         self.steps().flush().await?;
@@ -417,11 +412,7 @@ impl Rekey {
 
     /// Disables (or re-enables) an account; disabling ends its sessions and resets.
     pub async fn set_disabled(&self, email: &str, disabled: bool, client: &str) -> Result<UserInfo, Error> {
-        let email = Email::parse(email)?;
-        let user = self
-            .find_user(&email)
-            .await?
-            .ok_or_else(|| Error::Setup(format!("there is no account for {email}")))?;
+        let user = self.existing_account(email).await?;
         let kind = if disabled {
             "account_disabled"
         } else {

@@ -72,6 +72,16 @@ pub struct User {
     pub time_zone: Option<String>,
 }
 
+/// One of the settings of how an account's mail is written, with its new value (`None`: the
+/// install's language, or UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailSetting<'a> {
+    /// The language (a BCP 47 tag).
+    Locale(Option<&'a str>),
+    /// The time zone (an IANA name).
+    TimeZone(Option<&'a str>),
+}
+
 /// A signed-in session. Stored under the SHA-256 of its token, so a copy of the
 /// database does not hand out sessions.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use super::{CodeState, Intake, LiveReset, Pending, RetiredToken, Session, User};
+use super::{CodeState, Intake, LiveReset, MailSetting, Pending, RetiredToken, Session, User};
 use crate::audit::AuditEvent;
 use crate::error::Error;
 use crate::letters::Letter;
@@ -68,13 +68,14 @@ pub trait AccountSteps: Send + Sync {
     /// notice queued and the event written, all or nothing (see [`NewPassword`]).
     async fn set_password(&self, change: NewPassword<'_>) -> Result<PasswordSet, Error>;
 
-    /// Sets the language of the account's mail (`None`: the install's), with its event.
-    /// `false` when there is no such account.
-    async fn set_locale(&self, user_id: &str, locale: Option<&str>, event: &AuditEvent) -> Result<bool, Error>;
-
-    /// Sets the time zone of the account's mail (`None`: UTC), with its event. `false` when
-    /// there is no such account.
-    async fn set_time_zone(&self, user_id: &str, zone: Option<&str>, event: &AuditEvent) -> Result<bool, Error>;
+    /// Sets the language or the time zone of the account's mail, with its event. `false`
+    /// when there is no such account.
+    async fn set_mail_setting(
+        &self,
+        user_id: &str,
+        setting: MailSetting<'_>,
+        event: &AuditEvent,
+    ) -> Result<bool, Error>;
 
     /// Disables or re-enables the account, with its event. `new_stamp` (given when
     /// disabling) replaces the stamp, and the live reset goes with it. `None` when there is

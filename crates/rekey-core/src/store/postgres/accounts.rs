@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::letters::Letter;
 use crate::outbox::MailKind;
 use crate::store::steps::{NewPassword, PasswordSet};
-use crate::store::{AccountSteps, Retired, Session, User};
+use crate::store::{AccountSteps, MailSetting, Retired, Session, User};
 
 const USER_COLUMNS: &str = "id, email, password_hash, stamp, disabled, created_at, locale, time_zone";
 
@@ -260,27 +260,20 @@ impl AccountSteps for PgStore {
         })
     }
 
-    async fn set_locale(&self, user_id: &str, locale: Option<&str>, event: &AuditEvent) -> Result<bool, Error> {
+    async fn set_mail_setting(
+        &self,
+        user_id: &str,
+        setting: MailSetting<'_>,
+        event: &AuditEvent,
+    ) -> Result<bool, Error> {
+        let (column, value) = match setting {
+            MailSetting::Locale(locale) => ("locale", locale),
+            MailSetting::TimeZone(zone) => ("time_zone", zone),
+        };
         let mut tx = self.begin().await?;
-        let changed = sqlx::query("UPDATE users SET locale = $2 WHERE id = $1")
+        let changed = sqlx::query(&format!("UPDATE users SET {column} = $2 WHERE id = $1"))
             .bind(user_id)
-            .bind(locale)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.failed(e))?;
-        if changed.rows_affected() == 0 {
-            return Ok(false);
-        }
-        self.append_event_tx(&mut tx, event).await?;
-        tx.commit().await.map_err(|e| self.failed(e))?;
-        Ok(true)
-    }
-
-    async fn set_time_zone(&self, user_id: &str, zone: Option<&str>, event: &AuditEvent) -> Result<bool, Error> {
-        let mut tx = self.begin().await?;
-        let changed = sqlx::query("UPDATE users SET time_zone = $2 WHERE id = $1")
-            .bind(user_id)
-            .bind(zone)
+            .bind(value)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.failed(e))?;

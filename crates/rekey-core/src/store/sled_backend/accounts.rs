@@ -12,7 +12,9 @@ use crate::error::{internal, Error};
 use crate::outbox::{enqueue_tx, MailKind};
 use crate::service::tx;
 use crate::store::steps::{NewPassword, PasswordSet};
-use crate::store::{decode, encode, AccountSteps, LiveReset, Retired, RetiredToken, Session, StoreError, User};
+use crate::store::{
+    decode, encode, AccountSteps, LiveReset, MailSetting, Retired, RetiredToken, Session, StoreError, User,
+};
 
 fn corrupt(what: &str, e: StoreError) -> sled::transaction::ConflictableTransactionError<Error> {
     Abort(internal(what, e))
@@ -130,26 +132,21 @@ impl AccountSteps for Store {
         )
     }
 
-    async fn set_locale(&self, user_id: &str, locale: Option<&str>, event: &AuditEvent) -> Result<bool, Error> {
+    async fn set_mail_setting(
+        &self,
+        user_id: &str,
+        setting: MailSetting<'_>,
+        event: &AuditEvent,
+    ) -> Result<bool, Error> {
         tx((&self.users, &self.audit).transaction(|(users, audit)| {
             let Some(bytes) = users.get(user_id.as_bytes())? else {
                 return Ok(false);
             };
             let mut user: User = decode(&bytes).map_err(|e| corrupt("user record", e))?;
-            user.locale = locale.map(str::to_string);
-            users.insert(user_id.as_bytes(), encode(&user))?;
-            event.append_tx(audit)?;
-            Ok(true)
-        }))
-    }
-
-    async fn set_time_zone(&self, user_id: &str, zone: Option<&str>, event: &AuditEvent) -> Result<bool, Error> {
-        tx((&self.users, &self.audit).transaction(|(users, audit)| {
-            let Some(bytes) = users.get(user_id.as_bytes())? else {
-                return Ok(false);
-            };
-            let mut user: User = decode(&bytes).map_err(|e| corrupt("user record", e))?;
-            user.time_zone = zone.map(str::to_string);
+            match setting {
+                MailSetting::Locale(locale) => user.locale = locale.map(str::to_string),
+                MailSetting::TimeZone(zone) => user.time_zone = zone.map(str::to_string),
+            }
             users.insert(user_id.as_bytes(), encode(&user))?;
             event.append_tx(audit)?;
             Ok(true)
