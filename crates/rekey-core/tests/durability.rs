@@ -247,6 +247,98 @@ async fn an_unreadable_request_does_not_hold_up_the_others() {
     );
 }
 
+/// The requests waiting in the intake, as (key, record).
+fn waiting(rekey: &Rekey) -> Vec<(sled::IVec, sled::IVec)> {
+    rekey.sled().unwrap().intake.iter().map(Result::unwrap).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_a_crash_kept_after_it_was_handled_is_not_handled_again() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let request = {
+        let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
+        rekey
+            .create_account("rue@example.com", PASSWORD, None, "test")
+            .await
+            .unwrap();
+        rekey.request_reset("rue@example.com", "test").await.unwrap();
+        let request = waiting(&rekey);
+        assert_eq!(request.len(), 1, "the request waits in the intake");
+        rekey.drain().await.unwrap();
+        mails_to(&smtp, "rue@example.com", RESET_SUBJECT, 1);
+        assert!(waiting(&rekey).is_empty(), "the intake let go of it");
+        // The intake's removal lost, its step kept: what a crash between the two leaves.
+        let (key, record) = &request[0];
+        let intake = &rekey.sled().unwrap().intake;
+        intake.insert(key, record).unwrap();
+        intake.flush().unwrap();
+        request
+    };
+    {
+        // sled lets go of its lock a moment after the last handle drops.
+        let started = std::time::Instant::now();
+        let intake = loop {
+            match sled::open(dir.path().join("intake")) {
+                Ok(db) => break db.open_tree("intake").unwrap(),
+                Err(e) if started.elapsed() < std::time::Duration::from_secs(3) => {
+                    let _ = e;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("the intake opens: {e}"),
+            }
+        };
+        assert_eq!(
+            intake.iter().collect::<Result<Vec<_>, _>>().unwrap(),
+            request,
+            "kept on disk"
+        );
+    }
+    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
+    assert!(waiting(&rekey).is_empty(), "let go of at open");
+    assert_eq!(rekey.drain().await.unwrap().sent, 0, "nothing handled twice");
+    assert_eq!(mails_to(&smtp, "rue@example.com", RESET_SUBJECT, 1).len(), 1);
+    // The marks of handled requests go once their requests are gone for good.
+    let marks = rekey.sled().unwrap().db.open_tree("intake_handled").unwrap();
+    assert_eq!(marks.len(), 1);
+    rekey.prune().await.unwrap();
+    assert_eq!(marks.len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_an_older_version_queued_in_the_main_database_still_go_out() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
+        rekey
+            .create_account("ode@example.com", PASSWORD, None, "test")
+            .await
+            .unwrap();
+        rekey.request_reset("ode@example.com", "test").await.unwrap();
+        // Where versions before the intake's own database kept it.
+        let store = rekey.sled().unwrap();
+        let old = store.db.open_tree("intake").unwrap();
+        for (key, record) in waiting(&rekey) {
+            old.insert(&key, record).unwrap();
+            store.intake.remove(key).unwrap();
+        }
+        store.db.flush().unwrap();
+        store.intake.flush().unwrap();
+    }
+    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
+    assert_eq!(waiting(&rekey).len(), 1, "moved at open");
+    assert!(!rekey
+        .sled()
+        .unwrap()
+        .db
+        .tree_names()
+        .iter()
+        .any(|n| n.as_ref() == b"intake"));
+    rekey.drain().await.unwrap();
+    mails_to(&smtp, "ode@example.com", RESET_SUBJECT, 1);
+}
+
 /// Drops the outbox's own index and count (the keys after all mail), as in data made before
 /// the outbox kept them.
 fn forget_the_outbox_index(rekey: &Rekey) {

@@ -123,7 +123,6 @@ impl Rekey {
             self.intake_depth.remove();
             return Err(e);
         }
-        self.steps().flush().await?;
         self.intake_wake.notify_one();
         Ok(())
     }

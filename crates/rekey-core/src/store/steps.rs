@@ -173,7 +173,8 @@ pub struct Waiting {
 /// handled once.
 #[async_trait]
 pub trait IntakeSteps: Send + Sync {
-    /// Queues a request (durable once [`StoreSteps::flush`] returns).
+    /// Queues a request, durable when this returns (the answer's whole write: it waits for
+    /// nothing else).
     async fn queue_request(&self, request: &Intake) -> Result<(), Error>;
 
     /// How many requests wait.

@@ -75,6 +75,13 @@ impl Store {
         for entry in self.pending.scan_prefix("id/") {
             pending.push(decode(&entry?.1)?);
         }
+        // Requests still waiting: not those handled whose removal a crash cut short.
+        let mut intake = Vec::new();
+        for (key, request) in all(&self.intake, None)? {
+            if !self.handled.contains_key(key)? {
+                intake.push(request);
+            }
+        }
         Ok(Records {
             users: all(&self.users, None)?.into_iter().map(|(_, u)| u).collect(),
             resets: all(&self.resets, None)?
@@ -88,7 +95,7 @@ impl Store {
             codes: all(&self.codes, None)?.into_iter().map(|(k, c)| (text(k), c)).collect(),
             sessions: all(&self.sessions, None)?,
             pending,
-            intake: all(&self.intake, None)?.into_iter().map(|(_, r)| r).collect(),
+            intake,
             limits,
             mail,
             dead,

@@ -1,4 +1,5 @@
-//! The sled store: one directory, one tree per kind of record, JSON values.
+//! The sled store: one directory, one tree per kind of record, JSON values; and beside it
+//! a second, small sled database for the intake alone (see `intake.rs` for why).
 //!
 //! sled takes an exclusive lock on its directory. Beside it we keep `holder.json`
 //! (which process opened it, and when), so a second process can say in words who
@@ -44,8 +45,11 @@ pub struct Store {
     pub codes: sled::Tree,
     /// jti → [`RetiredToken`].
     pub retired: sled::Tree,
-    /// sequence → [`Intake`].
+    /// sequence → [`Intake`], in the intake's own database (`intake.rs`).
     pub intake: sled::Tree,
+    /// sequence → when: the requests handled, written in the step that handled each (so it
+    /// is never handled twice), until the intake has let go of them (`intake.rs`).
+    handled: sled::Tree,
     /// `id/<id>` → [`Pending`]; `email/<address>` → id.
     pub pending: sled::Tree,
     /// sequence → outbox item; after them (keys from 0xFF on) the outbox's due index and
@@ -70,6 +74,8 @@ pub struct Store {
     claims: std::sync::Arc<outbox::Claims>,
     /// One flush at a time, shared by every handle on the store.
     group_commit: std::sync::Arc<flush::GroupCommit>,
+    /// The intake's own database (`intake.rs`).
+    intake_db: std::sync::Arc<intake::IntakeDb>,
 }
 
 /// Who holds the data directory (written to `holder.json`).
@@ -84,29 +90,16 @@ struct Holder {
 /// gigabyte; Rekey's working set (users, live resets, the queues' heads) fits in far less.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The intake database's page cache: it holds at most `intake_limit` small requests.
+const INTAKE_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
 impl Store {
-    /// Opens (or creates) the store in `data_dir/db`, sealing the mail its steps queue with
-    /// `mail_key`. `program` names the opener in
-    /// the message another process shows while this one holds the lock.
+    /// Opens (or creates) the store in `data_dir/db` and its intake in `data_dir/intake`,
+    /// sealing the mail its steps queue with `mail_key`. `program` names the opener in the
+    /// message another process shows while this one holds the lock.
     pub fn open(data_dir: &Path, program: &str, now: i64, mail_key: MailKey) -> Result<Store, StoreError> {
         ensure_private_dir(data_dir)?;
-        let path = data_dir.join("db");
-        // A process that just closed the store may still be releasing sled's lock (its
-        // background threads let go of the file a moment after the last handle drops), so a
-        // held lock is retried for a second before it is reported.
-        let started = std::time::Instant::now();
-        let db = loop {
-            match sled::Config::new().path(&path).cache_capacity(CACHE_BYTES).open() {
-                Ok(db) => break db,
-                Err(sled::Error::Io(e)) if is_lock_error(&e) => {
-                    if started.elapsed() > std::time::Duration::from_secs(1) {
-                        return Err(StoreError::Locked(locked_message(data_dir)));
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
+        let db = open_db(&data_dir.join("db"), CACHE_BYTES, data_dir)?;
         let holder = Holder {
             pid: std::process::id(),
             program: program.to_string(),
@@ -116,6 +109,7 @@ impl Store {
             data_dir.join("holder.json"),
             serde_json::to_vec(&holder).unwrap_or_default(),
         );
+        let intake_db = open_db(&data_dir.join("intake"), INTAKE_CACHE_BYTES, data_dir)?;
         let tree = |name: &str| db.open_tree(name);
         let store = Store {
             users: tree("users")?,
@@ -124,7 +118,8 @@ impl Store {
             resets: tree("resets")?,
             codes: tree("codes")?,
             retired: tree("retired")?,
-            intake: tree("intake")?,
+            intake: intake_db.open_tree("intake")?,
+            handled: tree("intake_handled")?,
             pending: tree("pending")?,
             outbox: tree("outbox")?,
             dead: tree("dead")?,
@@ -137,7 +132,9 @@ impl Store {
             mail_key,
             claims: Default::default(),
             group_commit: Default::default(),
+            intake_db: std::sync::Arc::new(intake::IntakeDb::new(intake_db)),
         };
+        intake::tidy_at_open(&store)?;
         queue::prepare(&store);
         Ok(store)
     }
@@ -147,13 +144,18 @@ impl Store {
         &self.dir
     }
 
-    /// Makes everything written so far durable.
+    /// Makes everything written so far durable (the intake's new requests are durable
+    /// already: `queue_request` flushes them), then lets the intake go of the requests
+    /// handled before.
     ///
     /// A blocking flush on tokio's blocking pool, not sled's `flush_async`: the latter
     /// deadlocks when many callers flush at once (seen here with 16). One flush runs at a
     /// time and serves every caller waiting (see `flush.rs`).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.group_commit.flush(&self.db).await
+        // Taken before the flush is asked for, so the flush covers the steps that handled them.
+        let handled = self.intake_db.handled_so_far();
+        self.group_commit.flush(&self.db).await?;
+        self.forget_requests(&handled)
     }
 
     /// Reads and decodes one record.
@@ -184,6 +186,26 @@ impl Store {
             .and_then(|b| b.as_ref().try_into().ok())
             .map(u64::from_be_bytes)
             .unwrap_or(0)
+    }
+}
+
+/// Opens a sled database at `path`. A process that just closed it may still be releasing
+/// sled's lock (its background threads let go of the file a moment after the last handle
+/// drops), so a held lock is retried for a second before it is reported (in words naming
+/// the holder of `data_dir`).
+fn open_db(path: &Path, cache_bytes: u64, data_dir: &Path) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match sled::Config::new().path(path).cache_capacity(cache_bytes).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if is_lock_error(&e) => {
+                if started.elapsed() > std::time::Duration::from_secs(1) {
+                    return Err(StoreError::Locked(locked_message(data_dir)));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

@@ -36,6 +36,8 @@ impl Store {
         n += prune_tree::<RetiredToken>(&self.retired, |r| r.expires_at < now - LEEWAY)?;
         n += prune_tree::<Session>(&self.sessions, |r| r.expires_at < now)?;
         n += self.prune_pending(now)?;
+        // Bookkeeping, not records that ran out: not counted.
+        self.prune_handled()?;
         // The audit trail keeps the most recent events: a flood of requests for strangers'
         // addresses must not fill the disk.
         let excess = self.audit.len().saturating_sub(audit_keep);

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use sled::transaction::ConflictableTransactionError::Abort;
 use sled::Transactional;
 
+use super::intake::mark_handled;
 use super::Store;
 use crate::audit::AuditEvent;
 use crate::error::{internal, Error};
@@ -13,7 +14,7 @@ use crate::letters::Letter;
 use crate::outbox::{enqueue_tx, MailKind};
 use crate::service::tx;
 use crate::store::steps::NewPending;
-use crate::store::{decode, encode, seq_key, Pending, RegistrationSteps, Retired, RetiredToken, User};
+use crate::store::{decode, encode, Pending, RegistrationSteps, Retired, RetiredToken, User};
 
 pub(crate) fn pending_id_key(id: &str) -> String {
     format!("id/{id}")
@@ -27,31 +28,32 @@ pub(crate) fn pending_email_key(email: &str) -> String {
 impl RegistrationSteps for Store {
     async fn tell_owner(&self, request: u64, notice: &Letter, event: &AuditEvent, now: i64) -> Result<(), Error> {
         tx(
-            (&self.intake, &self.outbox, &self.audit).transaction(|(intake, outbox, audit)| {
-                // Handled already: nothing to do (each request is handled once).
-                if intake.remove(&seq_key(request))?.is_none() {
+            (&self.handled, &self.outbox, &self.audit).transaction(|(handled, outbox, audit)| {
+                if !mark_handled(handled, request, now)? {
                     return Ok(());
                 }
                 enqueue_tx(outbox, &self.mail_key, notice, MailKind::AccountExists, now, None)?;
                 event.append_tx(audit)?;
                 Ok(())
             }),
-        )
+        )?;
+        self.forget_after_flush(request);
+        Ok(())
     }
 
     async fn start_pending(&self, new: NewPending<'_>) -> Result<(), Error> {
         let pending = new.pending;
         let code = encode(new.code);
         tx((
-            &self.intake,
+            &self.handled,
             &self.pending,
             &self.retired,
             &self.codes,
             &self.outbox,
             &self.audit,
         )
-            .transaction(|(intake, pendings, retired, codes, outbox, audit)| {
-                if intake.remove(&seq_key(new.request))?.is_none() {
+            .transaction(|(handled, pendings, retired, codes, outbox, audit)| {
+                if !mark_handled(handled, new.request, new.now)? {
                     return Ok(());
                 }
                 let email_key = pending_email_key(&pending.email);
@@ -79,7 +81,9 @@ impl RegistrationSteps for Store {
                 )?;
                 new.event.append_tx(audit)?;
                 Ok(())
-            }))
+            }))?;
+        self.forget_after_flush(new.request);
+        Ok(())
     }
 
     async fn pending(&self, id: &str) -> Result<Option<Pending>, Error> {

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use sled::transaction::ConflictableTransactionError::Abort;
 use sled::Transactional;
 
+use super::intake::mark_handled;
 use super::limits::take;
 use super::Store;
 use crate::error::{internal, Error};
@@ -12,7 +13,7 @@ use crate::limits::RateLimit;
 use crate::outbox::{enqueue_tx, MailKind};
 use crate::service::tx;
 use crate::store::steps::NewReset;
-use crate::store::{decode, encode, seq_key, CodeState, LiveReset, ResetSteps, Retired, RetiredToken};
+use crate::store::{decode, encode, CodeState, LiveReset, ResetSteps, Retired, RetiredToken};
 
 /// Keys in the stand-in tree. Its mail takes the outbox's own layout there, from sequence
 /// keys to its index, and the outbox rehearses it.
@@ -56,7 +57,7 @@ impl ResetSteps for Store {
         let code = encode(reset.code);
         let live = encode(reset.live);
         tx((
-            &self.intake,
+            &self.handled,
             &self.resets,
             &self.retired,
             &self.codes,
@@ -65,9 +66,9 @@ impl ResetSteps for Store {
             &self.stand_ins,
             &self.meta,
         )
-            .transaction(|(intake, resets, retired, codes, outbox, audit, stand_ins, meta)| {
-                if intake.remove(&seq_key(reset.request))?.is_none() {
-                    return Ok(()); // handled already
+            .transaction(|(handled, resets, retired, codes, outbox, audit, stand_ins, meta)| {
+                if !mark_handled(handled, reset.request, reset.now)? {
+                    return Ok(());
                 }
                 // A stand-in writes what an account's reset writes, to the stand-in tree
                 // under fixed keys (its own older reset included), so it never grows.
@@ -116,6 +117,8 @@ impl ResetSteps for Store {
                     .map_or(0, u64::from_be_bytes);
                 meta.insert(reset.counted_as, &(counted + 1).to_be_bytes())?;
                 Ok(())
-            }))
+            }))?;
+        self.forget_after_flush(reset.request);
+        Ok(())
     }
 }
