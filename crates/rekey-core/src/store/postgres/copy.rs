@@ -121,7 +121,7 @@ impl PgStore {
         for (name, value) in &records.counters {
             sqlx::query(
                 "INSERT INTO counters AS c (name, value) VALUES ($1, $2) \
-                 ON CONFLICT (name) DO UPDATE SET value = c.value + EXCLUDED.value",
+                 ON CONFLICT (name, shard) DO UPDATE SET value = c.value + EXCLUDED.value",
             )
             .bind(name)
             .bind(*value as i64)

@@ -8,6 +8,15 @@ use crate::error::Error;
 use crate::store::steps::PRUNE_EVERY_SECS;
 use crate::store::StoreSteps;
 
+/// Rows each counter is spread over (see migration 0007).
+const COUNTER_SHARDS: i16 = 16;
+
+/// The row of its counter a count goes to: any, so that steps committing at once seldom
+/// wait for each other's.
+pub(super) fn counter_shard() -> i16 {
+    rand::random::<u16>() as i16 % COUNTER_SHARDS
+}
+
 #[async_trait]
 impl StoreSteps for PgStore {
     async fn flush(&self) -> Result<(), Error> {
@@ -17,10 +26,13 @@ impl StoreSteps for PgStore {
 
     async fn bump(&self, name: &str) -> Result<u64, Error> {
         let value: i64 = sqlx::query_scalar(
-            "INSERT INTO counters AS c (name, value) VALUES ($1, 1) \
-             ON CONFLICT (name) DO UPDATE SET value = c.value + 1 RETURNING value",
+            "WITH bumped AS (INSERT INTO counters AS c (name, shard, value) VALUES ($1, $2, 1) \
+                             ON CONFLICT (name, shard) DO UPDATE SET value = c.value + 1 RETURNING value) \
+             SELECT (SELECT value FROM bumped) \
+                    + COALESCE((SELECT sum(value) FROM counters WHERE name = $1 AND shard <> $2), 0)::bigint",
         )
         .bind(name)
+        .bind(counter_shard())
         .fetch_one(&self.pool)
         .await
         .map_err(|e| self.failed(e))?;
@@ -28,12 +40,12 @@ impl StoreSteps for PgStore {
     }
 
     async fn counter(&self, name: &str) -> Result<u64, Error> {
-        let value: Option<i64> = sqlx::query_scalar("SELECT value FROM counters WHERE name = $1")
+        let value: i64 = sqlx::query_scalar("SELECT COALESCE(sum(value), 0)::bigint FROM counters WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(|e| self.failed(e))?;
-        Ok(value.unwrap_or(0) as u64)
+        Ok(value as u64)
     }
 
     async fn install_id(&self, fresh_id: &str) -> Result<String, Error> {

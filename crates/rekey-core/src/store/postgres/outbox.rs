@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use sqlx::{Postgres, Transaction};
 
 use super::accounts::kind_word;
+use super::meta::counter_shard;
 use super::PgStore;
 use crate::audit::AuditEvent;
 use crate::error::{internal, Error};
@@ -91,10 +92,11 @@ impl PgStore {
     /// Adds one to a counter inside `tx`.
     pub(super) async fn bump_tx(&self, tx: &mut Transaction<'_, Postgres>, name: &str) -> Result<(), Error> {
         sqlx::query(
-            "INSERT INTO counters AS c (name, value) VALUES ($1, 1) \
-             ON CONFLICT (name) DO UPDATE SET value = c.value + 1",
+            "INSERT INTO counters AS c (name, shard, value) VALUES ($1, $2, 1) \
+             ON CONFLICT (name, shard) DO UPDATE SET value = c.value + 1",
         )
         .bind(name)
+        .bind(counter_shard())
         .execute(&mut **tx)
         .await
         .map_err(|e| self.failed(e))?;
@@ -218,13 +220,14 @@ impl OutboxSteps for PgStore {
         // instance's deliveries would otherwise queue up on that one row.
         sqlx::query(
             "WITH gone AS (DELETE FROM outbox WHERE id = $1 RETURNING id), \
-             counted AS (INSERT INTO counters AS c (name, value) SELECT 'outbox.delivered', 1 FROM gone \
-                         ON CONFLICT (name) DO UPDATE SET value = c.value + 1) \
+             counted AS (INSERT INTO counters AS c (name, shard, value) SELECT 'outbox.delivered', $2, 1 FROM gone \
+                         ON CONFLICT (name, shard) DO UPDATE SET value = c.value + 1) \
              UPDATE outbox_state SET last_error = NULL, hold_failures = 0, hold_until = 0 \
              WHERE EXISTS (SELECT 1 FROM gone) \
                AND (last_error IS NOT NULL OR hold_failures <> 0 OR hold_until <> 0)",
         )
         .bind(id as i64)
+        .bind(counter_shard())
         .execute(&self.pool)
         .await
         .map_err(|e| self.failed(e))?;
@@ -438,8 +441,8 @@ impl OutboxSteps for PgStore {
         let (depth, oldest, last_error, dead, delivered, failures, hold_until): Row = sqlx::query_as(
             "SELECT (SELECT count(*) FROM outbox), (SELECT min(created_at) FROM outbox), s.last_error, \
              (SELECT count(*) FROM dead_letters), \
-             COALESCE((SELECT value FROM counters WHERE name = 'outbox.delivered'), 0), \
-             COALESCE((SELECT value FROM counters WHERE name = 'outbox.failures'), 0), \
+             COALESCE((SELECT sum(value) FROM counters WHERE name = 'outbox.delivered'), 0)::bigint, \
+             COALESCE((SELECT sum(value) FROM counters WHERE name = 'outbox.failures'), 0)::bigint, \
              s.hold_until FROM outbox_state AS s",
         )
         .fetch_one(&self.pool)

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use sqlx::{Postgres, Transaction};
 
 use super::accounts::{retired_from_word, retired_word};
+use super::meta::counter_shard;
 use super::PgStore;
 use crate::audit::AuditEvent;
 use crate::error::Error;
@@ -113,12 +114,13 @@ impl IntakeSteps for PgStore {
         let ids: Vec<i64> = ids.iter().map(|&id| id as i64).collect();
         sqlx::query(
             "WITH gone AS (DELETE FROM intake WHERE id = ANY($1) RETURNING id) \
-             INSERT INTO counters AS c (name, value) \
-             SELECT $2, count(*) FROM gone WHERE $2 IS NOT NULL HAVING count(*) > 0 \
-             ON CONFLICT (name) DO UPDATE SET value = c.value + EXCLUDED.value",
+             INSERT INTO counters AS c (name, shard, value) \
+             SELECT $2, $3, count(*) FROM gone WHERE $2 IS NOT NULL HAVING count(*) > 0 \
+             ON CONFLICT (name, shard) DO UPDATE SET value = c.value + EXCLUDED.value",
         )
         .bind(ids)
         .bind(counted_as)
+        .bind(counter_shard())
         .execute(&self.pool)
         .await
         .map_err(|e| self.failed(e))?;
