@@ -132,6 +132,10 @@ async fn an_address_has_one_account_however_many_ask_at_once() {
         s.create_user(&account("u1", "ada@example.com"), &event("account_created"))
             .await
             .unwrap();
+        let asked = ["nobody@example.com", "ada@example.com"].map(String::from);
+        let found = s.users_by_email(&asked).await.unwrap();
+        assert_eq!(found.len(), 1, "{}: the accounts among the addresses", b.name);
+        assert_eq!(found[0].id, "u1", "{}", b.name);
         assert_eq!(
             s.create_user(&account("u2", "ada@example.com"), &event("account_created"))
                 .await,
@@ -1335,10 +1339,13 @@ async fn reset_requests_count_against_their_address_and_strangers_share_the_stan
             s.count_reset_request(limit, ada, t0).await.unwrap(),
         ];
         assert_eq!(counts, [true, true, false], "{}", b.name);
-        // Strangers' addresses are counted under one key of their own.
-        assert!(s.count_reset_request(limit, None, t0).await.unwrap(), "{}", b.name);
-        assert!(s.count_reset_request(limit, None, t0).await.unwrap(), "{}", b.name);
-        assert!(!s.count_reset_request(limit, None, t0).await.unwrap(), "{}", b.name);
+        // Strangers' addresses are counted under keys of their own, as limited as an
+        // account's: one (sled), or a few that workers do not queue on (PostgreSQL, 16).
+        let mut allowed = 0;
+        for _ in 0..33 {
+            allowed += usize::from(s.count_reset_request(limit, None, t0).await.unwrap());
+        }
+        assert!((2..=32).contains(&allowed), "{}: {allowed} of 33 let through", b.name);
         let bob = Some("reset:address:bob@example.com");
         assert!(s.count_reset_request(limit, bob, t0).await.unwrap(), "{}", b.name);
     }

@@ -12,6 +12,7 @@
 //! someone has been asking for that address, and its cheaper path would show in the timing.
 //! The per-client limit stays in the answer: it is about the caller's own behaviour.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use rand::Rng;
@@ -153,11 +154,17 @@ impl Rekey {
                 .await?;
             let claimed = waiting.len();
             // A database's round trips wait on the network, so a shared store's batch is
-            // handled several requests at a time (every step is atomic on its own); sled's
-            // steps are local and one by one keeps its timing plain.
-            let at_once = if shared { INTAKE_AT_ONCE } else { 1 };
+            // handled several requests at a time (every step is atomic on its own), its
+            // accounts looked up in one query; sled's steps are local and one by one keeps
+            // its timing plain.
+            let (at_once, accounts) = if shared {
+                (INTAKE_AT_ONCE, Some(self.accounts_asked_for(&waiting).await?))
+            } else {
+                (1, None)
+            };
+            let accounts = accounts.as_ref();
             let outcomes: Vec<(u64, Result<Handled, Error>)> = futures_util::stream::iter(waiting)
-                .map(|Waiting { id, request }| async move { (id, self.handle_intake(id, request).await) })
+                .map(|Waiting { id, request }| async move { (id, self.handle_intake(id, request, accounts).await) })
                 .buffer_unordered(at_once)
                 .collect()
                 .await;
@@ -197,15 +204,36 @@ impl Rekey {
         Ok(handled)
     }
 
-    async fn handle_intake(&self, id: u64, request: Intake) -> Result<Handled, Error> {
+    /// The accounts of the reset requests in a claim, by address, in one look-up.
+    async fn accounts_asked_for(&self, waiting: &[Waiting]) -> Result<HashMap<String, User>, Error> {
+        let emails: Vec<String> = waiting
+            .iter()
+            .filter(|w| w.request.kind == IntakeKind::Reset)
+            .filter_map(|w| Email::parse(&w.request.email).ok())
+            .map(|email| email.to_string())
+            .collect();
+        let found = self.accounts().users_by_email(&emails).await?;
+        Ok(found.into_iter().map(|user| (user.email.clone(), user)).collect())
+    }
+
+    /// Handles one request; a reset request's account is taken from `accounts` when the
+    /// claim's were looked up at once, else looked up here.
+    async fn handle_intake(
+        &self,
+        id: u64,
+        request: Intake,
+        accounts: Option<&HashMap<String, User>>,
+    ) -> Result<Handled, Error> {
         if request.kind == IntakeKind::Register {
             return self.handle_registration(id, &request).await.map(|()| Handled::Done);
         }
         let email = Email::parse(&request.email);
-        let user = match &email {
-            Ok(email) => self.find_user(email).await?.filter(|u| !u.disabled),
-            Err(_) => None,
-        };
+        let user = match (&email, accounts) {
+            (Ok(email), Some(accounts)) => accounts.get(email.as_str()).cloned(),
+            (Ok(email), None) => self.find_user(email).await?,
+            (Err(_), _) => None,
+        }
+        .filter(|u| !u.disabled);
         // Counted at the time of the request, so a worker that falls behind (or a restart)
         // does not change which requests were within the limit. Only an account's mailbox
         // needs the limit, so a stranger's address (a flood's worth of them) leaves no limit

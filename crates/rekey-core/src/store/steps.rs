@@ -49,6 +49,16 @@ pub trait AccountSteps: Send + Sync {
     /// one indexed query).
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, Error>;
 
+    /// The accounts with these normalised addresses (those that have one), in one look-up
+    /// where the store is across a network: a worker asks for a whole claim at once.
+    async fn users_by_email(&self, emails: &[String]) -> Result<Vec<User>, Error> {
+        let mut found = Vec::new();
+        for email in emails {
+            found.extend(self.user_by_email(email).await?);
+        }
+        Ok(found)
+    }
+
     /// The account with this id.
     async fn user(&self, id: &str) -> Result<Option<User>, Error>;
 

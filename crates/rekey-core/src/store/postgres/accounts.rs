@@ -139,6 +139,15 @@ impl AccountSteps for PgStore {
         Ok(row.map(user))
     }
 
+    async fn users_by_email(&self, emails: &[String]) -> Result<Vec<User>, Error> {
+        let rows: Vec<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = ANY($1)"))
+            .bind(emails)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(rows.into_iter().map(user).collect())
+    }
+
     async fn user(&self, id: &str) -> Result<Option<User>, Error> {
         let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
             .bind(id)

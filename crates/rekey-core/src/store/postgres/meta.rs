@@ -8,7 +8,8 @@ use crate::error::Error;
 use crate::store::steps::PRUNE_EVERY_SECS;
 use crate::store::StoreSteps;
 
-/// Rows each counter is spread over (see migration 0007).
+/// Rows each counter (and the strangers' stand-in rate limit) is spread over (see migration
+/// 0007).
 const COUNTER_SHARDS: i16 = 16;
 
 /// The row of its counter a count goes to: any, so that steps committing at once seldom

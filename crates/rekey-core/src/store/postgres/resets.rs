@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use sqlx::{Postgres, Transaction};
 
 use super::accounts::{retired_from_word, retired_word};
+use super::meta::counter_shard;
 use super::registration::put_code_tx;
 use super::PgStore;
 use crate::error::Error;
@@ -136,7 +137,18 @@ impl ResetSteps for PgStore {
     }
 
     async fn count_reset_request(&self, limit: RateLimit, key: Option<&str>, at: i64) -> Result<bool, Error> {
-        Ok(self.take(limit, key.unwrap_or(STAND_IN_LIMIT), at).await?.is_ok())
+        // A stranger's count goes to one of several stand-in rows, as an account's goes to
+        // its own row: under a flood of strangers' addresses, every worker's upsert of one
+        // shared row would wait for the one before it to commit.
+        let stand_in;
+        let key = match key {
+            Some(key) => key,
+            None => {
+                stand_in = format!("{STAND_IN_LIMIT}/{}", counter_shard());
+                &stand_in
+            }
+        };
+        Ok(self.take(limit, key, at).await?.is_ok())
     }
 
     async fn mint_reset(&self, reset: NewReset<'_>) -> Result<(), Error> {
