@@ -29,7 +29,7 @@ use rekey_testkit::figures::record;
 use rekey_testkit::SmtpCapture;
 use reqwest::Client;
 use serde_json::json;
-use server::{Server, Setup};
+use server::{read_gauge, Server, Setup};
 
 const CONNECTIONS: usize = 64;
 const VICTIMS: usize = 20;
@@ -249,14 +249,6 @@ fn rss_mib(pid: u32) -> f64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
-}
-
-async fn read_gauge(http: &Client, server: &Server, name: &str) -> u64 {
-    let Ok(r) = http.get(server.metrics_url()).send().await else {
-        return 0;
-    };
-    let text = r.text().await.unwrap_or_default();
-    server::gauge(&text, name)
 }
 
 async fn read(http: &Client, server: &Server, t0: Instant) -> Reading {

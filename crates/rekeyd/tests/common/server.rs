@@ -46,6 +46,14 @@ pub struct Server {
 }
 
 /// The value of an unlabelled family (`name value`) in `/metrics` text; 0 when absent.
+/// A gauge read from the server's `/metrics` now (0 when it cannot be read).
+pub async fn read_gauge(http: &reqwest::Client, server: &Server, name: &str) -> u64 {
+    let Ok(r) = http.get(server.metrics_url()).send().await else {
+        return 0;
+    };
+    gauge(&r.text().await.unwrap_or_default(), name)
+}
+
 pub fn gauge(metrics: &str, name: &str) -> u64 {
     metrics
         .lines()
