@@ -62,17 +62,18 @@ impl IntakeDb {
     pub(super) fn handled_so_far(&self) -> Vec<u64> {
         std::mem::take(&mut *self.to_forget.lock().unwrap_or_else(|e| e.into_inner()))
     }
+
+    /// Requests whose steps a failed flush did not make durable: let go of after another.
+    pub(super) fn handled_later(&self, ids: Vec<u64>) {
+        self.to_forget.lock().unwrap_or_else(|e| e.into_inner()).extend(ids);
+    }
 }
 
 impl Store {
     /// After a step that marked request `id` handled has committed: the intake lets go of it
     /// after the next flush of the main database.
     pub(super) fn forget_after_flush(&self, id: u64) {
-        self.intake_db
-            .to_forget
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(id);
+        self.intake_db.handled_later(vec![id]);
     }
 
     /// Takes handled requests off the intake (their steps are durable).

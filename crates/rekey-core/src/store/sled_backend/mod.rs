@@ -154,7 +154,10 @@ impl Store {
     pub async fn flush(&self) -> Result<(), StoreError> {
         // Taken before the flush is asked for, so the flush covers the steps that handled them.
         let handled = self.intake_db.handled_so_far();
-        self.group_commit.flush(&self.db).await?;
+        if let Err(e) = self.group_commit.flush(&self.db).await {
+            self.intake_db.handled_later(handled); // for the next flush that succeeds
+            return Err(e);
+        }
         self.forget_requests(&handled)
     }
 
