@@ -15,7 +15,7 @@ const COUNTER_SHARDS: i16 = 16;
 /// The row of its counter a count goes to: any, so that steps committing at once seldom
 /// wait for each other's.
 pub(super) fn counter_shard() -> i16 {
-    rand::random::<u16>() as i16 % COUNTER_SHARDS
+    rand::Rng::gen_range(&mut rand::thread_rng(), 0..COUNTER_SHARDS)
 }
 
 #[async_trait]

@@ -225,7 +225,7 @@ impl ResetSteps for PgStore {
             .await
             .map_err(|e| self.failed(e))?;
         }
-        // Last: the counter's row is shared by every worker and stays locked until commit.
+        // Last: the counter's row (one of its shards) stays locked until commit.
         self.bump_tx(&mut tx, reset.counted_as).await?;
         tx.commit().await.map_err(|e| self.failed(e))
     }
