@@ -80,7 +80,9 @@ const AFTER_ANSWER_MS: std::ops::Range<u64> = 100..300;
 
 /// How many requests (resets, registrations) wait for the worker. Kept in memory because sled's `len` walks
 /// the whole tree, which the request path cannot afford under a flood; counted once at open.
-struct IntakeDepth(AtomicUsize);
+/// On a shared database other instances add to it too, so the worker counts again now and
+/// then (see [`IntakeDepth::due_for_count`]).
+struct IntakeDepth(AtomicUsize, std::sync::Mutex<Option<std::time::Instant>>);
 
 impl IntakeDepth {
     /// Counts one more request unless `limit` are already waiting.
@@ -88,6 +90,20 @@ impl IntakeDepth {
         self.0
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))
             .is_ok()
+    }
+
+    /// Whether the database's count is due: not more often than `every`, since counting
+    /// walks every waiting row, and under a backlog the worker would do so once a claim.
+    fn due_for_count(&self, every: std::time::Duration) -> bool {
+        let Ok(mut counted) = self.1.lock() else {
+            return true;
+        };
+        let now = std::time::Instant::now();
+        if counted.is_some_and(|at| now.duration_since(at) < every) {
+            return false;
+        }
+        *counted = Some(now);
+        true
     }
 
     /// Counts one request handled (or never written).
@@ -291,7 +307,7 @@ impl Rekey {
             },
             keys: RwLock::new(keys),
             intake_wake: Arc::new(Notify::new()),
-            intake_depth: IntakeDepth(AtomicUsize::new(waiting)),
+            intake_depth: IntakeDepth(AtomicUsize::new(waiting), Default::default()),
             config,
             backend,
             store,

@@ -16,6 +16,7 @@ mod outbox;
 mod registration;
 mod resets;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -45,6 +46,9 @@ pub struct PgStore {
     mail_key: MailKey,
     /// `host:port/database`, for words in errors (never the password).
     place: String,
+    /// Outbox ids taken from the sequence ahead, a few at a time (see
+    /// [`PgStore::next_outbox_id`]).
+    outbox_ids: Arc<Mutex<Vec<i64>>>,
 }
 
 impl PgStore {
@@ -103,6 +107,7 @@ impl PgStore {
             // Replaced below: the steps that read the shared key need a store to run on.
             mail_key: MailKey::from_base64(&MailKey::random_base64()).expect("a fresh key"),
             place,
+            outbox_ids: Arc::default(),
         };
         let shared = store
             .secret(MAIL_KEY, &MailKey::random_base64())

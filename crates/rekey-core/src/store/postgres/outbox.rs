@@ -88,18 +88,20 @@ fn ids(ids: &[u64]) -> Vec<i64> {
     ids.iter().map(|id| *id as i64).collect()
 }
 
+/// Counts one more under a counter's name `$1`, in its shard `$2` (see
+/// [`counter_shard`](super::meta::counter_shard)).
+pub(super) const BUMP: &str = "INSERT INTO counters AS c (name, shard, value) VALUES ($1, $2, 1) \
+     ON CONFLICT (name, shard) DO UPDATE SET value = c.value + 1";
+
 impl PgStore {
     /// Adds one to a counter inside `tx`.
     pub(super) async fn bump_tx(&self, tx: &mut Transaction<'_, Postgres>, name: &str) -> Result<(), Error> {
-        sqlx::query(
-            "INSERT INTO counters AS c (name, shard, value) VALUES ($1, $2, 1) \
-             ON CONFLICT (name, shard) DO UPDATE SET value = c.value + 1",
-        )
-        .bind(name)
-        .bind(counter_shard())
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.failed(e))?;
+        sqlx::query(BUMP)
+            .bind(name)
+            .bind(counter_shard())
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| self.failed(e))?;
         Ok(())
     }
 

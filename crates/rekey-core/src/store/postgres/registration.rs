@@ -5,6 +5,8 @@
 //! however many workers claim it (a claim's lease can run out under a slow worker).
 
 use async_trait::async_trait;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
 use sqlx::{Postgres, Transaction};
 
 use super::accounts::{retired_from_word, retired_word};
@@ -253,22 +255,33 @@ pub(super) async fn put_code_tx(
     key: &str,
     code: &CodeState,
 ) -> Result<(), Error> {
-    sqlx::query(
-        "INSERT INTO codes (key, failures, until, user_id, kid, jti, code_mac, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key) DO UPDATE SET \
-         failures = EXCLUDED.failures, until = EXCLUDED.until, user_id = EXCLUDED.user_id, kid = EXCLUDED.kid, \
-         jti = EXCLUDED.jti, code_mac = EXCLUDED.code_mac, expires_at = EXCLUDED.expires_at",
-    )
-    .bind(key)
-    .bind(code.failures as i32)
-    .bind(code.until)
-    .bind(&code.user_id)
-    .bind(&code.kid)
-    .bind(&code.jti)
-    .bind(&code.code_mac)
-    .bind(code.expires_at)
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| store.failed(e))?;
+    bind_code(sqlx::query(PUT_CODE), key, code)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| store.failed(e))?;
     Ok(())
+}
+
+/// Writes a typed code's state under its key: `$1` to `$8`, bound by [`bind_code`] (steps
+/// that write more in the same statement number theirs after).
+pub(super) const PUT_CODE: &str = "INSERT INTO codes (key, failures, until, user_id, kid, jti, code_mac, expires_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key) DO UPDATE SET \
+     failures = EXCLUDED.failures, until = EXCLUDED.until, user_id = EXCLUDED.user_id, kid = EXCLUDED.kid, \
+     jti = EXCLUDED.jti, code_mac = EXCLUDED.code_mac, expires_at = EXCLUDED.expires_at";
+
+/// Binds [`PUT_CODE`]'s parameters.
+pub(super) fn bind_code<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    key: &'q str,
+    code: &'q CodeState,
+) -> Query<'q, Postgres, PgArguments> {
+    query
+        .bind(key)
+        .bind(code.failures as i32)
+        .bind(code.until)
+        .bind(&code.user_id)
+        .bind(&code.kid)
+        .bind(&code.jti)
+        .bind(&code.code_mac)
+        .bind(code.expires_at)
 }

@@ -7,9 +7,10 @@ use sqlx::{Postgres, Transaction};
 
 use super::accounts::{retired_from_word, retired_word};
 use super::meta::counter_shard;
-use super::registration::put_code_tx;
+use super::outbox::BUMP;
+use super::registration::{bind_code, PUT_CODE};
 use super::PgStore;
-use crate::error::Error;
+use crate::error::{internal, Error};
 use crate::letters::Letter;
 use crate::limits::RateLimit;
 use crate::outbox::MailKind;
@@ -22,6 +23,9 @@ const STAND_IN_USER: &str = "stand-in";
 const STAND_IN_CODE: &str = "stand-in/code";
 const STAND_IN_RETIRED: &str = "stand-in/retired";
 
+/// Outbox ids an instance takes from the sequence at once.
+const OUTBOX_IDS_AHEAD: i32 = 32;
+
 /// Where queued mail goes: to be sent, or to be rehearsed.
 pub(super) enum Queue {
     Mail,
@@ -29,8 +33,33 @@ pub(super) enum Queue {
 }
 
 impl PgStore {
-    /// Queues a letter inside `tx`, sealed with the mail key and its id, which comes from the
-    /// sequence first as the seal needs it. Returns the id.
+    /// An id for a mail to queue. The seal needs it before the row is written, and asking
+    /// the sequence for each was a round trip of its own in every step that queues mail, so
+    /// ids are taken `OUTBOX_IDS_AHEAD` at a time (over `tx`'s connection: a pool of one
+    /// has no other). Ids stay unique across instances; one that a crash leaves unused is a
+    /// gap, which nothing reads. Mail goes out by due time, not id.
+    async fn next_outbox_id(&self, tx: &mut Transaction<'_, Postgres>) -> Result<i64, Error> {
+        if let Some(id) = self.outbox_ids.lock().map_err(|e| internal("outbox ids", e))?.pop() {
+            return Ok(id);
+        }
+        let mut taken: Vec<i64> =
+            sqlx::query_scalar("SELECT nextval('outbox_ids') FROM generate_series(1, $1) ORDER BY 1 DESC")
+                .bind(OUTBOX_IDS_AHEAD)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(|e| self.failed(e))?;
+        let id = taken
+            .pop()
+            .ok_or_else(|| internal("outbox ids", "the sequence gave none"))?;
+        self.outbox_ids
+            .lock()
+            .map_err(|e| internal("outbox ids", e))?
+            .extend(taken);
+        Ok(id)
+    }
+
+    /// Queues a letter inside `tx`, sealed with the mail key and its id, which is taken
+    /// first as the seal needs it. Returns the id.
     pub(super) async fn enqueue_into_tx(
         &self,
         tx: &mut Transaction<'_, Postgres>,
@@ -40,10 +69,7 @@ impl PgStore {
         now: i64,
         expires_at: Option<i64>,
     ) -> Result<i64, Error> {
-        let id: i64 = sqlx::query_scalar("SELECT nextval('outbox_ids')")
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(|e| self.failed(e))?;
+        let id = self.next_outbox_id(tx).await?;
         let sealed = self.mail_key.seal(&letter.raw, &seq_key(id as u64));
         let insert = match queue {
             Queue::Mail => {
@@ -162,44 +188,37 @@ impl ResetSteps for PgStore {
             None => (STAND_IN_USER, STAND_IN_CODE),
         };
         // The newer request replaces the older link, which then says so: the old row is
-        // locked and read, retired, and overwritten in this transaction.
-        let old: Option<(String, i64)> =
-            sqlx::query_as("SELECT jti, expires_at FROM resets WHERE user_id = $1 FOR UPDATE")
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| self.failed(e))?;
-        if let Some((jti, expires_at)) = old {
-            let jti = if reset.user_id.is_some() {
-                jti
-            } else {
-                STAND_IN_RETIRED.to_string()
-            };
-            sqlx::query(
-                "INSERT INTO retired (jti, why, expires_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (jti) DO UPDATE SET why = EXCLUDED.why, expires_at = EXCLUDED.expires_at",
-            )
-            .bind(jti)
-            .bind(retired_word(Retired::Replaced))
-            .bind(expires_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.failed(e))?;
-        }
+        // locked, read and retired in one statement, and overwritten by the next, with the
+        // new code (a mint's statements are round trips the worker waits on; fewer of them
+        // is most of what a known address costs more than an unknown one).
         sqlx::query(
-            "INSERT INTO resets (user_id, jti, kid, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (user_id) DO UPDATE SET jti = EXCLUDED.jti, kid = EXCLUDED.kid, \
-             issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at",
+            "INSERT INTO retired (jti, why, expires_at) \
+             SELECT CASE WHEN $2 THEN jti ELSE $3 END, $4, expires_at FROM resets WHERE user_id = $1 FOR UPDATE \
+             ON CONFLICT (jti) DO UPDATE SET why = EXCLUDED.why, expires_at = EXCLUDED.expires_at",
         )
         .bind(user_id)
-        .bind(&reset.live.jti)
-        .bind(&reset.live.kid)
-        .bind(reset.live.issued_at)
-        .bind(reset.live.expires_at)
+        .bind(reset.user_id.is_some())
+        .bind(STAND_IN_RETIRED)
+        .bind(retired_word(Retired::Replaced))
         .execute(&mut *tx)
         .await
         .map_err(|e| self.failed(e))?;
-        put_code_tx(self, &mut tx, code_key, reset.code).await?;
+        // The code's upsert (`PUT_CODE`, $1 to $8) runs beside the reset's: different rows.
+        let replace = format!(
+            "WITH code AS ({PUT_CODE}) \
+             INSERT INTO resets (user_id, jti, kid, issued_at, expires_at) VALUES ($9, $10, $11, $12, $13) \
+             ON CONFLICT (user_id) DO UPDATE SET jti = EXCLUDED.jti, kid = EXCLUDED.kid, \
+             issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at"
+        );
+        bind_code(sqlx::query(&replace), code_key, reset.code)
+            .bind(user_id)
+            .bind(&reset.live.jti)
+            .bind(&reset.live.kid)
+            .bind(reset.live.issued_at)
+            .bind(reset.live.expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.failed(e))?;
         let queue = match reset.user_id {
             Some(_) => Queue::Mail,
             None => Queue::StandIns,
@@ -213,20 +232,29 @@ impl ResetSteps for PgStore {
             Some(reset.live.expires_at),
         )
         .await?;
-        if reset.audited {
-            self.append_event_tx(&mut tx, reset.event).await?;
+        // The event and the count in one statement (`BUMP` takes $1 and $2). The counter's
+        // row (one of its shards) stays locked until commit, which follows at once.
+        let event = reset.event;
+        let sql = if reset.audited {
+            format!("WITH count AS ({BUMP}) INSERT INTO audit (at, kind, user_id, client, detail) VALUES ($3, $4, $5, $6, $7)")
         } else {
-            sqlx::query(
-                "INSERT INTO stand_in_events (name, event) VALUES ('reset', $1) \
-                 ON CONFLICT (name) DO UPDATE SET event = EXCLUDED.event",
+            format!(
+                "WITH count AS ({BUMP}) INSERT INTO stand_in_events (name, event) VALUES ('reset', $3) \
+                 ON CONFLICT (name) DO UPDATE SET event = EXCLUDED.event"
             )
-            .bind(String::from_utf8_lossy(&encode(reset.event)).into_owned())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.failed(e))?;
-        }
-        // Last: the counter's row (one of its shards) stays locked until commit.
-        self.bump_tx(&mut tx, reset.counted_as).await?;
+        };
+        let count = sqlx::query(&sql).bind(reset.counted_as).bind(counter_shard());
+        let record = if reset.audited {
+            count
+                .bind(event.at)
+                .bind(&event.kind)
+                .bind(&event.user_id)
+                .bind(&event.client)
+                .bind(&event.detail)
+        } else {
+            count.bind(String::from_utf8_lossy(&encode(event)).into_owned())
+        };
+        record.execute(&mut *tx).await.map_err(|e| self.failed(e))?;
         tx.commit().await.map_err(|e| self.failed(e))
     }
 }
