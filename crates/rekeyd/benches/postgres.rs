@@ -94,9 +94,10 @@ impl Site {
 }
 
 /// The reset tokens mailed to `emails`, one each (the first of each). They queue behind the
-/// flood's mail, which the loopback SMTP capture server takes at some 100 a second: the
-/// faster the flood, the longer the wait (a fast sled run once queued 13 000 mails ahead of
-/// them, past an earlier 120 s limit, and had no resets to time).
+/// flood's mail, which the loopback SMTP capture server takes slowly (well under 100 a
+/// second, the http bench found): the faster the flood, the longer the wait. A sled flood
+/// of 10 680 a second (about 8 000 of its requests for accounts) once went past an earlier
+/// 120 s limit and left no resets to time.
 fn tokens(smtp: &SmtpCapture, emails: &[String]) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
