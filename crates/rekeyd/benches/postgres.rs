@@ -115,7 +115,11 @@ fn tokens(smtp: &SmtpCapture, emails: &[String]) -> Vec<String> {
             return found;
         }
         if Instant::now() > deadline {
-            println!("  only {} of {} reset mails arrived within 600 s", found.len(), emails.len());
+            println!(
+                "  only {} of {} reset mails arrived within 600 s",
+                found.len(),
+                emails.len()
+            );
             return found;
         }
         std::thread::sleep(Duration::from_millis(200));
