@@ -189,8 +189,8 @@ impl ResetSteps for PgStore {
         };
         // The newer request replaces the older link, which then says so: the old row is
         // locked, read and retired in one statement, and overwritten by the next, with the
-        // new code (a mint's statements are round trips the worker waits on; fewer of them
-        // is most of what a known address costs more than an unknown one).
+        // new code (each statement is a round trip the worker waits on). Two statements, not
+        // one with data-modifying CTEs: those run in no set order.
         sqlx::query(
             "INSERT INTO retired (jti, why, expires_at) \
              SELECT CASE WHEN $2 THEN jti ELSE $3 END, $4, expires_at FROM resets WHERE user_id = $1 FOR UPDATE \
