@@ -198,6 +198,7 @@ impl Store {
 /// the holder of `data_dir`).
 fn open_db(path: &Path, cache_bytes: u64, data_dir: &Path) -> Result<sled::Db, StoreError> {
     let started = std::time::Instant::now();
+    let mut unfinished_removed = false;
     loop {
         match sled::Config::new().path(path).cache_capacity(cache_bytes).open() {
             Ok(db) => return Ok(db),
@@ -207,9 +208,37 @@ fn open_db(path: &Path, cache_bytes: u64, data_dir: &Path) -> Result<sled::Db, S
                 }
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
+            Err(sled::Error::Corruption { .. }) if !unfinished_removed && remove_unfinished_snapshots(path)? => {
+                unfinished_removed = true;
+            }
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Removes the snapshots sled had begun and not finished (`snap.<lsn>.generating`), and says
+/// whether there were any. sled writes a snapshot at every open, then renames it into place;
+/// a process killed before the rename leaves the file, and sled 0.34 reads it as the newest
+/// snapshot and calls the database corrupt (sled#1527). The snapshot is only a shortcut: the
+/// finished one before it and the log hold everything, so without the unfinished file sled
+/// opens as it did before that open. Called only after sled refused to open for corruption,
+/// which it tells after taking its lock: no live process was writing the file.
+fn remove_unfinished_snapshots(path: &Path) -> Result<bool, StoreError> {
+    let fail = |e: io::Error| StoreError::Directory {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let mut removed = false;
+    for entry in std::fs::read_dir(path).map_err(fail)? {
+        let name = entry.map_err(fail)?.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(path.join(name.as_ref())).map_err(fail)?;
+            tracing::warn!(file = %name, dir = %path.display(), "removed a snapshot the database had not finished writing when its process stopped");
+            removed = true;
+        }
+    }
+    Ok(removed)
 }
 
 /// Makes the data directory, readable by its owner alone.
