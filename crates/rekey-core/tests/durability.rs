@@ -8,23 +8,18 @@ use common::*;
 use rekey_core::{Error, Rekey};
 use rekey_testkit::{free_port, SmtpCapture};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_request_survives_the_process_stopping_before_delivery() {
-    let smtp = SmtpCapture::start();
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-        rekey
-            .create_account("bea@example.com", PASSWORD, None, "test")
-            .await
-            .unwrap();
-        rekey.request_reset("bea@example.com", "test").await.unwrap();
-        // Stopped right after answering: no worker ran.
-    }
-    assert!(smtp.messages().is_empty());
-    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
+/// An account `email` whose reset request was answered, and a store stopped right after
+/// answering: no worker ran.
+async fn stop_with_a_reset_waiting(dir: &std::path::Path, smtp: &SmtpCapture, email: &str) {
+    let (rekey, _) = open_with_smtp(dir, smtp, &[]);
+    rekey.create_account(email, PASSWORD, None, "test").await.unwrap();
+    rekey.request_reset(email, "test").await.unwrap();
+}
+
+/// Runs the worker, and sets a new password with the link it mailed to `email`.
+async fn reset_with_the_mailed_link(rekey: &Rekey, smtp: &SmtpCapture, email: &str) {
     rekey.drain().await.unwrap();
-    let mail = &mails_to(&smtp, "bea@example.com", RESET_SUBJECT, 1)[0];
+    let mail = &mails_to(smtp, email, RESET_SUBJECT, 1)[0];
     rekey
         .confirm_reset(
             rekey_core::service::ResetProof::Token(mail.reset_token()),
@@ -33,6 +28,16 @@ async fn a_request_survives_the_process_stopping_before_delivery() {
         )
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_survives_the_process_stopping_before_delivery() {
+    let smtp = SmtpCapture::start();
+    let dir = tempfile::tempdir().unwrap();
+    stop_with_a_reset_waiting(dir.path(), &smtp, "bea@example.com").await;
+    assert!(smtp.messages().is_empty());
+    let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
+    reset_with_the_mailed_link(&rekey, &smtp, "bea@example.com").await;
 }
 
 /// What sled leaves when the process is killed while it writes a snapshot (it writes one
@@ -62,30 +67,14 @@ fn leave_an_unfinished_snapshot(db_dir: &std::path::Path, empty: bool) {
 async fn a_snapshot_cut_short_by_a_kill_does_not_keep_the_data_from_opening() {
     let smtp = SmtpCapture::start();
     let dir = tempfile::tempdir().unwrap();
-    {
-        let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-        rekey
-            .create_account("dee@example.com", PASSWORD, None, "test")
-            .await
-            .unwrap();
-        rekey.request_reset("dee@example.com", "test").await.unwrap();
-    }
+    stop_with_a_reset_waiting(dir.path(), &smtp, "dee@example.com").await;
     // Opened again, so each database has written a snapshot of what it holds.
     drop(open_with_smtp(dir.path(), &smtp, &[]));
     leave_an_unfinished_snapshot(&dir.path().join("db"), false);
     leave_an_unfinished_snapshot(&dir.path().join("intake"), true);
     // Opens, with the account and the waiting request as they were.
     let (rekey, _) = open_with_smtp(dir.path(), &smtp, &[]);
-    rekey.drain().await.unwrap();
-    let mail = &mails_to(&smtp, "dee@example.com", RESET_SUBJECT, 1)[0];
-    rekey
-        .confirm_reset(
-            rekey_core::service::ResetProof::Token(mail.reset_token()),
-            NEW_PASSWORD,
-            "test",
-        )
-        .await
-        .unwrap();
+    reset_with_the_mailed_link(&rekey, &smtp, "dee@example.com").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
